@@ -1,0 +1,1 @@
+//! Integration tests: run the built rt as root on real bundles.

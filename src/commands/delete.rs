@@ -1,0 +1,10 @@
+use super::{Exit, GlobalOpts};
+
+#[derive(clap::Args)]
+pub struct Args {
+    pub id: String,
+}
+
+pub fn run(_g: &GlobalOpts, _a: Args) -> Exit {
+    anyhow::bail!("delete: not implemented yet")
+}

@@ -1,0 +1,23 @@
+//! One file per subcommand: arguments in, one call into libcontainer or image, output out.
+pub mod create;
+pub mod delete;
+pub mod kill;
+pub mod list;
+pub mod run;
+pub mod spec;
+pub mod start;
+pub mod state;
+pub mod version;
+
+use std::path::PathBuf;
+
+/// The flags that come before the subcommand, as runc has them.
+pub struct GlobalOpts {
+    pub root: PathBuf,
+    pub systemd_cgroup: bool,
+    #[allow(dead_code)] // accepted for compatibility with callers that pass it
+    pub rootless: Option<String>,
+}
+
+/// What a command returns on success: the process exit code.
+pub type Exit = anyhow::Result<i32>;

@@ -1,0 +1,1 @@
+//! The image side: references, registry client, content store, layer unpack, bundle config.

@@ -1,0 +1,102 @@
+//! rt: a small OCI container runtime. This file only parses the command line and dispatches.
+mod cgroups;
+mod commands;
+mod image;
+mod init;
+mod libcontainer;
+mod logging;
+mod rootfs;
+
+use clap::{Parser, Subcommand};
+use commands::GlobalOpts;
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(name = "rt", about = "A small, fast OCI container runtime", disable_version_flag = true)]
+struct Cli {
+    /// Root directory for the state of containers
+    #[arg(long, default_value = "/run/rt")]
+    root: PathBuf,
+    /// Write errors (and debug messages) to this file
+    #[arg(long)]
+    log: Option<PathBuf>,
+    /// Format of the log file: text or json
+    #[arg(long, default_value = "text", value_parser = ["text", "json"])]
+    log_format: String,
+    /// Log debug messages
+    #[arg(long)]
+    debug: bool,
+    /// Manage cgroups through systemd (not supported yet)
+    #[arg(long)]
+    systemd_cgroup: bool,
+    /// Rootless mode: true, false or auto (accepted for compatibility)
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    rootless: Option<String>,
+    /// Print the version
+    #[arg(short = 'v', long)]
+    version: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create a container from a bundle; it waits for `start`
+    Create(commands::create::Args),
+    /// Run the user process of a created container
+    Start(commands::start::Args),
+    /// Print the state of a container as JSON
+    State(commands::state::Args),
+    /// Send a signal to a container's init process
+    Kill(commands::kill::Args),
+    /// Delete a container and everything it holds
+    Delete(commands::delete::Args),
+    /// Create and start a container, and wait for it
+    Run(commands::run::Args),
+    /// Write a default config.json
+    Spec(commands::spec::Args),
+    /// List containers
+    List(commands::list::Args),
+    /// (internal) the container's init; never call it by hand
+    #[command(hide = true)]
+    Init,
+}
+
+fn main() {
+    let cli = Cli::parse();
+    if cli.version {
+        commands::version::print();
+        return;
+    }
+    let Some(command) = cli.command else {
+        eprintln!("rt: a subcommand is required (see rt --help)");
+        std::process::exit(1);
+    };
+    if let Command::Init = command {
+        init::main();
+    }
+    logging::setup(cli.log.as_deref(), cli.log_format == "json", cli.debug);
+    let g = GlobalOpts {
+        root: cli.root,
+        systemd_cgroup: cli.systemd_cgroup,
+        rootless: cli.rootless,
+    };
+    let result = match command {
+        Command::Create(a) => commands::create::run(&g, a),
+        Command::Start(a) => commands::start::run(&g, a),
+        Command::State(a) => commands::state::run(&g, a),
+        Command::Kill(a) => commands::kill::run(&g, a),
+        Command::Delete(a) => commands::delete::run(&g, a),
+        Command::Run(a) => commands::run::run(&g, a),
+        Command::Spec(a) => commands::spec::run(&g, a),
+        Command::List(a) => commands::list::run(&g, a),
+        Command::Init => unreachable!("handled above"),
+    };
+    match result {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            logging::fatal(&e);
+            std::process::exit(1);
+        }
+    }
+}

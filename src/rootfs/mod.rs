@@ -1,0 +1,1 @@
+//! Mounts, propagation, pivot_root, devices, masked and read-only paths.
