@@ -1,10 +1,13 @@
 use super::{Exit, GlobalOpts};
+use crate::libcontainer::{container::Container, lifecycle};
 
 #[derive(clap::Args)]
 pub struct Args {
     pub id: String,
 }
 
-pub fn run(_g: &GlobalOpts, _a: Args) -> Exit {
-    anyhow::bail!("start: not implemented yet")
+pub fn run(g: &GlobalOpts, a: Args) -> Exit {
+    let mut c = Container::load(&g.root, &a.id)?;
+    lifecycle::start(&mut c)?;
+    Ok(0)
 }

@@ -1,1 +1,15 @@
 //! The factory and the container lifecycle.
+pub mod config;
+pub mod container;
+pub mod create;
+pub mod hooks;
+pub mod lifecycle;
+pub mod namespaces;
+pub mod process;
+pub mod procfs;
+pub mod state;
+pub mod sync;
+pub mod time;
+pub mod console;
+pub mod runner;
+pub mod default_spec;

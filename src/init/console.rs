@@ -1,0 +1,48 @@
+//! The container's terminal: a pty from the container's own devpts, its master sent to the caller.
+use anyhow::{Context, Result};
+use nix::fcntl::OFlag;
+use nix::pty::{grantpt, posix_openpt, ptsname_r, unlockpt};
+use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
+use std::io::IoSlice;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::fs::OpenOptionsExt;
+
+nix::ioctl_write_ptr_bad!(set_winsize, libc::TIOCSWINSZ, libc::winsize);
+
+pub fn setup(console_fd: i32, size: Option<oci_spec::runtime::Box>) -> Result<()> {
+    // SAFETY: the parent passed this connected socket for this use only.
+    let sock = unsafe { OwnedFd::from_raw_fd(console_fd) };
+    let master = posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC).context("opening /dev/ptmx")?;
+    grantpt(&master).context("grantpt")?;
+    unlockpt(&master).context("unlockpt")?;
+    let name = ptsname_r(&master).context("ptsname")?;
+    let slave = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NOCTTY)
+        .open(&name)
+        .with_context(|| format!("opening {name}"))?;
+    if let Some(b) = size {
+        let ws = libc::winsize { ws_row: b.height() as u16, ws_col: b.width() as u16, ws_xpixel: 0, ws_ypixel: 0 };
+        // SAFETY: valid winsize pointer on a tty fd.
+        unsafe { set_winsize(slave.as_raw_fd(), &ws) }.context("setting the console size")?;
+    }
+    crate::rootfs::bind_console(&name)?;
+    let fds = [master.as_raw_fd()];
+    sendmsg::<()>(sock.as_raw_fd(), &[IoSlice::new(name.as_bytes())], &[ControlMessage::ScmRights(&fds)], MsgFlags::empty(), None)
+        .context("sending the pty master to the console socket")?;
+    drop(master);
+    drop(sock);
+    nix::unistd::setsid().context("setsid")?;
+    // SAFETY: ioctl on our own tty fd with an integer argument.
+    if unsafe { libc::ioctl(slave.as_raw_fd(), libc::TIOCSCTTY, 0) } != 0 {
+        return Err(std::io::Error::last_os_error()).context("making the pty the controlling terminal");
+    }
+    for target in 0..3 {
+        // SAFETY: dup2 onto the stdio numbers; both fds are ours.
+        if unsafe { libc::dup2(slave.as_raw_fd(), target) } < 0 {
+            return Err(std::io::Error::last_os_error()).context("dup2 of the pty onto stdio");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,106 @@
+//! The last steps: find the binary, switch user, report ready, wait for `start`, exec.
+use super::user;
+use crate::libcontainer::sync::{Channel, FromInit, InitConfig};
+use anyhow::{bail, Context, Result};
+use nix::unistd::{access, AccessFlags};
+use std::convert::Infallible;
+use std::ffi::CString;
+use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+pub fn wait_and_exec(cfg: &InitConfig, chan: &mut Channel) -> Result<Infallible> {
+    let process = cfg.spec.process().as_ref().context("process must be set")?;
+    let args = process.args().as_deref().unwrap_or_default();
+    let mut env: Vec<String> = process.env().clone().unwrap_or_default();
+    if !env.iter().any(|e| e.starts_with("HOME=")) {
+        env.push(format!("HOME={}", home_of(process.user().uid())));
+    }
+    user::switch_user(process)?;
+    let path_var = env.iter().find_map(|e| e.strip_prefix("PATH=")).unwrap_or(DEFAULT_PATH);
+    let binary = look_path(&args[0], path_var)?;
+
+    let cwd = process.cwd();
+    std::env::set_current_dir(cwd).with_context(|| format!("chdir to process.cwd {}", cwd.display()))?;
+    // A cwd that resolves outside the container root (a leaked host fd, CVE-2024-21626) shows up
+    // in getcwd as a path that does not start with "/".
+    let real = nix::unistd::getcwd().context("getcwd")?;
+    if !real.as_os_str().as_bytes().starts_with(b"/") {
+        bail!("process.cwd {} is outside the container root", cwd.display());
+    }
+    if process.no_new_privileges().unwrap_or(false) {
+        user::set_no_new_privs()?;
+    }
+
+    chan.send(&FromInit::Ready)?;
+    // Blocks until `rt start` opens the other end.
+    let fifo_path = format!("/proc/self/fd/{}", cfg.fifo_fd);
+    let mut fifo = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&fifo_path)
+        .with_context(|| format!("opening exec.fifo through {fifo_path} (is /proc mounted?)"))?;
+    fifo.write_all(b"0").context("writing exec.fifo")?;
+
+    close_fds_from(3 + cfg.preserve_fds);
+    let argv: Vec<CString> = args.iter().map(|a| CString::new(a.as_bytes())).collect::<Result<_, _>>()?;
+    let envp: Vec<CString> = env.iter().map(|e| CString::new(e.as_bytes())).collect::<Result<_, _>>()?;
+    let bin = CString::new(binary.as_os_str().as_bytes())?;
+    let err = nix::unistd::execve(&bin, &argv, &envp).unwrap_err();
+    bail!("exec {}: {err}", binary.display())
+}
+
+/// Every fd from `first` up is closed at exec: nothing of rt's reaches the container.
+fn close_fds_from(first: i32) {
+    const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
+    // SAFETY: close_range only changes flags on our own descriptors.
+    let r = unsafe { libc::syscall(libc::SYS_close_range, first as libc::c_uint, libc::c_uint::MAX, CLOSE_RANGE_CLOEXEC) };
+    if r != 0 {
+        // Kernels before 5.11: walk the fd table instead.
+        if let Ok(dir) = std::fs::read_dir("/proc/self/fd") {
+            let fds: Vec<i32> = dir.flatten().filter_map(|e| e.file_name().to_str()?.parse().ok()).collect();
+            for fd in fds.into_iter().filter(|fd| *fd >= first) {
+                super::set_cloexec(fd);
+            }
+        }
+    }
+}
+
+/// execvp's search, with runc's wording when nothing is found.
+fn look_path(name: &str, path_var: &str) -> Result<PathBuf> {
+    if name.contains('/') {
+        return if is_executable(Path::new(name)) {
+            Ok(PathBuf::from(name))
+        } else {
+            bail!("exec: {name:?}: stat {name}: no such file or directory or not executable")
+        };
+    }
+    for dir in path_var.split(':') {
+        let dir = if dir.is_empty() { "." } else { dir };
+        let candidate = Path::new(dir).join(name);
+        if is_executable(&candidate) {
+            return Ok(candidate);
+        }
+    }
+    bail!("exec: {name:?}: executable file not found in $PATH")
+}
+
+fn is_executable(p: &Path) -> bool {
+    std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        && access(p, AccessFlags::X_OK).is_ok()
+}
+
+/// HOME from the container's /etc/passwd, "/" when the user has no entry (as runc does).
+fn home_of(uid: u32) -> String {
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    passwd
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            (f.len() >= 6 && f[2].parse() == Ok(uid)).then(|| f[5].to_string())
+        })
+        .next()
+        .unwrap_or_else(|| "/".to_string())
+}

@@ -1,0 +1,113 @@
+//! The process identity: rlimits, uid/gid/groups, capabilities, no_new_privs.
+use anyhow::{Context, Result};
+use caps::{CapSet, Capability, CapsHashSet};
+use nix::unistd::{setgroups, setresgid, setresuid, Gid, Uid};
+use oci_spec::runtime::{Capabilities, PosixRlimitType, Process};
+
+pub fn apply_rlimits(process: &Process) -> Result<()> {
+    for rl in process.rlimits().as_deref().unwrap_or_default() {
+        let resource = rlimit_resource(rl.typ());
+        let lim = libc::rlimit { rlim_cur: rl.soft(), rlim_max: rl.hard() };
+        // SAFETY: setrlimit with a valid struct pointer.
+        if unsafe { libc::setrlimit(resource, &lim) } != 0 {
+            return Err(std::io::Error::last_os_error())
+                .with_context(|| format!("setting rlimit {:?} to soft {} hard {}", rl.typ(), rl.soft(), rl.hard()));
+        }
+    }
+    Ok(())
+}
+
+fn rlimit_resource(t: PosixRlimitType) -> libc::__rlimit_resource_t {
+    use PosixRlimitType::*;
+    match t {
+        RlimitCpu => libc::RLIMIT_CPU,
+        RlimitFsize => libc::RLIMIT_FSIZE,
+        RlimitData => libc::RLIMIT_DATA,
+        RlimitStack => libc::RLIMIT_STACK,
+        RlimitCore => libc::RLIMIT_CORE,
+        RlimitRss => libc::RLIMIT_RSS,
+        RlimitNproc => libc::RLIMIT_NPROC,
+        RlimitNofile => libc::RLIMIT_NOFILE,
+        RlimitMemlock => libc::RLIMIT_MEMLOCK,
+        RlimitAs => libc::RLIMIT_AS,
+        RlimitLocks => libc::RLIMIT_LOCKS,
+        RlimitSigpending => libc::RLIMIT_SIGPENDING,
+        RlimitMsgqueue => libc::RLIMIT_MSGQUEUE,
+        RlimitNice => libc::RLIMIT_NICE,
+        RlimitRtprio => libc::RLIMIT_RTPRIO,
+        RlimitRttime => libc::RLIMIT_RTTIME,
+    }
+}
+
+fn to_caps(set: Option<&Capabilities>) -> CapsHashSet {
+    let supported = caps::runtime::thread_all_supported();
+    set.into_iter()
+        .flatten()
+        .filter_map(|c| {
+            let name = serde_json::to_value(c).ok()?.as_str()?.to_string();
+            let cap: Capability = name.parse().ok()?;
+            if supported.contains(&cap) {
+                Some(cap)
+            } else {
+                crate::logging::warn(&format!("capability {name} is not supported by this kernel; skipped"));
+                None
+            }
+        })
+        .collect()
+}
+
+/// Switches to the process user and sets its capabilities. The bounding set is trimmed while we
+/// still hold CAP_SETPCAP; KEEPCAPS carries the permitted set across setuid.
+pub fn switch_user(process: &Process) -> Result<()> {
+    let user = process.user();
+    let wanted = process.capabilities().as_ref();
+    if let Some(c) = wanted {
+        let bounding = to_caps(c.bounding().as_ref());
+        for cap in caps::runtime::thread_all_supported() {
+            if !bounding.contains(&cap) {
+                caps::drop(None, CapSet::Bounding, cap).with_context(|| format!("dropping {cap} from the bounding set"))?;
+            }
+        }
+        // SAFETY: prctl with integer arguments only.
+        unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0) };
+    }
+    let gids: Vec<Gid> = user.additional_gids().as_deref().unwrap_or_default().iter().map(|g| Gid::from_raw(*g)).collect();
+    // setgroups is refused in a user namespace whose setgroups file says deny; only try when asked.
+    if !gids.is_empty() || !in_userns_with_setgroups_denied() {
+        setgroups(&gids).context("setting additional gids")?;
+    }
+    let gid = Gid::from_raw(user.gid());
+    setresgid(gid, gid, gid).with_context(|| format!("setting gid {}", user.gid()))?;
+    let uid = Uid::from_raw(user.uid());
+    setresuid(uid, uid, uid).with_context(|| format!("setting uid {}", user.uid()))?;
+    if let Some(c) = wanted {
+        // SAFETY: as above.
+        unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 0, 0, 0, 0) };
+        // Inheritable first, while CAP_SETPCAP is still effective; effective must stay a subset
+        // of permitted at every capset, so it shrinks before permitted does.
+        caps::set(None, CapSet::Inheritable, &to_caps(c.inheritable().as_ref()))
+            .context("setting inheritable capabilities")?;
+        caps::set(None, CapSet::Effective, &to_caps(c.effective().as_ref())).context("setting effective capabilities")?;
+        caps::set(None, CapSet::Permitted, &to_caps(c.permitted().as_ref())).context("setting permitted capabilities")?;
+        caps::clear(None, CapSet::Ambient).context("clearing ambient capabilities")?;
+        for cap in to_caps(c.ambient().as_ref()) {
+            caps::raise(None, CapSet::Ambient, cap).with_context(|| format!("raising ambient {cap}"))?;
+        }
+    }
+    if let Some(mask) = user.umask() {
+        nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(mask));
+    }
+    Ok(())
+}
+
+fn in_userns_with_setgroups_denied() -> bool {
+    std::fs::read_to_string("/proc/self/setgroups").map(|s| s.trim() == "deny").unwrap_or(false)
+}
+
+pub fn set_no_new_privs() -> Result<()> {
+    // SAFETY: prctl with integer arguments only.
+    if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
+        return Err(std::io::Error::last_os_error()).context("setting no_new_privs");
+    }
+    Ok(())
+}

@@ -1,0 +1,134 @@
+//! Loading and validating a bundle's config.json: every refusal names the bundle and the field.
+use anyhow::{bail, Context, Result};
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
+use std::path::{Path, PathBuf};
+
+/// A validated bundle: absolute path, parsed spec, absolute rootfs.
+pub struct Bundle {
+    pub path: PathBuf,
+    pub spec: Spec,
+    pub rootfs: PathBuf,
+}
+
+pub fn load_bundle(bundle: &Path) -> Result<Bundle> {
+    let path = std::fs::canonicalize(bundle)
+        .with_context(|| format!("bundle {}: cannot open it", bundle.display()))?;
+    if !path.is_dir() {
+        bail!("bundle {}: not a directory", path.display());
+    }
+    let config = path.join("config.json");
+    let text = std::fs::read(&config).with_context(|| format!("bundle {}: cannot read config.json", path.display()))?;
+    let spec = parse_spec(&text).with_context(|| format!("bundle {}", config.display()))?;
+    let root = spec.root().as_ref().with_context(|| format!("bundle {}: root must be set", config.display()))?;
+    let rootfs = if root.path().is_absolute() { root.path().clone() } else { path.join(root.path()) };
+    let rootfs = std::fs::canonicalize(&rootfs)
+        .with_context(|| format!("bundle {}: rootfs {} does not exist", config.display(), rootfs.display()))?;
+    if !rootfs.is_dir() {
+        bail!("bundle {}: rootfs {} is not a directory", config.display(), rootfs.display());
+    }
+    validate(&spec).with_context(|| format!("bundle {}", config.display()))?;
+    Ok(Bundle { path, spec, rootfs })
+}
+
+/// Parses config.json, naming the JSON path of what is wrong ("process.args[0]: invalid type ...").
+pub fn parse_spec(text: &[u8]) -> Result<Spec> {
+    let de = &mut serde_json::Deserializer::from_slice(text);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if path.is_empty() || path == "." {
+            anyhow::anyhow!("invalid config.json: {inner}")
+        } else {
+            anyhow::anyhow!("invalid config.json at {path}: {inner}")
+        }
+    })
+}
+
+/// What the runtime needs that the schema does not say.
+pub fn validate(spec: &Spec) -> Result<()> {
+    let process = spec.process().as_ref().context("process must be set")?;
+    match process.args() {
+        Some(args) if !args.is_empty() && !args[0].is_empty() => {}
+        _ => bail!("process.args must not be empty"),
+    }
+    if !process.cwd().is_absolute() {
+        bail!("process.cwd {:?} must be an absolute path", process.cwd());
+    }
+    let linux = spec.linux().as_ref().context("linux must be set")?;
+    let namespaces = linux.namespaces().as_deref().unwrap_or_default();
+    let mut seen = Vec::new();
+    for ns in namespaces {
+        if seen.contains(&ns.typ()) {
+            bail!("linux.namespaces: {} is listed twice", ns.typ());
+        }
+        seen.push(ns.typ());
+    }
+    if !seen.contains(&LinuxNamespaceType::Mount) {
+        bail!("linux.namespaces: a mount namespace is required");
+    }
+    let has_userns = seen.contains(&LinuxNamespaceType::User);
+    let maps = linux.uid_mappings().as_ref().is_some_and(|m| !m.is_empty())
+        || linux.gid_mappings().as_ref().is_some_and(|m| !m.is_empty());
+    if maps && !has_userns {
+        bail!("linux.uidMappings/gidMappings need a user namespace");
+    }
+    let new_userns = namespaces.iter().any(|n| n.typ() == LinuxNamespaceType::User && n.path().is_none());
+    if new_userns && !maps {
+        bail!("a new user namespace needs linux.uidMappings and linux.gidMappings");
+    }
+    if spec.hostname().is_some() && !namespaces.iter().any(|n| n.typ() == LinuxNamespaceType::Uts) {
+        bail!("hostname is set but there is no uts namespace");
+    }
+    for m in spec.mounts().as_deref().unwrap_or_default() {
+        if !m.destination().is_absolute() {
+            bail!("mounts: destination {:?} must be absolute", m.destination());
+        }
+    }
+    Ok(())
+}
+
+/// Container ids are path components in the state root: keep them to a safe alphabet, as runc does.
+pub fn validate_id(id: &str) -> Result<()> {
+    let ok = !id.is_empty()
+        && id != "."
+        && id != ".."
+        && id.len() <= 1024
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"_+-.".contains(&b));
+    if !ok {
+        bail!("invalid container id format: {id:?}");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids() {
+        assert!(validate_id("abc-1.2_x+y").is_ok());
+        for bad in ["", ".", "..", "../x", "a/b", "a b", "é"] {
+            assert!(validate_id(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn parse_error_names_the_path() {
+        let err = parse_spec(br#"{"ociVersion":"1.0.0","process":{"args":[1],"cwd":"/","user":{"uid":0,"gid":0}}}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("process.args[0]"), "{err}");
+        let err = parse_spec(b"{not json").unwrap_err().to_string();
+        assert!(err.contains("invalid config.json"), "{err}");
+    }
+
+    #[test]
+    fn empty_args_refused() {
+        let spec = parse_spec(
+            br#"{"ociVersion":"1.0.0","root":{"path":"r"},"process":{"args":[],"cwd":"/","user":{"uid":0,"gid":0}},
+            "linux":{"namespaces":[{"type":"mount"}]}}"#,
+        )
+        .unwrap();
+        assert_eq!(validate(&spec).unwrap_err().to_string(), "process.args must not be empty");
+    }
+}

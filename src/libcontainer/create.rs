@@ -1,0 +1,201 @@
+//! The factory: DESIGN.md §2 steps 1–4 and 8. Everything made here is undone if a later step fails.
+use super::config::{load_bundle, validate_id};
+use super::container::{lock_dir, Container};
+use super::namespaces;
+use super::process::{sealed_self, spawn_init, InitSpawn};
+use super::state::{write_atomic, State, Status, EXEC_FIFO};
+use super::sync::{Channel, FromInit, InitConfig, ToInit};
+use super::{hooks, procfs, time};
+use crate::cgroups::CgroupManager;
+use crate::commands::version::OCI_VERSION;
+use anyhow::{bail, Context, Result};
+use nix::sys::signal::{kill, Signal};
+use nix::sys::stat::Mode;
+use nix::sys::wait::waitpid;
+use nix::unistd::Pid;
+use oci_spec::runtime::LinuxNamespaceType;
+use std::io::Write;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::fs::DirBuilderExt;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+
+pub struct CreateOpts<'a> {
+    pub id: &'a str,
+    pub bundle: &'a Path,
+    pub pid_file: Option<&'a Path>,
+    pub console_socket: Option<&'a Path>,
+    /// `run` without --console-socket brings its own end of a socketpair instead.
+    pub console_fd: Option<OwnedFd>,
+    pub no_pivot: bool,
+    pub no_new_keyring: bool,
+    pub preserve_fds: i32,
+    pub systemd_cgroup: bool,
+}
+
+/// Undoes a half-made container: kills the child, removes the cgroup and the state dir.
+struct Undo {
+    dir: Option<PathBuf>,
+    pid: Option<Pid>,
+    cgroup: Option<CgroupManager>,
+}
+
+impl Drop for Undo {
+    fn drop(&mut self) {
+        if let Some(pid) = self.pid {
+            let _ = kill(pid, Signal::SIGKILL);
+            let _ = waitpid(pid, None);
+        }
+        if let Some(cg) = &self.cgroup {
+            if let Err(e) = cg.remove() {
+                crate::logging::warn(&format!("removing cgroup {}: {e:#}", cg.path()));
+            }
+        }
+        if let Some(dir) = &self.dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+pub fn create(root: &Path, opts: CreateOpts) -> Result<Container> {
+    validate_id(opts.id)?;
+    let bundle = load_bundle(opts.bundle)?;
+    let spec = &bundle.spec;
+    let process = spec.process().as_ref().context("process must be set")?;
+    let terminal = process.terminal().unwrap_or(false);
+    if terminal && opts.console_socket.is_none() && opts.console_fd.is_none() {
+        bail!("process.terminal is true: --console-socket is required");
+    }
+    if !terminal && opts.console_socket.is_some() {
+        bail!("--console-socket is only for containers with process.terminal set");
+    }
+    if opts.systemd_cgroup {
+        bail!("--systemd-cgroup: the systemd cgroup driver is not supported yet");
+    }
+    let linux = spec.linux().as_ref().context("linux must be set")?;
+    let cgroups_path = linux.cgroups_path().as_ref().map(|p| p.to_string_lossy().into_owned());
+    let cgroup = CgroupManager::new(cgroups_path.as_deref(), opts.id)?;
+
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(root)
+        .with_context(|| format!("creating state root {}", root.display()))?;
+    let dir = root.join(opts.id);
+    match std::fs::DirBuilder::new().mode(0o711).create(&dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => bail!("container with id exists: {}", opts.id),
+        Err(e) => return Err(e).with_context(|| format!("creating {}", dir.display())),
+    }
+    let mut undo = Undo { dir: Some(dir.clone()), pid: None, cgroup: None };
+    let lock = lock_dir(&dir)?;
+
+    // The fifo is how `start` releases init; 0622 so a non-root container user can still open it.
+    let fifo = dir.join(EXEC_FIFO);
+    nix::unistd::mkfifo(&fifo, Mode::from_bits_truncate(0o622)).context("creating exec.fifo")?;
+    std::fs::set_permissions(&fifo, std::os::unix::fs::PermissionsExt::from_mode(0o622))?;
+    let fifo_fd = nix::fcntl::open(&fifo, nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC, Mode::empty())
+        .context("opening exec.fifo")?;
+
+    let console: Option<OwnedFd> = match (opts.console_socket, opts.console_fd) {
+        (_, Some(fd)) => Some(fd),
+        (Some(path), None) => Some(OwnedFd::from(
+            UnixStream::connect(path).with_context(|| format!("connecting to console socket {}", path.display()))?,
+        )),
+        (None, None) => None,
+    };
+
+    let (parent_sock, child_sock) = UnixStream::pair().context("creating the sync socketpair")?;
+    let exe = sealed_self()?;
+    let new_userns = namespaces::is_new(spec, LinuxNamespaceType::User);
+    let mut keep = vec![child_sock.as_raw_fd(), fifo_fd.as_raw_fd()];
+    keep.extend(console.as_ref().map(|c| c.as_raw_fd()));
+    let pid = spawn_init(&InitSpawn {
+        exe: &exe,
+        flags: namespaces::clone_flags(spec),
+        keep_fds: &keep,
+        sync_fd: child_sock.as_raw_fd(),
+        wait_for_maps: new_userns,
+    })?;
+    undo.pid = Some(pid);
+    drop((child_sock, exe));
+    let mut chan = Channel(parent_sock);
+
+    if new_userns {
+        namespaces::write_id_maps(pid.as_raw(), spec)?;
+        chan.0.write_all(b"g").context("releasing init after the id maps")?;
+    }
+
+    cgroup.create()?;
+    undo.cgroup = Some(CgroupManager::new(Some(cgroup.path()), opts.id)?);
+    if let Some(resources) = linux.resources() {
+        cgroup.apply(resources).context("applying linux.resources")?;
+    }
+    cgroup.add_pid(pid.as_raw())?;
+
+    // Recorded before init runs, so `delete --force` can clean up after a killed create.
+    let mut state = State {
+        oci_version: OCI_VERSION.to_string(),
+        id: opts.id.to_string(),
+        status: Status::Creating,
+        pid: pid.as_raw(),
+        init_start_time: procfs::start_time(pid.as_raw()).unwrap_or(0),
+        bundle: bundle.path.clone(),
+        rootfs: bundle.rootfs.clone(),
+        created: time::now_rfc3339(),
+        annotations: spec.annotations().clone().unwrap_or_default(),
+        cgroup_path: cgroup.path().to_string(),
+        config: spec.clone(),
+    };
+    state.write(&dir)?;
+
+    chan.send(&ToInit::Config(Box::new(InitConfig {
+        id: opts.id.to_string(),
+        spec: spec.clone(),
+        bundle: bundle.path.clone(),
+        rootfs: bundle.rootfs.clone(),
+        cgroup_path: cgroup.path().to_string(),
+        no_pivot: opts.no_pivot,
+        no_new_keyring: opts.no_new_keyring,
+        preserve_fds: opts.preserve_fds,
+        fifo_fd: fifo_fd.as_raw_fd(),
+        console_fd: console.as_ref().map(|c| c.as_raw_fd()),
+    })))?;
+    drop(console);
+
+    loop {
+        let msg: FromInit = match chan.recv() {
+            Ok(m) => m,
+            Err(_) => bail!("container init exited before it was ready"),
+        };
+        match msg {
+            FromInit::Pid(p) => {
+                // Init forked into a joined pid namespace; the first child is done.
+                let _ = waitpid(pid, None);
+                undo.pid = None;
+                state.pid = p;
+                state.init_start_time = procfs::start_time(p).unwrap_or(0);
+                state.write(&dir)?;
+            }
+            FromInit::CreateRuntimeHooks => {
+                let json = serde_json::to_vec(&state.public(Status::Creating))?;
+                let h = spec.hooks().as_ref();
+                hooks::run_all("prestart", h.and_then(|h| h.prestart().as_ref()), &json)?;
+                hooks::run_all("createRuntime", h.and_then(|h| h.create_runtime().as_ref()), &json)?;
+                chan.send(&ToInit::Continue)?;
+            }
+            FromInit::Ready => break,
+            FromInit::Error(msg) => bail!("{msg}"),
+        }
+    }
+
+    state.status = Status::Created;
+    state.write(&dir)?;
+    if let Some(p) = opts.pid_file {
+        write_atomic(p, state.pid.to_string().as_bytes()).with_context(|| format!("--pid-file {}", p.display()))?;
+    }
+    undo.dir = None;
+    undo.pid = None;
+    undo.cgroup = None;
+    Ok(Container::new_locked(dir, state, lock))
+}

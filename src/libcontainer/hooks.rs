@@ -1,0 +1,50 @@
+//! OCI hooks: each runs with the container state JSON on stdin, its own args, env and timeout.
+use anyhow::{bail, Context, Result};
+use oci_spec::runtime::Hook;
+use std::io::Write;
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
+
+pub fn run_all(stage: &str, hooks: Option<&Vec<Hook>>, state_json: &[u8]) -> Result<()> {
+    for (i, hook) in hooks.into_iter().flatten().enumerate() {
+        run(hook, state_json).with_context(|| format!("{stage} hook #{i} ({})", hook.path().display()))?;
+    }
+    Ok(())
+}
+
+fn run(hook: &Hook, state_json: &[u8]) -> Result<()> {
+    let mut cmd = Command::new(hook.path());
+    if let Some(args) = hook.args() {
+        if let Some((argv0, rest)) = args.split_first() {
+            cmd.arg0(argv0).args(rest);
+        }
+    }
+    cmd.env_clear();
+    for kv in hook.env().as_deref().unwrap_or_default() {
+        if let Some((k, v)) = kv.split_once('=') {
+            cmd.env(k, v);
+        }
+    }
+    cmd.stdin(Stdio::piped());
+    let mut child = cmd.spawn().context("starting it")?;
+    // A hook that does not read its stdin must not fail the write.
+    if let Some(mut stdin) = child.stdin.take() {
+        let _ = stdin.write_all(state_json);
+    }
+    let status = match hook.timeout() {
+        None => child.wait().context("waiting for it")?,
+        Some(t) => {
+            let pidfd = super::process::pidfd_open(child.id() as i32)?;
+            if !super::process::wait_pidfd(&pidfd, (t.clamp(1, 2_000_000) * 1000) as i32)? {
+                let _ = child.kill();
+                let _ = child.wait();
+                bail!("timed out after {t}s");
+            }
+            child.wait().context("waiting for it")?
+        }
+    };
+    if !status.success() {
+        bail!("failed: {status}");
+    }
+    Ok(())
+}

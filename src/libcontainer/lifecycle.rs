@@ -1,0 +1,163 @@
+//! start, kill and delete: what happens to a container after create.
+use super::container::Container;
+use super::hooks;
+use super::process::{pidfd_open, wait_pidfd};
+use super::state::{Status, EXEC_FIFO};
+use anyhow::{bail, Context, Result};
+use nix::errno::Errno;
+use nix::fcntl::{fcntl, open, FcntlArg, OFlag};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::{kill as send_signal, Signal};
+use nix::sys::stat::Mode;
+use nix::unistd::{read, Pid};
+use std::os::fd::AsFd;
+
+/// Releases a created container's init: it execs the user's process once it has read the fifo.
+pub fn start(c: &mut Container) -> Result<()> {
+    match c.status() {
+        Status::Created => {}
+        Status::Stopped => bail!("cannot start a container that has stopped"),
+        Status::Running | Status::Paused => bail!("cannot start an already running container"),
+        Status::Creating => bail!("cannot start a container that is still being created"),
+    }
+    let fifo_path = c.dir.join(EXEC_FIFO);
+    let pidfd = pidfd_open(c.state.pid)?;
+    // Non-blocking open never waits for a writer; the poll below watches init at the same time.
+    let fifo = open(&fifo_path, OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC, Mode::empty())
+        .context("opening exec.fifo")?;
+    let mut buf = [0u8; 8];
+    loop {
+        let mut fds = [PollFd::new(fifo.as_fd(), PollFlags::POLLIN), PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, PollTimeout::NONE) {
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(e).context("waiting on exec.fifo"),
+            Ok(_) => {}
+        }
+        if fds[0].revents().is_some_and(|r| r.contains(PollFlags::POLLIN)) {
+            match read(&fifo, &mut buf) {
+                Ok(n) if n > 0 => break,
+                Err(Errno::EAGAIN) | Err(Errno::EINTR) => continue,
+                _ => {}
+            }
+        }
+        if fds[1].revents().is_some_and(|r| !r.is_empty()) {
+            bail!("cannot start container {}: its init process exited", c.id());
+        }
+    }
+    // Init closes its end when it execs (O_CLOEXEC) or dies: a blocking read to EOF means the
+    // user's process is running before poststart hooks run.
+    let flags = OFlag::from_bits_truncate(fcntl(&fifo, FcntlArg::F_GETFL)?);
+    fcntl(&fifo, FcntlArg::F_SETFL(flags - OFlag::O_NONBLOCK))?;
+    while !matches!(read(&fifo, &mut buf), Ok(0) | Err(Errno::EBADF)) {}
+    let _ = std::fs::remove_file(&fifo_path);
+    if !c.is_alive() {
+        bail!("cannot start container {}: its init process exited", c.id());
+    }
+    c.state.status = Status::Running;
+    c.save()?;
+    let h = c.state.config.hooks().clone();
+    if let Some(hs) = h.as_ref().and_then(|h| h.poststart().as_ref()) {
+        let json = serde_json::to_vec(&c.state.public(Status::Running))?;
+        if let Err(e) = hooks::run_all("poststart", Some(hs), &json) {
+            crate::logging::warn(&format!("{e:#}"));
+        }
+    }
+    Ok(())
+}
+
+/// Parses a signal the way runc does: a number, "KILL", "SIGKILL", any case.
+pub fn parse_signal(s: &str) -> Result<Signal> {
+    if let Ok(n) = s.parse::<i32>() {
+        return Signal::try_from(n).map_err(|_| anyhow::anyhow!("unknown signal {s:?}"));
+    }
+    let up = s.to_ascii_uppercase();
+    let name = if up.starts_with("SIG") { up } else { format!("SIG{up}") };
+    name.parse::<Signal>().map_err(|_| anyhow::anyhow!("unknown signal {s:?}"))
+}
+
+pub fn kill(c: &Container, sig: Signal, all: bool) -> Result<()> {
+    let status = c.status();
+    if all {
+        let cg = c.cgroup()?;
+        if status == Status::Stopped && cg.pids().map(|p| p.is_empty()).unwrap_or(true) {
+            bail!("container not running");
+        }
+        return cg.kill_all(sig);
+    }
+    if status == Status::Stopped {
+        bail!("container not running");
+    }
+    match send_signal(Pid::from_raw(c.state.pid), sig) {
+        Ok(()) => {}
+        Err(Errno::ESRCH) => bail!("container not running"),
+        Err(e) => return Err(e).with_context(|| format!("signalling pid {}", c.state.pid)),
+    }
+    // A frozen process only acts on SIGKILL once thawed.
+    if sig == Signal::SIGKILL && status == Status::Paused {
+        c.cgroup()?.thaw()?;
+    }
+    Ok(())
+}
+
+/// Kills everything in the container and waits (bounded) for its init to exit.
+fn kill_and_wait(c: &Container) -> Result<()> {
+    let pidfd = if c.is_alive() { pidfd_open(c.state.pid).ok() } else { None };
+    let cg = c.cgroup()?;
+    if pidfd.is_some() {
+        // Only the recorded process: the pid number alone could be someone else's by now.
+        let _ = send_signal(Pid::from_raw(c.state.pid), Signal::SIGKILL);
+    }
+    cg.kill_all(Signal::SIGKILL).context("killing the container's processes")?;
+    if let Some(fd) = pidfd {
+        if !wait_pidfd(&fd, 10_000)? {
+            bail!("container {} init (pid {}) did not exit after SIGKILL", c.id(), c.state.pid);
+        }
+    }
+    Ok(())
+}
+
+pub fn delete(c: Container, force: bool) -> Result<()> {
+    let status = c.status();
+    match status {
+        Status::Stopped => {}
+        // runc deletes a container that was created but never started without --force.
+        Status::Created => kill_and_wait(&c)?,
+        _ if force => kill_and_wait(&c)?,
+        _ => bail!("cannot delete container {} that is not stopped: {status}", c.id()),
+    }
+    destroy(c)
+}
+
+/// Removes what a stopped container still holds: its cgroup, its state dir; runs poststop hooks.
+pub fn destroy(c: Container) -> Result<()> {
+    let cg = c.cgroup()?;
+    // Without a pid namespace, children of init survive it; they go with the cgroup.
+    if !cg.pids().unwrap_or_default().is_empty() {
+        cg.kill_all(Signal::SIGKILL)?;
+    }
+    cg.remove().with_context(|| format!("removing cgroup {}", cg.path()))?;
+    std::fs::remove_dir_all(&c.dir).with_context(|| format!("removing {}", c.dir.display()))?;
+    let h = c.state.config.hooks().clone();
+    if let Some(hs) = h.as_ref().and_then(|h| h.poststop().as_ref()) {
+        let json = serde_json::to_vec(&c.state.public(Status::Stopped))?;
+        if let Err(e) = hooks::run_all("poststop", Some(hs), &json) {
+            crate::logging::warn(&format!("{e:#}"));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signals() {
+        assert_eq!(parse_signal("9").unwrap(), Signal::SIGKILL);
+        assert_eq!(parse_signal("KILL").unwrap(), Signal::SIGKILL);
+        assert_eq!(parse_signal("SIGKILL").unwrap(), Signal::SIGKILL);
+        assert_eq!(parse_signal("term").unwrap(), Signal::SIGTERM);
+        assert!(parse_signal("NOPE").is_err());
+        assert!(parse_signal("999").is_err());
+    }
+}

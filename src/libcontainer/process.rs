@@ -1,0 +1,120 @@
+//! Starting `rt init`: a sealed copy of our own binary, cloned straight into new namespaces.
+use anyhow::{Context, Result};
+use nix::fcntl::{fcntl, FcntlArg, SealFlag};
+use nix::sched::CloneFlags;
+use nix::sys::memfd::{memfd_create, MFdFlags};
+use nix::unistd::Pid;
+use std::ffi::CString;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+
+/// An in-memory, sealed copy of /proc/self/exe. Init runs from it, so a process in the container
+/// that reaches /proc/<init>/exe finds a sealed memfd, never the host's rt binary (CVE-2019-5736).
+pub fn sealed_self() -> Result<OwnedFd> {
+    let fd = memfd_create(c"rt", MFdFlags::MFD_CLOEXEC | MFdFlags::MFD_ALLOW_SEALING).context("memfd_create")?;
+    let mut exe = std::fs::File::open("/proc/self/exe").context("opening /proc/self/exe")?;
+    let mut mem = std::fs::File::from(fd);
+    // std::io::copy uses copy_file_range/sendfile here: no userspace buffer.
+    std::io::copy(&mut exe, &mut mem).context("copying rt into a memfd")?;
+    let seals = SealFlag::F_SEAL_SEAL | SealFlag::F_SEAL_SHRINK | SealFlag::F_SEAL_GROW | SealFlag::F_SEAL_WRITE;
+    fcntl(&mem, FcntlArg::F_ADD_SEALS(seals)).context("sealing the rt memfd")?;
+    Ok(OwnedFd::from(mem))
+}
+
+/// How the child is started.
+pub struct InitSpawn<'a> {
+    pub exe: &'a OwnedFd,
+    pub flags: CloneFlags,
+    /// fds the child keeps across exec (their close-on-exec flag is cleared in the child only).
+    pub keep_fds: &'a [RawFd],
+    pub sync_fd: RawFd,
+    /// Set for a new user namespace: wait for one byte on sync_fd (the id maps are written),
+    /// then become the namespace's root before exec so init keeps its capabilities.
+    pub wait_for_maps: bool,
+}
+
+/// Forks `rt init` into the namespaces in `flags`. Everything the child touches between clone and
+/// exec is prepared here, because that window may only make async-signal-safe calls.
+pub fn spawn_init(s: &InitSpawn) -> Result<Pid> {
+    let argv_c = [CString::new("rt")?, CString::new("init")?];
+    let env_c = [CString::new(format!("_RT_SYNC_FD={}", s.sync_fd))?];
+    let argv: Vec<*const libc::c_char> =
+        argv_c.iter().map(|a| a.as_ptr()).chain(std::iter::once(std::ptr::null())).collect();
+    let envp: Vec<*const libc::c_char> =
+        env_c.iter().map(|a| a.as_ptr()).chain(std::iter::once(std::ptr::null())).collect();
+    let exe = s.exe.as_raw_fd();
+
+    let pid = raw_clone(s.flags)?;
+    if pid == 0 {
+        // Child: only raw syscalls from here to exec.
+        unsafe { child_exec(exe, &argv, &envp, s) }
+    }
+    Ok(Pid::from_raw(pid))
+}
+
+/// clone(2) with fork semantics (no new stack: the child gets a copy of ours) plus namespace
+/// flags, which fork() cannot pass. Returns 0 in the child.
+fn raw_clone(flags: CloneFlags) -> Result<i32> {
+    let flags = flags.bits() as libc::c_ulong | libc::SIGCHLD as libc::c_ulong;
+    // SAFETY: rt is single-threaded when it creates a container, so the child's copy of the
+    // address space is consistent; a null stack means "share the current stack copy" as fork does.
+    let ret = unsafe { libc::syscall(libc::SYS_clone, flags, 0usize, 0usize, 0usize, 0usize) };
+    if ret < 0 {
+        return Err(std::io::Error::last_os_error()).context("clone of rt init");
+    }
+    Ok(ret as i32)
+}
+
+/// The child between clone and exec.
+///
+/// # Safety
+/// Must only be called in the child of `raw_clone`; uses only async-signal-safe syscalls.
+unsafe fn child_exec(
+    exe: RawFd,
+    argv: &[*const libc::c_char],
+    envp: &[*const libc::c_char],
+    s: &InitSpawn,
+) -> ! {
+    // A caller (rt run) may block signals to forward them; the container must not inherit that.
+    let mut empty: libc::sigset_t = std::mem::zeroed();
+    libc::sigemptyset(&mut empty);
+    libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
+    for &fd in s.keep_fds {
+        libc::fcntl(fd, libc::F_SETFD, 0);
+    }
+    if s.wait_for_maps {
+        let mut b = 0u8;
+        if libc::read(s.sync_fd, &mut b as *mut u8 as *mut libc::c_void, 1) != 1 {
+            libc::_exit(1);
+        }
+        if libc::setresgid(0, 0, 0) != 0 || libc::setresuid(0, 0, 0) != 0 {
+            libc::_exit(1);
+        }
+    }
+    libc::syscall(libc::SYS_execveat, exe, c"".as_ptr(), argv.as_ptr(), envp.as_ptr(), libc::AT_EMPTY_PATH);
+    libc::_exit(127)
+}
+
+/// pidfd for a process, so waits are blocking polls, never sleeps; and a dead init is noticed.
+pub fn pidfd_open(pid: i32) -> Result<OwnedFd> {
+    // SAFETY: plain syscall; the returned fd is owned by us.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error()).with_context(|| format!("pidfd_open({pid})"));
+    }
+    // SAFETY: fd is a fresh descriptor returned by the kernel.
+    Ok(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd as RawFd) })
+}
+
+/// Waits up to `timeout_ms` (-1: forever) for the process behind `pidfd` to exit. True if it did.
+pub fn wait_pidfd(pidfd: &OwnedFd, timeout_ms: i32) -> Result<bool> {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    let mut fds = [PollFd::new(std::os::fd::AsFd::as_fd(pidfd), PollFlags::POLLIN)];
+    let timeout = if timeout_ms < 0 { PollTimeout::NONE } else { PollTimeout::try_from(timeout_ms).unwrap_or(PollTimeout::MAX) };
+    loop {
+        match poll(&mut fds, timeout) {
+            Ok(n) => return Ok(n > 0),
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(e).context("polling pidfd"),
+        }
+    }
+}

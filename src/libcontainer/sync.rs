@@ -1,0 +1,78 @@
+//! The parent ↔ init conversation: typed messages, one length-prefixed JSON document each.
+use anyhow::{bail, Context, Result};
+use oci_spec::runtime::Spec;
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+
+/// Everything init needs, sent once after the parent has placed it in its cgroup.
+#[derive(Serialize, Deserialize)]
+pub struct InitConfig {
+    pub id: String,
+    pub spec: Spec,
+    pub bundle: PathBuf,
+    pub rootfs: PathBuf,
+    pub cgroup_path: String,
+    pub no_pivot: bool,
+    pub no_new_keyring: bool,
+    pub preserve_fds: i32,
+    /// O_PATH fd of exec.fifo, reopened for writing through /proc/self/fd once in the container.
+    pub fifo_fd: i32,
+    /// Connected --console-socket, when process.terminal is set.
+    pub console_fd: Option<i32>,
+}
+
+#[derive(Serialize, Deserialize, Debug)]
+pub enum ToInit {
+    Config(Box<InitConfig>),
+    /// The parent ran what init asked for (hooks); carry on.
+    Continue,
+}
+
+#[derive(Serialize, Deserialize, Debug)]
+pub enum FromInit {
+    /// Init forked into a joined pid namespace: this is the container's pid from now on.
+    Pid(i32),
+    /// Ask the parent to run the createRuntime hooks, then wait for `Continue`.
+    CreateRuntimeHooks,
+    /// The process is set up and waits on exec.fifo.
+    Ready,
+    Error(String),
+}
+
+impl std::fmt::Debug for InitConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "InitConfig({})", self.id)
+    }
+}
+
+pub struct Channel(pub UnixStream);
+
+impl Channel {
+    pub fn send<T: Serialize>(&mut self, msg: &T) -> Result<()> {
+        let data = serde_json::to_vec(msg).context("encoding sync message")?;
+        let mut buf = Vec::with_capacity(4 + data.len());
+        buf.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        buf.extend_from_slice(&data);
+        self.0.write_all(&buf).context("writing to sync socket")
+    }
+
+    /// Next message; an orderly close before one arrives is an error naming the peer's silence.
+    pub fn recv<T: DeserializeOwned>(&mut self) -> Result<T> {
+        let mut len = [0u8; 4];
+        if let Err(e) = self.0.read_exact(&mut len) {
+            if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                bail!("the other side closed the sync socket");
+            }
+            return Err(e).context("reading sync socket");
+        }
+        let len = u32::from_le_bytes(len) as usize;
+        if len > 64 << 20 {
+            bail!("sync message of {len} bytes is too large");
+        }
+        let mut data = vec![0u8; len];
+        self.0.read_exact(&mut data).context("reading sync socket")?;
+        serde_json::from_slice(&data).context("decoding sync message")
+    }
+}
