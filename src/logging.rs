@@ -25,14 +25,26 @@ pub fn fatal(e: &anyhow::Error) {
     write("error", &msg);
 }
 
+pub fn debug_enabled() -> bool {
+    SINK.get().is_some_and(|s| s.debug)
+}
+
+/// `debug!(...)`: formats only when --debug is on.
+#[macro_export]
+macro_rules! debug {
+    ($($arg:tt)*) => {
+        if $crate::logging::debug_enabled() {
+            $crate::logging::debug(&format!($($arg)*));
+        }
+    };
+}
+
 /// A line only written with --debug (to the log file, or stderr without one).
 pub fn debug(msg: &str) {
     let Some(sink) = SINK.get() else { return };
-    if !sink.debug {
-        return;
-    }
+    let t = crate::libcontainer::time::now_rfc3339();
     if sink.file.is_none() {
-        eprintln!("rt: debug: {msg}");
+        eprintln!("rt: debug: {t} {msg}");
     }
     write("debug", msg);
 }

@@ -1,5 +1,6 @@
 //! The last steps: find the binary, switch user, report ready, wait for `start`, exec.
 use super::user;
+use crate::libcontainer::hooks;
 use crate::libcontainer::sync::{Channel, FromInit, InitConfig};
 use anyhow::{bail, Context, Result};
 use nix::unistd::{access, AccessFlags};
@@ -12,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-pub fn wait_and_exec(cfg: &InitConfig, chan: &mut Channel) -> Result<Infallible> {
+pub fn wait_and_exec(cfg: &InitConfig, chan: &mut Channel, state_json: Option<&str>) -> Result<Infallible> {
     let process = cfg.spec.process().as_ref().context("process must be set")?;
     let args = process.args().as_deref().unwrap_or_default();
     let mut env: Vec<String> = process.env().clone().unwrap_or_default();
@@ -43,7 +44,13 @@ pub fn wait_and_exec(cfg: &InitConfig, chan: &mut Channel) -> Result<Infallible>
         .open(&fifo_path)
         .with_context(|| format!("opening exec.fifo through {fifo_path} (is /proc mounted?)"))?;
     fifo.write_all(b"0").context("writing exec.fifo")?;
+    if let Some(json) = state_json {
+        // startContainer hooks: after `start`, inside the container, before the user's process.
+        let hooks = cfg.spec.hooks().as_ref().and_then(|h| h.start_container().as_ref());
+        hooks::run_all("startContainer", hooks, json.as_bytes())?;
+    }
 
+    super::attrs::apply_lsm_labels(process)?;
     close_fds_from(3 + cfg.preserve_fds);
     let argv: Vec<CString> = args.iter().map(|a| CString::new(a.as_bytes())).collect::<Result<_, _>>()?;
     let envp: Vec<CString> = env.iter().map(|e| CString::new(e.as_bytes())).collect::<Result<_, _>>()?;

@@ -1,9 +1,11 @@
 //! `rt init`: runs inside the new namespaces (DESIGN.md §2 steps 5–9), then execs the user's process.
+mod attrs;
 mod console;
 mod exec;
 mod namespaces;
 mod user;
 
+use crate::libcontainer::hooks;
 use crate::libcontainer::sync::{Channel, FromInit, InitConfig, ToInit};
 use anyhow::{bail, Context, Result};
 use std::os::fd::FromRawFd;
@@ -51,25 +53,35 @@ fn run(chan: &mut Channel) -> Result<std::convert::Infallible> {
         set_cloexec(fd);
     }
     namespaces::enter(&cfg, chan)?;
-    setup_container(&cfg, chan)?;
-    exec::wait_and_exec(&cfg, chan)
+    let state_json = setup_container(&cfg, chan)?;
+    exec::wait_and_exec(&cfg, chan, state_json.as_deref())
 }
 
-/// Rootfs, console, hostname, sysctl, rlimits, user and capabilities: all that needs privileges.
-fn setup_container(cfg: &InitConfig, chan: &mut Channel) -> Result<()> {
+/// Rootfs, console, hostname, sysctl, rlimits: all that needs privileges. Returns the state JSON
+/// for startContainer hooks when there are any.
+fn setup_container(cfg: &InitConfig, chan: &mut Channel) -> Result<Option<String>> {
     let spec = &cfg.spec;
     let process = spec.process().as_ref().context("process must be set")?;
     let hooks = spec.hooks().as_ref();
-    let wants_runtime_hooks =
-        hooks.is_some_and(|h| h.prestart().as_ref().is_some_and(|v| !v.is_empty()) || h.create_runtime().as_ref().is_some_and(|v| !v.is_empty()));
+    let any = |v: Option<&Vec<oci_spec::runtime::Hook>>| v.is_some_and(|v| !v.is_empty());
+    let wants_hooks = hooks.is_some_and(|h| {
+        any(h.prestart().as_ref())
+            || any(h.create_runtime().as_ref())
+            || any(h.create_container().as_ref())
+            || any(h.start_container().as_ref())
+    });
     crate::rootfs::prepare(cfg)?;
-    if wants_runtime_hooks {
+    let mut state_json = None;
+    if wants_hooks {
         // createRuntime hooks run in the runtime's namespaces, after ours exist, before pivot_root.
-        chan.send(&FromInit::CreateRuntimeHooks)?;
+        chan.send(&FromInit::Hooks)?;
         match chan.recv()? {
-            ToInit::Continue => {}
+            ToInit::Continue(json) => state_json = Some(json),
             other => bail!("expected Continue, got {other:?}"),
         }
+        // createContainer hooks run here: in the container's namespaces, before pivot_root.
+        let json = state_json.as_deref().unwrap_or_default().as_bytes();
+        hooks::run_all("createContainer", hooks.and_then(|h| h.create_container().as_ref()), json)?;
     }
     crate::rootfs::enter(cfg)?;
     if process.terminal().unwrap_or(false) {
@@ -91,8 +103,11 @@ fn setup_container(cfg: &InitConfig, chan: &mut Channel) -> Result<()> {
         namespaces::join_session_keyring(&cfg.id);
     }
     user::apply_rlimits(process)?;
+    attrs::apply_personality(spec)?;
+    attrs::apply_scheduler(process)?;
+    attrs::apply_io_priority(process)?;
     if let Some(adj) = process.oom_score_adj() {
         std::fs::write("/proc/self/oom_score_adj", adj.to_string()).context("setting oomScoreAdj")?;
     }
-    Ok(())
+    Ok(state_json)
 }

@@ -94,6 +94,12 @@ pub fn switch_user(process: &Process) -> Result<()> {
             caps::raise(None, CapSet::Ambient, cap).with_context(|| format!("raising ambient {cap}"))?;
         }
     }
+    if wanted.is_none() {
+        // Whatever the caller had in these sets must never pass into the container unasked
+        // (the CVE-2022-29162 lesson).
+        caps::clear(None, CapSet::Inheritable).context("clearing inheritable capabilities")?;
+        caps::clear(None, CapSet::Ambient).context("clearing ambient capabilities")?;
+    }
     if let Some(mask) = user.umask() {
         nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(mask));
     }

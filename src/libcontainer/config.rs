@@ -79,10 +79,61 @@ pub fn validate(spec: &Spec) -> Result<()> {
     if spec.hostname().is_some() && !namespaces.iter().any(|n| n.typ() == LinuxNamespaceType::Uts) {
         bail!("hostname is set but there is no uts namespace");
     }
+    if let Some(p) = process.apparmor_profile().as_deref().filter(|p| !p.is_empty()) {
+        if !apparmor_enabled() {
+            bail!("process.apparmorProfile {p:?} is set but AppArmor is not enabled on this host");
+        }
+    }
+    if let Some(l) = process.selinux_label().as_deref().filter(|l| !l.is_empty()) {
+        if !Path::new("/sys/fs/selinux/enforce").exists() {
+            bail!("process.selinuxLabel {l:?} is set but SELinux is not enabled on this host");
+        }
+    }
+    if let Some(sysctl) = linux.sysctl() {
+        for key in sysctl.keys() {
+            validate_sysctl(key, namespaces)?;
+        }
+    }
     for m in spec.mounts().as_deref().unwrap_or_default() {
         if !m.destination().is_absolute() {
             bail!("mounts: destination {:?} must be absolute", m.destination());
         }
+    }
+    Ok(())
+}
+
+fn apparmor_enabled() -> bool {
+    std::fs::read_to_string("/sys/module/apparmor/parameters/enabled").is_ok_and(|s| s.trim() == "Y")
+}
+
+/// Only sysctls that live in a namespace the container has its own copy of may be set: any other
+/// write would change the host.
+fn validate_sysctl(key: &str, namespaces: &[oci_spec::runtime::LinuxNamespace]) -> Result<()> {
+    let own = |t: LinuxNamespaceType| namespaces.iter().any(|n| n.typ() == t);
+    const IPC: [&str; 8] = [
+        "kernel.msgmax",
+        "kernel.msgmnb",
+        "kernel.msgmni",
+        "kernel.sem",
+        "kernel.shmall",
+        "kernel.shmmax",
+        "kernel.shmmni",
+        "kernel.shm_rmid_forced",
+    ];
+    if key.contains("..") || key.contains('/') || key.is_empty() {
+        bail!("linux.sysctl: invalid key {key:?}");
+    }
+    let needed = if IPC.contains(&key) || key.starts_with("fs.mqueue.") {
+        LinuxNamespaceType::Ipc
+    } else if key.starts_with("net.") {
+        LinuxNamespaceType::Network
+    } else if key == "kernel.hostname" || key == "kernel.domainname" {
+        LinuxNamespaceType::Uts
+    } else {
+        bail!("linux.sysctl: {key} is not in a separate kernel namespace; refusing to change the host");
+    };
+    if !own(needed) {
+        bail!("linux.sysctl: {key} needs the container to have its own {needed} namespace");
     }
     Ok(())
 }
@@ -120,6 +171,19 @@ mod tests {
         assert!(err.contains("process.args[0]"), "{err}");
         let err = parse_spec(b"{not json").unwrap_err().to_string();
         assert!(err.contains("invalid config.json"), "{err}");
+    }
+
+    #[test]
+    fn sysctls_must_be_namespaced() {
+        let ns = |t: &str| serde_json::from_str::<oci_spec::runtime::LinuxNamespace>(&format!(r#"{{"type":"{t}"}}"#)).unwrap();
+        let with_net_ipc = [ns("network"), ns("ipc")];
+        assert!(validate_sysctl("net.ipv4.ip_forward", &with_net_ipc).is_ok());
+        assert!(validate_sysctl("kernel.shmmax", &with_net_ipc).is_ok());
+        assert!(validate_sysctl("fs.mqueue.msg_max", &with_net_ipc).is_ok());
+        assert!(validate_sysctl("net.ipv4.ip_forward", &[ns("ipc")]).is_err());
+        assert!(validate_sysctl("kernel.core_pattern", &with_net_ipc).is_err());
+        assert!(validate_sysctl("vm.swappiness", &with_net_ipc).is_err());
+        assert!(validate_sysctl("net/../../x", &with_net_ipc).is_err());
     }
 
     #[test]

@@ -60,6 +60,7 @@ impl Drop for Undo {
 pub fn create(root: &Path, opts: CreateOpts) -> Result<Container> {
     validate_id(opts.id)?;
     let bundle = load_bundle(opts.bundle)?;
+    crate::debug!("create {}: config loaded", opts.id);
     let spec = &bundle.spec;
     let process = spec.process().as_ref().context("process must be set")?;
     let terminal = process.terminal().unwrap_or(false);
@@ -118,6 +119,7 @@ pub fn create(root: &Path, opts: CreateOpts) -> Result<Container> {
         wait_for_maps: new_userns,
     })?;
     undo.pid = Some(pid);
+    crate::debug!("create {}: init cloned", opts.id);
     drop((child_sock, exe));
     let mut chan = Channel(parent_sock);
 
@@ -132,6 +134,7 @@ pub fn create(root: &Path, opts: CreateOpts) -> Result<Container> {
         cgroup.apply(resources).context("applying linux.resources")?;
     }
     cgroup.add_pid(pid.as_raw())?;
+    crate::debug!("create {}: cgroup ready", opts.id);
 
     // Recorded before init runs, so `delete --force` can clean up after a killed create.
     let mut state = State {
@@ -177,12 +180,12 @@ pub fn create(root: &Path, opts: CreateOpts) -> Result<Container> {
                 state.init_start_time = procfs::start_time(p).unwrap_or(0);
                 state.write(&dir)?;
             }
-            FromInit::CreateRuntimeHooks => {
+            FromInit::Hooks => {
                 let json = serde_json::to_vec(&state.public(Status::Creating))?;
                 let h = spec.hooks().as_ref();
                 hooks::run_all("prestart", h.and_then(|h| h.prestart().as_ref()), &json)?;
                 hooks::run_all("createRuntime", h.and_then(|h| h.create_runtime().as_ref()), &json)?;
-                chan.send(&ToInit::Continue)?;
+                chan.send(&ToInit::Continue(String::from_utf8(json)?))?;
             }
             FromInit::Ready => break,
             FromInit::Error(msg) => bail!("{msg}"),
@@ -190,6 +193,7 @@ pub fn create(root: &Path, opts: CreateOpts) -> Result<Container> {
     }
 
     state.status = Status::Created;
+    crate::debug!("create {}: init ready", opts.id);
     state.write(&dir)?;
     if let Some(p) = opts.pid_file {
         write_atomic(p, state.pid.to_string().as_bytes()).with_context(|| format!("--pid-file {}", p.display()))?;

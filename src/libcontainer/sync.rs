@@ -26,16 +26,16 @@ pub struct InitConfig {
 #[derive(Serialize, Deserialize, Debug)]
 pub enum ToInit {
     Config(Box<InitConfig>),
-    /// The parent ran what init asked for (hooks); carry on.
-    Continue,
+    /// The parent ran the createRuntime hooks; here is the state JSON for the hooks init runs.
+    Continue(String),
 }
 
 #[derive(Serialize, Deserialize, Debug)]
 pub enum FromInit {
     /// Init forked into a joined pid namespace: this is the container's pid from now on.
     Pid(i32),
-    /// Ask the parent to run the createRuntime hooks, then wait for `Continue`.
-    CreateRuntimeHooks,
+    /// Ask the parent to run the prestart/createRuntime hooks, then wait for `Continue`.
+    Hooks,
     /// The process is set up and waits on exec.fifo.
     Ready,
     Error(String),

@@ -1,5 +1,6 @@
 //! Mounts, propagation, pivot_root, devices, masked and read-only paths.
 mod devices;
+mod fd;
 mod mounts;
 mod options;
 mod path;
@@ -9,7 +10,7 @@ mod setattr;
 use crate::cgroups::CgroupManager;
 use crate::libcontainer::namespaces::is_new;
 use crate::libcontainer::sync::InitConfig;
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use nix::mount::{mount, MsFlags};
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 use std::path::Path;
@@ -88,27 +89,57 @@ pub fn finalize(spec: &Spec) -> Result<()> {
 }
 
 fn readonly_path(p: &Path) -> Result<()> {
-    if std::fs::symlink_metadata(p).is_err() {
-        return Ok(());
-    }
-    mount(Some(p), p, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>).context("bind")?;
+    let Some(target) = open_target(p)? else { return Ok(()) };
+    let t = fd::proc_path(&target);
+    mount(Some(&t), &t, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>).context("bind")?;
     mounts::remount(p, MsFlags::MS_RDONLY | MsFlags::MS_REC)
 }
 
-fn mask_path(p: &Path) -> Result<()> {
-    let Ok(meta) = std::fs::symlink_metadata(p) else { return Ok(()) };
-    if meta.is_dir() {
-        mount(Some("tmpfs"), p, Some("tmpfs"), MsFlags::MS_RDONLY, None::<&str>).context("mounting a read-only tmpfs")
-    } else {
-        mount(Some("/dev/null"), p, None::<&str>, MsFlags::MS_BIND, None::<&str>).context("binding /dev/null")
+/// Opens a path to mount over without following a final symlink: a path the container's image
+/// turned into a symlink is refused, never followed (the CVE-2025-31133 family).
+fn open_target(p: &Path) -> Result<Option<std::os::fd::OwnedFd>> {
+    match std::fs::symlink_metadata(p) {
+        Err(_) => return Ok(None),
+        Ok(m) if m.file_type().is_symlink() => bail!("{} is a symlink; refusing to mount over it", p.display()),
+        Ok(_) => {}
     }
+    let target = fd::open_nofollow(p)?;
+    if fd::fstat(&target)?.st_mode & libc::S_IFMT == libc::S_IFLNK {
+        bail!("{} is a symlink; refusing to mount over it", p.display());
+    }
+    Ok(Some(target))
 }
 
-/// /dev/console is the container's pty slave.
+fn mask_path(p: &Path) -> Result<()> {
+    let Some(target) = open_target(p)? else { return Ok(()) };
+    let is_dir = fd::fstat(&target)?.st_mode & libc::S_IFMT == libc::S_IFDIR;
+    let t = fd::proc_path(&target);
+    if is_dir {
+        return mount(Some("tmpfs"), &t, Some("tmpfs"), MsFlags::MS_RDONLY, None::<&str>).context("mounting a read-only tmpfs");
+    }
+    // The mask must really be the null device, not whatever the image put at /dev/null.
+    let null = fd::open_nofollow(Path::new("/dev/null"))?;
+    let st = fd::fstat(&null)?;
+    if st.st_mode & libc::S_IFMT != libc::S_IFCHR || st.st_rdev != nix::sys::stat::makedev(1, 3) {
+        bail!("/dev/null in the container is not the null device (1:3); refusing to mask with it");
+    }
+    mount(Some(&fd::proc_path(&null)), &t, None::<&str>, MsFlags::MS_BIND, None::<&str>).context("binding /dev/null")
+}
+
+/// /dev/console is the container's pty slave (checked to be one).
 pub fn bind_console(slave: &str) -> Result<()> {
+    let src = fd::open_nofollow(Path::new(slave))?;
+    let st = fd::fstat(&src)?;
+    let major = nix::sys::stat::major(st.st_rdev);
+    // Unix98 pty slaves use majors 136-143.
+    if st.st_mode & libc::S_IFMT != libc::S_IFCHR || !(136..=143).contains(&major) {
+        bail!("{slave} is not a pty slave");
+    }
     let console = Path::new("/dev/console");
     if std::fs::symlink_metadata(console).is_err() {
         std::fs::File::create(console).context("creating /dev/console")?;
     }
-    mount(Some(slave), console, None::<&str>, MsFlags::MS_BIND, None::<&str>).context("binding the pty onto /dev/console")
+    let target = open_target(console)?.context("/dev/console vanished")?;
+    mount(Some(&fd::proc_path(&src)), &fd::proc_path(&target), None::<&str>, MsFlags::MS_BIND, None::<&str>)
+        .context("binding the pty onto /dev/console")
 }
