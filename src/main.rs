@@ -53,6 +53,8 @@ enum Command {
     Delete(commands::delete::Args),
     /// Create and start a container, and wait for it
     Run(commands::run::Args),
+    /// Run one more process in a running container
+    Exec(commands::exec::Args),
     /// Write a default config.json
     Spec(commands::spec::Args),
     /// List containers
@@ -88,6 +90,7 @@ fn main() {
         Command::Kill(a) => commands::kill::run(&g, a),
         Command::Delete(a) => commands::delete::run(&g, a),
         Command::Run(a) => commands::run::run(&g, a),
+        Command::Exec(a) => commands::exec::run(&g, a),
         Command::Spec(a) => commands::spec::run(&g, a),
         Command::List(a) => commands::list::run(&g, a),
         Command::Init => unreachable!("handled above"),

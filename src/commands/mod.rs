@@ -1,6 +1,7 @@
 //! One file per subcommand: arguments in, one call into libcontainer or image, output out.
 pub mod create;
 pub mod delete;
+pub mod exec;
 pub mod kill;
 pub mod list;
 pub mod run;

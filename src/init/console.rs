@@ -9,7 +9,8 @@ use std::os::unix::fs::OpenOptionsExt;
 
 nix::ioctl_write_ptr_bad!(set_winsize, libc::TIOCSWINSZ, libc::winsize);
 
-pub fn setup(console_fd: i32, size: Option<oci_spec::runtime::Box>) -> Result<()> {
+/// `bind_console`: make the pty /dev/console too (the container's first process, not exec).
+pub fn setup(console_fd: i32, size: Option<oci_spec::runtime::Box>, bind_console: bool) -> Result<()> {
     // SAFETY: the parent passed this connected socket for this use only.
     let sock = unsafe { OwnedFd::from_raw_fd(console_fd) };
     let master = posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC).context("opening /dev/ptmx")?;
@@ -27,7 +28,9 @@ pub fn setup(console_fd: i32, size: Option<oci_spec::runtime::Box>) -> Result<()
         // SAFETY: valid winsize pointer on a tty fd.
         unsafe { set_winsize(slave.as_raw_fd(), &ws) }.context("setting the console size")?;
     }
-    crate::rootfs::bind_console(&name)?;
+    if bind_console {
+        crate::rootfs::bind_console(&name)?;
+    }
     let fds = [master.as_raw_fd()];
     sendmsg::<()>(sock.as_raw_fd(), &[IoSlice::new(name.as_bytes())], &[ControlMessage::ScmRights(&fds)], MsgFlags::empty(), None)
         .context("sending the pty master to the console socket")?;

@@ -3,6 +3,7 @@ use super::user;
 use crate::libcontainer::hooks;
 use crate::libcontainer::sync::{Channel, FromInit, InitConfig};
 use anyhow::{bail, Context, Result};
+use oci_spec::runtime::Process;
 use nix::unistd::{access, AccessFlags};
 use std::convert::Infallible;
 use std::ffi::CString;
@@ -13,9 +14,22 @@ use std::path::{Path, PathBuf};
 
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-pub fn wait_and_exec(cfg: &InitConfig, chan: &mut Channel, state_json: Option<&str>) -> Result<Infallible> {
-    let process = cfg.spec.process().as_ref().context("process must be set")?;
+/// A process ready to exec: everything resolved and checked while errors can still reach the
+/// parent.
+pub struct Prepared {
+    binary: CString,
+    argv: Vec<CString>,
+    envp: Vec<CString>,
+    preserve_fds: i32,
+}
+
+/// Environment, user and capabilities, binary lookup, cwd, no_new_privs: the part shared by
+/// create and exec.
+pub fn prepare(process: &Process, preserve_fds: i32) -> Result<Prepared> {
     let args = process.args().as_deref().unwrap_or_default();
+    if args.is_empty() {
+        bail!("process.args must not be empty");
+    }
     let mut env: Vec<String> = process.env().clone().unwrap_or_default();
     if !env.iter().any(|e| e.starts_with("HOME=")) {
         env.push(format!("HOME={}", home_of(process.user().uid())));
@@ -35,7 +49,26 @@ pub fn wait_and_exec(cfg: &InitConfig, chan: &mut Channel, state_json: Option<&s
     if process.no_new_privileges().unwrap_or(false) {
         user::set_no_new_privs()?;
     }
+    Ok(Prepared {
+        binary: CString::new(binary.as_os_str().as_bytes())?,
+        argv: args.iter().map(|a| CString::new(a.as_bytes())).collect::<Result<_, _>>()?,
+        envp: env.iter().map(|e| CString::new(e.as_bytes())).collect::<Result<_, _>>()?,
+        preserve_fds,
+    })
+}
 
+/// The end of init: LSM labels, close every fd of ours, execve.
+pub fn exec(p: Prepared, process: &Process) -> Result<Infallible> {
+    super::attrs::apply_lsm_labels(process)?;
+    close_fds_from(3 + p.preserve_fds);
+    let err = nix::unistd::execve(&p.binary, &p.argv, &p.envp).unwrap_err();
+    bail!("exec {}: {err}", p.binary.to_string_lossy())
+}
+
+/// create's path: prepare, report ready, block on exec.fifo until `start`, exec.
+pub fn wait_and_exec(cfg: &InitConfig, chan: &mut Channel, state_json: Option<&str>) -> Result<Infallible> {
+    let process = cfg.spec.process().as_ref().context("process must be set")?;
+    let prepared = prepare(process, cfg.preserve_fds)?;
     chan.send(&FromInit::Ready)?;
     // Blocks until `rt start` opens the other end.
     let fifo_path = format!("/proc/self/fd/{}", cfg.fifo_fd);
@@ -49,14 +82,7 @@ pub fn wait_and_exec(cfg: &InitConfig, chan: &mut Channel, state_json: Option<&s
         let hooks = cfg.spec.hooks().as_ref().and_then(|h| h.start_container().as_ref());
         hooks::run_all("startContainer", hooks, json.as_bytes())?;
     }
-
-    super::attrs::apply_lsm_labels(process)?;
-    close_fds_from(3 + cfg.preserve_fds);
-    let argv: Vec<CString> = args.iter().map(|a| CString::new(a.as_bytes())).collect::<Result<_, _>>()?;
-    let envp: Vec<CString> = env.iter().map(|e| CString::new(e.as_bytes())).collect::<Result<_, _>>()?;
-    let bin = CString::new(binary.as_os_str().as_bytes())?;
-    let err = nix::unistd::execve(&bin, &argv, &envp).unwrap_err();
-    bail!("exec {}: {err}", binary.display())
+    exec(prepared, process)
 }
 
 /// Every fd from `first` up is closed at exec: nothing of rt's reaches the container.

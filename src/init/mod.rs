@@ -2,6 +2,7 @@
 mod attrs;
 mod console;
 mod exec;
+mod join;
 mod namespaces;
 mod user;
 
@@ -46,6 +47,12 @@ pub(crate) fn set_cloexec(fd: i32) {
 fn run(chan: &mut Channel) -> Result<std::convert::Infallible> {
     let cfg = match chan.recv()? {
         ToInit::Config(c) => c,
+        ToInit::Exec(e) => {
+            if let Some(fd) = e.console_fd {
+                set_cloexec(fd);
+            }
+            return join::run(&e, chan);
+        }
         other => bail!("expected the init config, got {other:?}"),
     };
     set_cloexec(cfg.fifo_fd);
@@ -86,7 +93,7 @@ fn setup_container(cfg: &InitConfig, chan: &mut Channel) -> Result<Option<String
     crate::rootfs::enter(cfg)?;
     if process.terminal().unwrap_or(false) {
         let fd = cfg.console_fd.context("process.terminal is set but no console socket was passed")?;
-        console::setup(fd, process.console_size())?;
+        console::setup(fd, process.console_size(), true)?;
     }
     crate::rootfs::finalize(spec)?;
     if let Some(h) = spec.hostname() {

@@ -44,6 +44,15 @@ pub fn parse_spec(text: &[u8]) -> Result<Spec> {
     })
 }
 
+/// Parses a process.json (for exec), naming the JSON path of what is wrong.
+pub fn parse_process(text: &[u8]) -> Result<oci_spec::runtime::Process> {
+    let de = &mut serde_json::Deserializer::from_slice(text);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        anyhow::anyhow!("invalid process JSON at {path}: {}", e.into_inner())
+    })
+}
+
 /// What the runtime needs that the schema does not say.
 pub fn validate(spec: &Spec) -> Result<()> {
     let process = spec.process().as_ref().context("process must be set")?;

@@ -13,3 +13,4 @@ pub mod time;
 pub mod console;
 pub mod runner;
 pub mod default_spec;
+pub mod exec;

@@ -57,3 +57,17 @@ pub fn write_id_maps(pid: i32, spec: &Spec) -> Result<()> {
     std::fs::write(format!("/proc/{pid}/gid_map"), gid).context("writing gid_map")?;
     Ok(())
 }
+
+/// The name of a namespace under /proc/<pid>/ns/.
+pub fn proc_name(t: LinuxNamespaceType) -> &'static str {
+    match t {
+        LinuxNamespaceType::Mount => "mnt",
+        LinuxNamespaceType::Cgroup => "cgroup",
+        LinuxNamespaceType::Uts => "uts",
+        LinuxNamespaceType::Ipc => "ipc",
+        LinuxNamespaceType::User => "user",
+        LinuxNamespaceType::Pid => "pid",
+        LinuxNamespaceType::Network => "net",
+        LinuxNamespaceType::Time => "time",
+    }
+}

@@ -23,9 +23,28 @@ pub struct InitConfig {
     pub console_fd: Option<i32>,
 }
 
+/// What `rt exec` sends instead: join a running container and exec one more process there.
+#[derive(Serialize, Deserialize)]
+pub struct ExecConfig {
+    /// The container's namespaces, as /proc/<init pid>/ns/<kind> paths with their kinds.
+    pub namespaces: Vec<(oci_spec::runtime::LinuxNamespaceType, PathBuf)>,
+    pub process: oci_spec::runtime::Process,
+    /// The container's own config: the seccomp profile and the rest apply to exec'd processes too.
+    pub spec: Spec,
+    pub preserve_fds: i32,
+    pub console_fd: Option<i32>,
+}
+
+impl std::fmt::Debug for ExecConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ExecConfig")
+    }
+}
+
 #[derive(Serialize, Deserialize, Debug)]
 pub enum ToInit {
     Config(Box<InitConfig>),
+    Exec(Box<ExecConfig>),
     /// The parent ran the createRuntime hooks; here is the state JSON for the hooks init runs.
     Continue(String),
 }

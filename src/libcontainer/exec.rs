@@ -1,0 +1,108 @@
+//! `rt exec`: one more process in a running container's namespaces and cgroup.
+use super::container::Container;
+use super::process::{sealed_self, spawn_init, InitSpawn};
+use super::state::{write_atomic, Status};
+use super::sync::{Channel, ExecConfig, FromInit, ToInit};
+use anyhow::{bail, Context, Result};
+use nix::sched::CloneFlags;
+use nix::sys::signal::{kill, Signal};
+use nix::sys::wait::waitpid;
+use oci_spec::runtime::{LinuxNamespaceType, Process};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+
+pub struct ExecOpts<'a> {
+    pub process: Process,
+    pub console_socket: Option<&'a Path>,
+    /// Our end is kept by the caller to proxy the terminal (no --console-socket).
+    pub console_fd: Option<OwnedFd>,
+    pub pid_file: Option<&'a Path>,
+    pub preserve_fds: i32,
+    pub ignore_paused: bool,
+}
+
+/// Starts the process and returns its pid once it is about to exec.
+pub fn exec(c: &Container, opts: ExecOpts) -> Result<i32> {
+    match c.status() {
+        Status::Running | Status::Created => {}
+        Status::Paused if opts.ignore_paused => {}
+        Status::Paused => bail!("cannot exec in a paused container (use --ignore-paused to override)"),
+        Status::Stopped => bail!("cannot exec in a stopped container"),
+        Status::Creating => bail!("cannot exec in a container that is still being created"),
+    }
+    let terminal = opts.process.terminal().unwrap_or(false);
+    if terminal && opts.console_socket.is_none() && opts.console_fd.is_none() {
+        bail!("process.terminal is true: --console-socket is required");
+    }
+    if opts.process.args().as_ref().is_none_or(|a| a.is_empty()) {
+        bail!("process.args must not be empty");
+    }
+    let init = c.state.pid;
+    let namespaces: Vec<(LinuxNamespaceType, PathBuf)> = super::namespaces::namespaces(&c.state.config)
+        .iter()
+        .map(|n| (n.typ(), PathBuf::from(format!("/proc/{init}/ns/{}", super::namespaces::proc_name(n.typ())))))
+        .collect();
+    let console: Option<OwnedFd> = match (opts.console_socket, opts.console_fd) {
+        (_, Some(fd)) => Some(fd),
+        (Some(path), None) => Some(OwnedFd::from(
+            UnixStream::connect(path).with_context(|| format!("connecting to console socket {}", path.display()))?,
+        )),
+        (None, None) => None,
+    };
+
+    // The process forks once more after joining a pid namespace; as subreaper we stay its parent
+    // so we can wait for it.
+    // SAFETY: prctl with integer arguments only.
+    unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+    let (parent_sock, child_sock) = UnixStream::pair().context("creating the sync socketpair")?;
+    let exe = sealed_self()?;
+    let mut keep = vec![child_sock.as_raw_fd()];
+    keep.extend(console.as_ref().map(|c| c.as_raw_fd()));
+    let child = spawn_init(&InitSpawn {
+        exe: &exe,
+        flags: CloneFlags::empty(),
+        keep_fds: &keep,
+        sync_fd: child_sock.as_raw_fd(),
+        wait_for_maps: false,
+    })?;
+    drop((child_sock, exe));
+    let mut chan = Channel(parent_sock);
+    let result = (|| -> Result<i32> {
+        c.cgroup()?.add_pid(child.as_raw()).context("joining the container's cgroup")?;
+        chan.send(&ToInit::Exec(Box::new(ExecConfig {
+            namespaces,
+            process: opts.process,
+            spec: c.state.config.clone(),
+            preserve_fds: opts.preserve_fds,
+            console_fd: console.as_ref().map(|c| c.as_raw_fd()),
+        })))?;
+        drop(console);
+        let mut pid = child.as_raw();
+        loop {
+            match chan.recv::<FromInit>() {
+                Ok(FromInit::Pid(p)) => {
+                    let _ = waitpid(child, None);
+                    pid = p;
+                }
+                Ok(FromInit::Ready) => break,
+                Ok(FromInit::Error(msg)) => bail!("{msg}"),
+                Ok(other) => bail!("unexpected message from exec init: {other:?}"),
+                Err(_) => bail!("the exec'd process died before it was ready"),
+            }
+        }
+        Ok(pid)
+    })();
+    let pid = match result {
+        Ok(pid) => pid,
+        Err(e) => {
+            let _ = kill(child, Signal::SIGKILL);
+            let _ = waitpid(child, None);
+            return Err(e);
+        }
+    };
+    if let Some(p) = opts.pid_file {
+        write_atomic(p, pid.to_string().as_bytes()).with_context(|| format!("--pid-file {}", p.display()))?;
+    }
+    Ok(pid)
+}
