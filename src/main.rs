@@ -55,6 +55,12 @@ enum Command {
     Run(commands::run::Args),
     /// Run one more process in a running container
     Exec(commands::exec::Args),
+    /// List the processes in a container
+    Ps(commands::ps::Args),
+    /// Freeze every process in a container
+    Pause(commands::pause::Args),
+    /// Thaw a paused container
+    Resume(commands::resume::Args),
     /// Write a default config.json
     Spec(commands::spec::Args),
     /// List containers
@@ -91,6 +97,9 @@ fn main() {
         Command::Delete(a) => commands::delete::run(&g, a),
         Command::Run(a) => commands::run::run(&g, a),
         Command::Exec(a) => commands::exec::run(&g, a),
+        Command::Ps(a) => commands::ps::run(&g, a),
+        Command::Pause(a) => commands::pause::run(&g, a),
+        Command::Resume(a) => commands::resume::run(&g, a),
         Command::Spec(a) => commands::spec::run(&g, a),
         Command::List(a) => commands::list::run(&g, a),
         Command::Init => unreachable!("handled above"),

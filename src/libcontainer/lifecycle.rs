@@ -97,6 +97,21 @@ pub fn kill(c: &Container, sig: Signal, all: bool) -> Result<()> {
     Ok(())
 }
 
+pub fn pause(c: &Container) -> Result<()> {
+    match c.status() {
+        Status::Running | Status::Created => c.cgroup()?.freeze(),
+        Status::Paused => bail!("container {} is already paused", c.id()),
+        _ => bail!("container not running"),
+    }
+}
+
+pub fn resume(c: &Container) -> Result<()> {
+    match c.status() {
+        Status::Paused => c.cgroup()?.thaw(),
+        _ => bail!("container not paused"),
+    }
+}
+
 /// Kills everything in the container and waits (bounded) for its init to exit.
 fn kill_and_wait(c: &Container) -> Result<()> {
     let pidfd = if c.is_alive() { pidfd_open(c.state.pid).ok() } else { None };
