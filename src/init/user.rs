@@ -91,7 +91,11 @@ pub fn switch_user(process: &Process) -> Result<()> {
         caps::set(None, CapSet::Permitted, &to_caps(c.permitted().as_ref())).context("setting permitted capabilities")?;
         caps::clear(None, CapSet::Ambient).context("clearing ambient capabilities")?;
         for cap in to_caps(c.ambient().as_ref()) {
-            caps::raise(None, CapSet::Ambient, cap).with_context(|| format!("raising ambient {cap}"))?;
+            // The kernel only raises an ambient cap that is also permitted and inheritable;
+            // configs often list it alone, and runc carries on without it too.
+            if caps::raise(None, CapSet::Ambient, cap).is_err() {
+                crate::debug!("ambient {cap} not raised: it is not both permitted and inheritable");
+            }
         }
     }
     if wanted.is_none() {

@@ -61,7 +61,7 @@ pub fn validate(spec: &Spec) -> Result<()> {
         _ => bail!("process.args must not be empty"),
     }
     if !process.cwd().is_absolute() {
-        bail!("process.cwd {:?} must be an absolute path", process.cwd());
+        bail!("process.cwd {:?}: cwd must be an absolute path", process.cwd());
     }
     let linux = spec.linux().as_ref().context("linux must be set")?;
     let namespaces = linux.namespaces().as_deref().unwrap_or_default();
@@ -155,7 +155,7 @@ pub fn validate_id(id: &str) -> Result<()> {
         && id.len() <= 1024
         && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"_+-.".contains(&b));
     if !ok {
-        bail!("invalid container id format: {id:?}");
+        bail!("invalid container ID format: {id:?}");
     }
     Ok(())
 }
