@@ -95,9 +95,9 @@ pub fn hugepage_dir_to_size(name: &str) -> Option<String> {
         .strip_suffix("kB")?
         .parse()
         .ok()?;
-    Some(if kb >= 1 << 20 && kb % (1 << 20) == 0 {
+    Some(if kb >= 1 << 20 && kb.is_multiple_of(1 << 20) {
         format!("{}GB", kb >> 20)
-    } else if kb >= 1 << 10 && kb % (1 << 10) == 0 {
+    } else if kb >= 1 << 10 && kb.is_multiple_of(1 << 10) {
         format!("{}MB", kb >> 10)
     } else {
         format!("{kb}KB")

@@ -222,10 +222,9 @@ pub fn own_path<'a>(own: &'a [ProcCgroup], subsystems: &[String]) -> Option<&'a 
         .map(|c| c.path.as_str())
 }
 
+/// Sample mountinfo texts for tests elsewhere in the module.
 #[cfg(test)]
-mod unit {
-    use super::*;
-
+pub mod samples {
     pub const HYBRID: &str = "\
 31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
 32 31 0:29 / /sys/fs/cgroup/cpu,cpuacct rw,relatime shared:9 - cgroup cgroup rw,cpu,cpuacct
@@ -243,6 +242,12 @@ mod unit {
     pub const V2: &str = "\
 25 23 0:22 / /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime shared:4 - cgroup2 cgroup2 rw,nsdelegate,memory_recursiveprot
 ";
+}
+
+#[cfg(test)]
+mod unit {
+    use super::samples::*;
+    use super::*;
 
     #[test]
     fn detects_modes() {
@@ -297,6 +302,3 @@ mod unit {
         assert_eq!(own_path(&own, &["pids".into()]), None);
     }
 }
-
-#[cfg(test)]
-pub use unit::{HYBRID as TEST_HYBRID, V1 as TEST_V1, V2 as TEST_V2};

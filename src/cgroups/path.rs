@@ -130,7 +130,8 @@ pub fn resolve(layout: &Layout, inner: &str, own: Option<&[ProcCgroup]>) -> Resu
 #[cfg(test)]
 mod unit {
     use super::*;
-    use crate::cgroups::mode::{parse_proc_cgroup, TEST_HYBRID, TEST_V1, TEST_V2};
+    use crate::cgroups::mode::parse_proc_cgroup;
+    use crate::cgroups::mode::samples::{HYBRID as TEST_HYBRID, V1 as TEST_V1, V2 as TEST_V2};
 
     const OWN: &str = "5:memory:/user.slice/s.scope\n4:cpuset:/\n2:cpu,cpuacct:/user.slice\n\
 1:name=systemd:/user.slice/s.scope\n0::/user.slice/s.scope\n";
