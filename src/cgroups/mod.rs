@@ -299,10 +299,17 @@ impl CgroupManager {
         }
     }
 
+    /// False, not an error, when there is no freezer or no cgroup any more: such a
+    /// container cannot be paused, and `state` must still work for it.
     pub fn is_frozen(&self) -> Result<bool> {
-        match self.freezer()? {
-            Freezer::V1(d) => v1::is_frozen(d),
-            Freezer::V2(d) => v2::is_frozen(d),
+        let res = match self.freezer() {
+            Ok(Freezer::V1(d)) => v1::is_frozen(d),
+            Ok(Freezer::V2(d)) => v2::is_frozen(d),
+            Err(_) => return Ok(false),
+        };
+        match res {
+            Err(e) if fs::errno(&e) == Some(libc::ENOENT) => Ok(false),
+            other => other,
         }
     }
 

@@ -48,7 +48,10 @@ fn memory(dir: &Path, m: &LinuxMemory) -> Result<()> {
     let swap = convert::swap_to_v2(m.swap(), m.limit())?;
     // Swap first: lowering memory.max below usage could otherwise push pages to a swap
     // budget that is about to shrink.
-    if let Some(s) = swap {
+    // An unlimited swap implied by an unlimited limit (not asked for) is skipped when the
+    // kernel has no swap accounting; an explicit swap value still fails naming the file.
+    let implied = m.swap().is_none();
+    if let Some(s) = swap.filter(|_| !implied || fs::exists(dir, "memory.swap.max")) {
         fs::write(dir, "memory.swap.max", &convert::v2_limit(s))?;
     }
     if let Some(l) = m.limit().filter(|l| *l != 0) {

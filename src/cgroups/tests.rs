@@ -302,6 +302,16 @@ fn pids_freeze_thaw_kill_remove() {
     };
     let pid = g.spawn_sleep();
     assert_eq!(g.m.pids().unwrap(), vec![pid]);
+    // The kernel agrees: every hierarchy (and hybrid's cgroup2 line "0::") shows our path.
+    let own =
+        mode::parse_proc_cgroup(&std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap());
+    for m in &g.m.layout.v1 {
+        let p = mode::own_path(&own, &m.subsystems).unwrap();
+        assert!(p.ends_with(g.m.path()), "{}: {p}", m.data());
+    }
+    if g.m.unified_dir().is_some() {
+        assert!(mode::own_path(&own, &[]).unwrap().ends_with(g.m.path()));
+    }
     match g.m.freeze() {
         Ok(()) => {
             assert!(g.m.is_frozen().unwrap());
@@ -347,6 +357,32 @@ fn kill_all_sends_other_signals() {
     if let Ok(f) = g.m.is_frozen() {
         assert!(!f);
     }
+}
+
+#[test]
+fn nested_path_inherits_cpuset_at_every_level() {
+    let Some(top) = setup("nested_path_inherits_cpuset_at_every_level") else {
+        return;
+    };
+    let nested = format!("{}/a/b", top.m.path());
+    let g = Guard {
+        m: CgroupManager::new(Some(&nested), "unused").unwrap(),
+        children: Vec::new(),
+    };
+    g.m.create().expect("create nested");
+    let mut g = g;
+    g.spawn_sleep();
+    assert_eq!(g.m.pids().unwrap().len(), 1);
+    drop(g);
+    // `top`'s guard removes the whole tree, the intermediate "a" included.
+    top.m.remove().unwrap();
+    for d in top.m.dirs() {
+        assert!(!d.exists(), "{} still exists", d.display());
+    }
+    assert!(
+        !top.m.is_frozen().unwrap(),
+        "a removed cgroup is not frozen"
+    );
 }
 
 #[test]

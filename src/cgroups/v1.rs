@@ -20,11 +20,20 @@ pub fn create(mounts: &[V1Mount], dirs: &[impl AsRef<Path>]) -> Result<()> {
 /// A new v1 cpuset cgroup starts with empty cpus/mems, and a cgroup with an empty cpuset
 /// refuses tasks (ENOSPC), so every level gets its parent's values unless it already has some.
 fn create_cpuset(base: &Path, dir: &Path) -> Result<()> {
+    // The parent's values, carried down so each level costs one read per file.
+    let mut carried: [Option<String>; 2] = [None, None];
     fs::mkdir_levels(base, dir, |parent, child| {
-        for file in ["cpuset.cpus", "cpuset.mems"] {
-            if fs::read(child, file)?.trim().is_empty() {
-                let inherited = fs::read(parent, file)?;
-                fs::write(child, file, inherited.trim())?;
+        for (i, file) in ["cpuset.cpus", "cpuset.mems"].into_iter().enumerate() {
+            let own = fs::read(child, file)?.trim().to_string();
+            if own.is_empty() {
+                let inherited = match carried[i].take() {
+                    Some(v) => v,
+                    None => fs::read(parent, file)?.trim().to_string(),
+                };
+                fs::write(child, file, &inherited)?;
+                carried[i] = Some(inherited);
+            } else {
+                carried[i] = Some(own);
             }
         }
         Ok(())
