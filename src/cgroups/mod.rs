@@ -22,6 +22,8 @@ mod v2;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_offline;
 
 pub use mode::Layout;
 
