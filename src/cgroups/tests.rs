@@ -9,6 +9,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 static SEQ: AtomicUsize = AtomicUsize::new(0);
 
+/// Tests that change (and restore) the cgroup2 root's subtree_control run one at a time, or
+/// one's restore would pull a controller from under the other.
+static UNIFIED_ROOT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn lock_unified_root() -> std::sync::MutexGuard<'static, ()> {
+    UNIFIED_ROOT.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn unique_path() -> String {
     format!(
         "/rt-test-{}-{}",
@@ -553,6 +561,77 @@ fn container_mounts_on_host() {
                     m.name
                 );
             }
+        }
+    }
+}
+
+/// On a hybrid host the cgroup2 tree is real, so the pure-v2 code paths (cgroup.freeze with
+/// cgroup.events polling, cgroup.kill, subtree_control delegation, v2 stats) can run against
+/// it by describing a host whose only cgroup mount is that tree.
+#[test]
+fn v2_code_paths_on_the_cgroup2_mount() {
+    if !nix::unistd::geteuid().is_root() {
+        println!("skip: v2_code_paths_on_the_cgroup2_mount: needs root");
+        return;
+    }
+    let Ok(host) = Layout::host() else {
+        println!("skip: v2_code_paths_on_the_cgroup2_mount: no cgroups");
+        return;
+    };
+    let Some(u) = host.unified.as_ref().filter(|_| host.mode == Mode::Hybrid) else {
+        println!("skip: v2_code_paths_on_the_cgroup2_mount: not hybrid (pure v2 hosts run these paths in every test)");
+        return;
+    };
+    let _root = lock_unified_root();
+    let base = u.mountpoint.clone();
+    let before = read(&base, "cgroup.subtree_control");
+    let mountinfo = format!(
+        "1 1 0:1 {} {} rw - cgroup2 cgroup2 rw\n",
+        u.root,
+        base.display()
+    );
+    let m = CgroupManager::with_host(&mountinfo, None, Some(&unique_path()), "unused").unwrap();
+    assert_eq!(m.layout_mode(), Mode::V2);
+    let mut g = Guard {
+        m,
+        children: Vec::new(),
+    };
+    g.m.create().expect("create");
+    // Whatever the tree offers is delegated to the new cgroup.
+    let offered = read(&base, "cgroup.controllers");
+    let got = read(g.m.unified_dir().unwrap(), "cgroup.controllers");
+    assert_eq!(got, offered);
+    let pid = g.spawn_sleep();
+    assert_eq!(g.m.pids().unwrap(), vec![pid]);
+    g.m.freeze().expect("v2 freeze");
+    assert!(g.m.is_frozen().unwrap());
+    g.m.thaw().unwrap();
+    assert!(!g.m.is_frozen().unwrap());
+    let s = g.m.stats().expect("v2 stats");
+    assert!(s.cpu.usage.total > 0 || s.cpu.usage.user == 0, "{s:?}");
+    let mounts = g.m.container_mounts().unwrap();
+    assert_eq!(
+        (mounts[0].name.as_str(), mounts[0].fstype.as_str()),
+        ("", "cgroup2")
+    );
+    use std::os::unix::process::ExitStatusExt;
+    // Other signals go through freeze / signal / thaw.
+    g.m.kill_all(Signal::SIGTERM).expect("kill_all TERM");
+    assert_eq!(g.children[0].wait().unwrap().signal(), Some(libc::SIGTERM));
+    assert!(!g.m.is_frozen().unwrap());
+    g.children.clear();
+    // SIGKILL goes through cgroup.kill where the kernel has it.
+    g.spawn_sleep();
+    g.m.kill_all(Signal::SIGKILL).expect("kill_all");
+    assert_eq!(g.children[0].wait().unwrap().signal(), Some(libc::SIGKILL));
+    g.children.clear();
+    g.m.remove().expect("remove");
+    assert!(!g.m.unified_dir().unwrap().exists());
+    drop(g);
+    // Leave the host's delegation as it was.
+    for c in read(&base, "cgroup.subtree_control").split_whitespace() {
+        if !before.split_whitespace().any(|b| b == c) {
+            let _ = fs::write(&base, "cgroup.subtree_control", &format!("-{c}"));
         }
     }
 }
