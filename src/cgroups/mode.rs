@@ -178,6 +178,24 @@ impl Layout {
     }
 }
 
+/// Mode from filesystem types alone, for a cgroup root like /sys/fs/cgroup: cgroup2 there is
+/// v2; tmpfs with cgroup2 at <root>/unified is hybrid; tmpfs otherwise is v1. Cheaper than
+/// mountinfo but says nothing about where each v1 controller lives.
+pub fn detect_by_statfs(root: &Path) -> Result<Mode> {
+    use nix::sys::statfs::{statfs, CGROUP2_SUPER_MAGIC, TMPFS_MAGIC};
+    let st = statfs(root).with_context(|| format!("statfs {}", root.display()))?;
+    if st.filesystem_type() == CGROUP2_SUPER_MAGIC {
+        return Ok(Mode::V2);
+    }
+    if st.filesystem_type() != TMPFS_MAGIC {
+        bail!("{} is neither tmpfs nor cgroup2", root.display());
+    }
+    match statfs(&root.join("unified")) {
+        Ok(u) if u.filesystem_type() == CGROUP2_SUPER_MAGIC => Ok(Mode::Hybrid),
+        _ => Ok(Mode::V1),
+    }
+}
+
 /// One line of /proc/<pid>/cgroup: hierarchy id, controllers, path.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProcCgroup {

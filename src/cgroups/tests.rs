@@ -92,21 +92,12 @@ fn skip_unless(cond: bool, test: &str, reason: &str) -> bool {
 
 #[test]
 fn host_mode_matches_statfs() {
-    use nix::sys::statfs::{statfs, CGROUP2_SUPER_MAGIC, TMPFS_MAGIC};
-    let Ok(st) = statfs("/sys/fs/cgroup") else {
-        println!("skip: host_mode_matches_statfs: no /sys/fs/cgroup");
-        return;
-    };
-    let expected = if st.filesystem_type() == CGROUP2_SUPER_MAGIC {
-        Mode::V2
-    } else if st.filesystem_type() == TMPFS_MAGIC {
-        match statfs("/sys/fs/cgroup/unified") {
-            Ok(u) if u.filesystem_type() == CGROUP2_SUPER_MAGIC => Mode::Hybrid,
-            _ => Mode::V1,
+    let expected = match mode::detect_by_statfs(Path::new(mode::CGROUP_ROOT)) {
+        Ok(m) => m,
+        Err(e) => {
+            println!("skip: host_mode_matches_statfs: {e:#}");
+            return;
         }
-    } else {
-        println!("skip: host_mode_matches_statfs: /sys/fs/cgroup is neither tmpfs nor cgroup2");
-        return;
     };
     assert_eq!(CgroupManager::mode(), expected);
     println!("host cgroup mode: {expected:?}");
