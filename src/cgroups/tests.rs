@@ -626,3 +626,32 @@ fn v2_code_paths_on_the_cgroup2_mount() {
         }
     }
 }
+
+/// Rough cost of a container's cgroup lifetime; run with --ignored --nocapture.
+#[test]
+#[ignore]
+fn timing_create_apply_remove() {
+    let Some(g) = setup("timing") else { return };
+    drop(g);
+    let r = res(
+        r#"{"devices":[{"allow":false,"access":"rwm"}],"memory":{"limit":67108864},"pids":{"limit":100},"cpu":{"shares":512}}"#,
+    );
+    let n = 50;
+    let zero = std::time::Duration::ZERO;
+    let (mut tc, mut ta, mut tr) = (zero, zero, zero);
+    let start = std::time::Instant::now();
+    for _ in 0..n {
+        let m = CgroupManager::new(Some(&unique_path()), "x").unwrap();
+        let t = std::time::Instant::now();
+        m.create().unwrap();
+        tc += t.elapsed();
+        let t = std::time::Instant::now();
+        m.apply(&r).unwrap();
+        ta += t.elapsed();
+        let t = std::time::Instant::now();
+        m.remove().unwrap();
+        tr += t.elapsed();
+    }
+    println!("create {:?} apply {:?} remove {:?}", tc / n, ta / n, tr / n);
+    println!("create+apply+remove: {:?} per cgroup", start.elapsed() / n);
+}
