@@ -1,5 +1,5 @@
-//! Device access rules: devices.allow/deny lines on v1; on v2 (eBPF) only the default policy is
-//! accepted for now.
+//! Device access rules: validation, the default allowed set, and devices.allow/deny lines for
+//! v1 (v2 turns the same rules into an eBPF program, see devices_bpf.rs).
 use anyhow::{bail, Result};
 use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType};
 
@@ -74,37 +74,6 @@ pub fn format_line(typ: char, major: Option<i64>, minor: Option<i64>, access: &s
     format!("{typ} {}:{} {access}", num(major), num(minor))
 }
 
-/// Whether `r` is part of the policy rt applies anyway (deny everything, then the defaults).
-fn is_default(r: &LinuxDeviceCgroup) -> bool {
-    let Ok(typ) = type_char(r.typ()) else {
-        return false;
-    };
-    let access = r.access().as_deref().unwrap_or("rwm");
-    let major = r.major().filter(|m| *m >= 0);
-    let minor = r.minor().filter(|m| *m >= 0);
-    if !r.allow() {
-        return typ == 'a' && major.is_none() && minor.is_none();
-    }
-    DEFAULT_ALLOWED
-        .iter()
-        .any(|d| d.typ == typ && d.major == major && d.minor == minor && d.access == access)
-}
-
-/// v2 device control needs an eBPF program attached to the cgroup, which rt does not build
-/// yet. TODO(v2-devices): build and attach BPF_PROG_TYPE_CGROUP_DEVICE from these rules.
-/// Until then the default policy passes (unenforced) and anything else is refused rather than
-/// silently ignored.
-pub fn check_v2(rules: &[LinuxDeviceCgroup]) -> Result<()> {
-    if let Some(r) = rules.iter().find(|r| !is_default(r)) {
-        bail!(
-            "device rule {:?} needs cgroup v2 eBPF device filtering, which is not implemented yet \
-             (only the default deny-all plus standard devices policy is accepted)",
-            r.to_string()
-        );
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod unit {
     use super::*;
@@ -131,20 +100,5 @@ mod unit {
             "b 8:* rwm"
         );
         assert!(v1_line(&rule(r#"{"allow":true,"access":"rwx"}"#)).is_err());
-    }
-
-    #[test]
-    fn v2_policy() {
-        let defaults = vec![
-            rule(r#"{"allow":false,"access":"rwm"}"#),
-            rule(r#"{"allow":true,"type":"c","major":1,"minor":3,"access":"rwm"}"#),
-            rule(r#"{"allow":true,"type":"c","major":136,"access":"rwm"}"#),
-        ];
-        assert!(check_v2(&defaults).is_ok());
-        let custom = vec![rule(
-            r#"{"allow":true,"type":"b","major":8,"minor":0,"access":"rw"}"#,
-        )];
-        let e = check_v2(&custom).unwrap_err().to_string();
-        assert!(e.contains("eBPF"), "{e}");
     }
 }

@@ -5,12 +5,14 @@
 //! - v1: a directory per mounted hierarchy (named ones like name=systemd too, as runc does).
 //! - hybrid: the same, plus a directory in the cgroup2 tree so the container's cgroup2
 //!   membership follows it; controllers only cgroup2 has (e.g. hugetlb) are used from there.
-//! - v2: one directory, with controllers delegated down from the root.
+//! - v2: one directory, with controllers delegated down from the root; device rules become
+//!   an eBPF program attached to it (devices_bpf.rs).
 // The stats/oom readers are for `events`, which lands after this module.
 #![allow(dead_code)]
 
 mod convert;
 mod devices;
+mod devices_bpf;
 mod fs;
 mod mode;
 mod path;

@@ -1,6 +1,6 @@
 //! `linux.resources` onto cgroup2 files, converting v1-shaped OCI values like runc and crun.
 use super::convert;
-use super::devices;
+use super::devices_bpf;
 use super::fs;
 use anyhow::{bail, Result};
 use oci_spec::runtime::{LinuxBlockIo, LinuxCpu, LinuxMemory, LinuxResources};
@@ -32,8 +32,8 @@ pub fn apply(dir: &Path, r: &LinuxResources) -> Result<()> {
             bail!("network classID/priorities need the v1 net_cls/net_prio controllers, which cgroup v2 does not have");
         }
     }
-    if let Some(rules) = r.devices() {
-        devices::check_v2(rules)?;
+    if let Some(rules) = r.devices().as_ref().filter(|r| !r.is_empty()) {
+        devices_bpf::apply(dir, rules)?;
     }
     if r.rdma().as_ref().is_some_and(|m| !m.is_empty()) {
         bail!("linux.resources.rdma is not supported by rt yet");

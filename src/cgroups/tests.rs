@@ -655,3 +655,91 @@ fn timing_create_apply_remove() {
     println!("create {:?} apply {:?} remove {:?}", tc / n, ta / n, tr / n);
     println!("create+apply+remove: {:?} per cgroup", start.elapsed() / n);
 }
+
+/// The v2 device eBPF program, attached to a cgroup in the real cgroup2 tree (pure v2, or the
+/// hybrid host's unified mount), must deny what the rules deny to a process inside it.
+#[test]
+fn v2_device_program_is_enforced() {
+    use std::io::{Read, Write};
+    use std::process::Stdio;
+    if !nix::unistd::geteuid().is_root() {
+        println!("skip: v2_device_program_is_enforced: needs root");
+        return;
+    }
+    let Some(u) = Layout::host().ok().and_then(|h| h.unified.clone()) else {
+        println!("skip: v2_device_program_is_enforced: no cgroup2 mount");
+        return;
+    };
+    if !Path::new("/dev/kmsg").exists() {
+        println!("skip: v2_device_program_is_enforced: no /dev/kmsg to probe with");
+        return;
+    }
+    // Nothing is delegated (Enable::All would change the root's subtree_control): device
+    // programs need no controller.
+    let mountinfo = format!(
+        "1 1 0:1 {} {} rw - cgroup2 cgroup2 rw\n",
+        u.root,
+        u.mountpoint.display()
+    );
+    let m = CgroupManager::with_host(&mountinfo, None, Some(&unique_path()), "unused").unwrap();
+    let mut g = Guard {
+        m,
+        children: Vec::new(),
+    };
+    v2::create(
+        &u.mountpoint,
+        g.m.unified_dir().unwrap(),
+        v2::Enable::Nothing,
+    )
+    .unwrap();
+    let rules = res(r#"{"devices":[{"allow":false,"access":"rwm"}]}"#);
+    if let Err(e) = resources_v2::apply(g.m.unified_dir().unwrap(), &rules) {
+        println!("skip: v2_device_program_is_enforced: kernel refused the program: {e:#}");
+        return;
+    }
+    let script = "read x; (exec 3</dev/kmsg) 2>/dev/null && echo kmsg-open; \
+                  (exec 3>/dev/null) && echo null-open";
+    let mut child = Command::new("sh")
+        .args(["-c", script])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id() as i32;
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    g.children.push(child);
+    g.m.add_pid(pid).unwrap();
+    stdin.write_all(b"go\n").unwrap();
+    drop(stdin);
+    let mut out = String::new();
+    stdout.read_to_string(&mut out).unwrap();
+    g.children[0].wait().unwrap();
+    g.children.clear();
+    assert!(
+        !out.contains("kmsg-open"),
+        "/dev/kmsg must be denied: {out}"
+    );
+    assert!(
+        out.contains("null-open"),
+        "/dev/null must stay allowed: {out}"
+    );
+    // Re-applying replaces the program instead of stacking a second one.
+    let allow_kmsg = res(r#"{"devices":[{"allow":false,"access":"rwm"},
+        {"allow":true,"type":"c","major":1,"minor":11,"access":"r"}]}"#);
+    resources_v2::apply(g.m.unified_dir().unwrap(), &allow_kmsg).unwrap();
+    let out = Command::new("sh")
+        .args([
+            "-c",
+            &format!(
+                "echo $$ > {}/cgroup.procs; (exec 3</dev/kmsg) && echo kmsg-open",
+                g.m.unified_dir().unwrap().display()
+            ),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("kmsg-open"),
+        "{out:?}"
+    );
+}
