@@ -26,6 +26,8 @@ mod v2;
 mod tests;
 #[cfg(test)]
 mod tests_offline;
+#[cfg(test)]
+mod tests_v2tree;
 
 pub use mode::Layout;
 
