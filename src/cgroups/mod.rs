@@ -29,6 +29,7 @@ mod tests_offline;
 #[cfg(test)]
 mod tests_v2tree;
 
+pub use devices::allow_rules_for;
 pub use mode::Layout;
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -389,7 +390,14 @@ impl CgroupManager {
             blkio: self.v1_dir("blkio"),
             hugetlb: self.v1_dir("hugetlb"),
         };
-        stats::v1(&s)
+        let mut out = stats::v1(&s)?;
+        // A hybrid host may run hugetlb on its cgroup2 tree only (see apply).
+        if s.hugetlb.is_none() {
+            if let Some(dir) = self.unified.as_deref().filter(|d| d.exists()) {
+                out.hugetlb = stats::hugetlb_v2(dir)?;
+            }
+        }
+        Ok(out)
     }
 
     /// How many times the OOM killer has killed in this cgroup.

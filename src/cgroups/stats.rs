@@ -320,21 +320,30 @@ pub fn v2(dir: &Path) -> Result<Stats> {
     if let Some(text) = fs::read_opt(dir, "io.stat")? {
         s.blkio = parse_io_stat(&text);
     }
+    s.hugetlb = hugetlb_v2(dir)?;
+    Ok(s)
+}
+
+/// hugetlb.<size>.{current,events} of a cgroup2 directory; sizes whose files are missing
+/// (controller not enabled) are left out.
+pub fn hugetlb_v2(dir: &Path) -> Result<HashMap<String, Hugetlb>> {
+    let mut out = HashMap::new();
     for size in hugepage_sizes() {
         let Some(cur) = fs::read_opt(dir, &format!("hugetlb.{size}.current"))? else {
             continue;
         };
         let events = fs::read_opt(dir, &format!("hugetlb.{size}.events"))?.unwrap_or_default();
-        s.hugetlb.insert(
-            size.clone(),
+        let failcnt = fs::keyed_value(&events, "max").unwrap_or(0);
+        out.insert(
+            size,
             Hugetlb {
                 usage: fs::parse_u64(&cur)?,
                 max: 0,
-                failcnt: fs::keyed_value(&events, "max").unwrap_or(0),
+                failcnt,
             },
         );
     }
-    Ok(s)
+    Ok(out)
 }
 
 /// OOM kills so far: `oom_kill` in memory.oom_control (v1) or memory.events (v2).
