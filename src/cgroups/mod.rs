@@ -11,7 +11,7 @@
 #![allow(dead_code)]
 
 mod convert;
-mod devices;
+pub mod devices;
 mod devices_bpf;
 mod fs;
 mod mode;
@@ -29,7 +29,6 @@ mod tests_offline;
 #[cfg(test)]
 mod tests_v2tree;
 
-pub use devices::allow_rules_for;
 pub use mode::Layout;
 
 use anyhow::{anyhow, bail, Context, Result};
