@@ -1,12 +1,43 @@
-//! One cgroup manager over v1, v2 and hybrid hosts.
+//! One cgroup manager over v1, v2 and hybrid hosts, by plain file operations under
+//! /sys/fs/cgroup (no cgroup crate: the hybrid layout and the write ordering rules are easier
+//! to get right, and cheaper, by hand).
 //!
-//! STUB: the real implementation lands from the cgroups work; this file fixes the API that
-//! libcontainer and rootfs call.
+//! - v1: a directory per mounted hierarchy (named ones like name=systemd too, as runc does).
+//! - hybrid: the same, plus a directory in the cgroup2 tree so the container's cgroup2
+//!   membership follows it; controllers only cgroup2 has (e.g. hugetlb) are used from there.
+//! - v2: one directory, with controllers delegated down from the root; device rules become
+//!   an eBPF program attached to it (devices_bpf.rs).
+// The stats/oom readers are for `events`, which lands after this module.
 #![allow(dead_code)]
-use anyhow::Result;
-use nix::sys::signal::Signal;
+
+mod convert;
+pub mod devices;
+mod devices_bpf;
+mod fs;
+mod mode;
+mod path;
+mod resources_v1;
+mod resources_v2;
+pub mod stats;
+mod v1;
+mod v2;
+
+#[cfg(test)]
+mod tests;
+#[cfg(test)]
+mod tests_offline;
+#[cfg(test)]
+mod tests_v2tree;
+
+pub use mode::Layout;
+
+use anyhow::{anyhow, bail, Context, Result};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
 use oci_spec::runtime::LinuxResources;
-use std::path::PathBuf;
+use resources_v1::V1Dirs;
+use std::borrow::Cow;
+use std::path::{Path, PathBuf};
 
 /// How the host mounts its cgroups.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,7 +48,7 @@ pub enum Mode {
 }
 
 /// One mount the container should see under /sys/fs/cgroup.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ContainerMount {
     /// Name under /sys/fs/cgroup, e.g. "cpu,cpuacct", "memory", "unified" (or "" for v2 at the top).
     pub name: String,
@@ -27,54 +58,364 @@ pub struct ContainerMount {
     pub data: String,
     /// The container's own cgroup directory on the host (bind source without a cgroup namespace).
     pub host_dir: PathBuf,
+    /// Symlinks the caller must create next to `name`, each pointing at `name`: a co-mounted
+    /// hierarchy like "cpu,cpuacct" is also reachable as "cpu" and "cpuacct".
+    pub symlinks: Vec<String>,
+}
+
+/// Where freeze/thaw act.
+enum Freezer<'a> {
+    V1(&'a Path),
+    V2(&'a Path),
 }
 
 pub struct CgroupManager {
     path: String,
+    layout: Cow<'static, Layout>,
+    /// One per `layout.v1` entry (empty on v2).
+    v1: Vec<PathBuf>,
+    unified: Option<PathBuf>,
 }
 
 impl CgroupManager {
     /// `cgroups_path` is `linux.cgroupsPath` (absolute or relative); None means "/rt/<id>".
     pub fn new(cgroups_path: Option<&str>, id: &str) -> Result<Self> {
-        Ok(Self { path: cgroups_path.map(str::to_string).unwrap_or_else(|| format!("/rt/{id}")) })
+        let layout = Layout::host()?;
+        let inner = path::normalize(cgroups_path, id)?;
+        // Only a relative path depends on where we are; skip the read otherwise.
+        let own = if inner.starts_with('/') {
+            None
+        } else {
+            Some(
+                std::fs::read_to_string("/proc/self/cgroup")
+                    .context("reading /proc/self/cgroup")?,
+            )
+        };
+        Self::build(Cow::Borrowed(layout), inner, own.as_deref())
     }
+
+    /// Like `new` for an arbitrary host: `mountinfo` and `proc_self_cgroup` are the texts of
+    /// /proc/self/mountinfo and /proc/self/cgroup.
+    pub fn with_host(
+        mountinfo: &str,
+        proc_self_cgroup: Option<&str>,
+        cgroups_path: Option<&str>,
+        id: &str,
+    ) -> Result<Self> {
+        let layout = Layout::parse(mountinfo)?;
+        let inner = path::normalize(cgroups_path, id)?;
+        Self::build(Cow::Owned(layout), inner, proc_self_cgroup)
+    }
+
+    fn build(layout: Cow<'static, Layout>, inner: String, own: Option<&str>) -> Result<Self> {
+        let own = own.map(mode::parse_proc_cgroup);
+        let r = path::resolve(&layout, &inner, own.as_deref())?;
+        Ok(Self {
+            path: inner,
+            layout,
+            v1: r.v1,
+            unified: r.unified,
+        })
+    }
+
     /// The cgroup path as stored in state.json (the same input gives the same manager).
     pub fn path(&self) -> &str {
         &self.path
     }
+
+    /// The host's mode. Detection reads /proc/self/mountinfo once per process; a host with no
+    /// cgroup mount at all reports V2 (every operation then fails naming what is missing).
     pub fn mode() -> Mode {
-        Mode::Hybrid
+        Layout::host().map(|l| l.mode).unwrap_or(Mode::V2)
     }
+
+    /// The mode of the layout this manager was built for.
+    pub fn layout_mode(&self) -> Mode {
+        self.layout.mode
+    }
+
+    /// This container's directory in the v1 hierarchy holding `subsystem` (v1 and hybrid).
+    pub fn v1_dir(&self, subsystem: &str) -> Option<&Path> {
+        self.v1_dirs().get(subsystem)
+    }
+
+    /// This container's cgroup2 directory (v2, and hybrid's unified tree).
+    pub fn unified_dir(&self) -> Option<&Path> {
+        self.unified.as_deref()
+    }
+
+    /// Every directory this manager owns, v1 hierarchies first.
+    pub fn dirs(&self) -> Vec<&Path> {
+        self.v1
+            .iter()
+            .map(PathBuf::as_path)
+            .chain(self.unified.as_deref())
+            .collect()
+    }
+
+    fn v1_dirs(&self) -> V1Dirs<'_> {
+        V1Dirs {
+            mounts: &self.layout.v1,
+            dirs: &self.v1,
+        }
+    }
+
+    fn unified_mount(&self) -> Result<(&Path, &Path)> {
+        match (&self.layout.unified, &self.unified) {
+            (Some(m), Some(d)) => Ok((&m.mountpoint, d)),
+            _ => bail!("no cgroup2 filesystem is mounted"),
+        }
+    }
+
     pub fn create(&self) -> Result<()> {
+        match self.layout.mode {
+            Mode::V2 => {
+                let (base, dir) = self.unified_mount()?;
+                v2::create(base, dir, v2::Enable::All)
+            }
+            Mode::V1 => v1::create(&self.layout.v1, &self.v1),
+            Mode::Hybrid => {
+                v1::create(&self.layout.v1, &self.v1)?;
+                let (base, dir) = self.unified_mount()?;
+                v2::create(base, dir, v2::Enable::Nothing)
+            }
+        }
+    }
+
+    pub fn apply(&self, r: &LinuxResources) -> Result<()> {
+        if self.layout.mode == Mode::V2 {
+            let (_, dir) = self.unified_mount()?;
+            return resources_v2::apply(dir, r);
+        }
+        let d = self.v1_dirs();
+        resources_v1::apply(&d, r)?;
+        let huge = r.hugepage_limits().as_deref().unwrap_or(&[]);
+        if !huge.is_empty() {
+            self.apply_hugetlb_v1_host(huge)?;
+        }
+        if let Some(u) = r.unified().as_ref().filter(|u| !u.is_empty()) {
+            match self.layout.mode {
+                Mode::Hybrid => resources_v2::unified(self.unified_mount()?.1, u)?,
+                _ => bail!(
+                    "linux.resources.unified needs cgroup v2, and this host only has cgroup v1"
+                ),
+            }
+        }
         Ok(())
     }
-    pub fn apply(&self, _resources: &LinuxResources) -> Result<()> {
+
+    /// hugetlb on a v1/hybrid host: the v1 hierarchy when mounted, otherwise a hybrid host's
+    /// cgroup2 tree, where systemd leaves controllers it did not mount on v1.
+    fn apply_hugetlb_v1_host(&self, huge: &[oci_spec::runtime::LinuxHugepageLimit]) -> Result<()> {
+        if let Some(dir) = self.v1_dir("hugetlb") {
+            for h in huge {
+                convert::check_page_size(h.page_size())?;
+                resources_v1::hugetlb(dir, h.page_size(), h.limit())?;
+            }
+            return Ok(());
+        }
+        let (base, dir) = self.unified_mount().map_err(|_| {
+            anyhow!("cannot set hugepageLimits: no hugetlb cgroup controller is mounted")
+        })?;
+        v2::enable_for(base, dir, &["hugetlb"])?;
+        for h in huge {
+            resources_v2::hugetlb(dir, h.page_size(), h.limit())?;
+        }
         Ok(())
     }
-    pub fn add_pid(&self, _pid: i32) -> Result<()> {
+
+    pub fn add_pid(&self, pid: i32) -> Result<()> {
+        let s = pid.to_string();
+        for dir in self.dirs() {
+            fs::write(dir, "cgroup.procs", &s)?;
+        }
         Ok(())
     }
+
+    /// Every pid in any of this container's directories (hierarchies can disagree while a
+    /// process is being moved).
     pub fn pids(&self) -> Result<Vec<i32>> {
-        Ok(vec![])
+        let mut all = Vec::new();
+        for dir in self.dirs() {
+            if let Some(text) = fs::read_opt(dir, "cgroup.procs")? {
+                all.extend(
+                    fs::parse_pids(&text)
+                        .with_context(|| format!("parsing {}/cgroup.procs", dir.display()))?,
+                );
+            }
+        }
+        all.sort_unstable();
+        all.dedup();
+        Ok(all)
     }
-    pub fn kill_all(&self, _sig: Signal) -> Result<()> {
+
+    /// Signals every process. The cgroup is frozen meanwhile (when a freezer exists) so that
+    /// nothing forks a child we would miss; like runc, a failed freeze only loses that
+    /// guarantee.
+    pub fn kill_all(&self, sig: Signal) -> Result<()> {
+        if sig == Signal::SIGKILL && self.layout.mode == Mode::V2 {
+            if let Some(dir) = &self.unified {
+                if dir.exists() && v2::kill(dir)? {
+                    return Ok(());
+                }
+            }
+        }
+        let frozen = self.freeze().is_ok();
+        let res = self.signal_each(sig);
+        if frozen {
+            self.thaw()?;
+        }
+        res
+    }
+
+    fn signal_each(&self, sig: Signal) -> Result<()> {
+        for pid in self.pids()? {
+            match kill(Pid::from_raw(pid), sig) {
+                Ok(()) | Err(nix::errno::Errno::ESRCH) => {}
+                Err(e) => return Err(e).with_context(|| format!("sending {sig} to pid {pid}")),
+            }
+        }
         Ok(())
     }
+
+    fn freezer(&self) -> Result<Freezer<'_>> {
+        if self.layout.mode != Mode::V2 {
+            if let Some(dir) = self.v1_dir("freezer") {
+                return Ok(Freezer::V1(dir));
+            }
+        }
+        // Pure v2, or a hybrid host without a v1 freezer: cgroup2 has a built-in one.
+        match (self.layout.mode, &self.unified) {
+            (Mode::V2 | Mode::Hybrid, Some(dir)) => Ok(Freezer::V2(dir)),
+            _ => bail!("no freezer: the cgroup v1 freezer hierarchy is not mounted"),
+        }
+    }
+
     pub fn freeze(&self) -> Result<()> {
-        Ok(())
+        match self.freezer()? {
+            Freezer::V1(d) => v1::freeze(d),
+            Freezer::V2(d) => v2::freeze(d),
+        }
     }
+
     pub fn thaw(&self) -> Result<()> {
-        Ok(())
+        match self.freezer()? {
+            Freezer::V1(d) => v1::thaw(d),
+            Freezer::V2(d) => v2::thaw(d),
+        }
     }
+
+    /// False, not an error, when there is no freezer or no cgroup any more: such a
+    /// container cannot be paused, and `state` must still work for it.
     pub fn is_frozen(&self) -> Result<bool> {
-        Ok(false)
+        let res = match self.freezer() {
+            Ok(Freezer::V1(d)) => v1::is_frozen(d),
+            Ok(Freezer::V2(d)) => v2::is_frozen(d),
+            Err(_) => return Ok(false),
+        };
+        match res {
+            Err(e) if fs::errno(&e) == Some(libc::ENOENT) => Ok(false),
+            other => other,
+        }
     }
+
     /// Removes every directory of this cgroup; missing ones are fine; retries while busy.
+    /// Kills nothing: the caller ends the processes first.
     pub fn remove(&self) -> Result<()> {
-        Ok(())
+        let mut first_err = None;
+        for dir in self.dirs() {
+            if let Err(e) = fs::remove_tree(dir) {
+                first_err.get_or_insert(e);
+            }
+        }
+        first_err.map_or(Ok(()), Err)
     }
+
     /// What to mount under the container's /sys/fs/cgroup.
     pub fn container_mounts(&self) -> Result<Vec<ContainerMount>> {
-        Ok(vec![])
+        let mut out = Vec::new();
+        if self.layout.mode == Mode::V2 {
+            let (_, dir) = self.unified_mount()?;
+            out.push(ContainerMount {
+                name: String::new(),
+                fstype: "cgroup2".into(),
+                data: String::new(),
+                host_dir: dir.to_path_buf(),
+                symlinks: Vec::new(),
+            });
+            return Ok(out);
+        }
+        for (m, dir) in self.layout.v1.iter().zip(&self.v1) {
+            let name = mount_name(&m.mountpoint)?;
+            let symlinks = if m.subsystems.len() > 1 {
+                m.subsystems
+                    .iter()
+                    .filter(|s| !s.starts_with("name=") && **s != name)
+                    .cloned()
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            out.push(ContainerMount {
+                name,
+                fstype: "cgroup".into(),
+                data: m.data(),
+                host_dir: dir.clone(),
+                symlinks,
+            });
+        }
+        if let (Some(m), Some(dir)) = (&self.layout.unified, &self.unified) {
+            out.push(ContainerMount {
+                name: mount_name(&m.mountpoint)?,
+                fstype: "cgroup2".into(),
+                data: String::new(),
+                host_dir: dir.clone(),
+                symlinks: Vec::new(),
+            });
+        }
+        Ok(out)
     }
+
+    /// Usage numbers in runc's `events --stats` shape.
+    pub fn stats(&self) -> Result<stats::Stats> {
+        if self.layout.mode == Mode::V2 {
+            return stats::v2(self.unified_mount()?.1);
+        }
+        let s = stats::V1StatDirs {
+            cpu: self.v1_dir("cpu"),
+            cpuacct: self.v1_dir("cpuacct"),
+            memory: self.v1_dir("memory"),
+            pids: self.v1_dir("pids"),
+            blkio: self.v1_dir("blkio"),
+            hugetlb: self.v1_dir("hugetlb"),
+        };
+        let mut out = stats::v1(&s)?;
+        // A hybrid host may run hugetlb on its cgroup2 tree only (see apply).
+        if s.hugetlb.is_none() {
+            if let Some(dir) = self.unified.as_deref().filter(|d| d.exists()) {
+                out.hugetlb = stats::hugetlb_v2(dir)?;
+            }
+        }
+        Ok(out)
+    }
+
+    /// How many times the OOM killer has killed in this cgroup.
+    pub fn oom_kills(&self) -> Result<u64> {
+        match self.layout.mode {
+            Mode::V2 => stats::oom_kills(self.unified_mount()?.1, true),
+            _ => {
+                let dir = self
+                    .v1_dir("memory")
+                    .context("the cgroup v1 memory hierarchy is not mounted")?;
+                stats::oom_kills(dir, false)
+            }
+        }
+    }
+}
+
+fn mount_name(mountpoint: &Path) -> Result<String> {
+    mountpoint
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .with_context(|| format!("cgroup mount {} has no name", mountpoint.display()))
 }

@@ -1,0 +1,135 @@
+//! Device access rules: validation, the default allowed set, and devices.allow/deny lines for
+//! v1 (v2 turns the same rules into an eBPF program, see devices_bpf.rs).
+use anyhow::{bail, Result};
+use oci_spec::runtime::{LinuxDevice, LinuxDeviceCgroup, LinuxDeviceType};
+
+/// A rule in the shape the kernel's v1 files take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rule {
+    pub allow: bool,
+    /// 'a', 'b' or 'c'
+    pub typ: char,
+    pub major: Option<i64>,
+    pub minor: Option<i64>,
+    pub access: &'static str,
+}
+
+const fn allow(typ: char, major: Option<i64>, minor: Option<i64>, access: &'static str) -> Rule {
+    Rule {
+        allow: true,
+        typ,
+        major,
+        minor,
+        access,
+    }
+}
+
+/// Devices every container gets, appended after the spec's rules as runc does; without them a
+/// spec with the usual deny-all rule could not even open /dev/null.
+pub const DEFAULT_ALLOWED: &[Rule] = &[
+    allow('c', None, None, "m"),
+    allow('b', None, None, "m"),
+    allow('c', Some(1), Some(3), "rwm"),    // null
+    allow('c', Some(1), Some(8), "rwm"),    // random
+    allow('c', Some(1), Some(7), "rwm"),    // full
+    allow('c', Some(5), Some(0), "rwm"),    // tty
+    allow('c', Some(1), Some(5), "rwm"),    // zero
+    allow('c', Some(1), Some(9), "rwm"),    // urandom
+    allow('c', Some(136), None, "rwm"),     // pts/*
+    allow('c', Some(5), Some(2), "rwm"),    // ptmx
+    allow('c', Some(10), Some(200), "rwm"), // net/tun
+];
+
+fn type_char(t: Option<LinuxDeviceType>) -> Result<char> {
+    Ok(match t.unwrap_or(LinuxDeviceType::A) {
+        LinuxDeviceType::A => 'a',
+        LinuxDeviceType::B => 'b',
+        LinuxDeviceType::C | LinuxDeviceType::U => 'c',
+        LinuxDeviceType::P => {
+            bail!("device rule type \"p\" (fifo) cannot be expressed in a device cgroup")
+        }
+    })
+}
+
+fn check_access(access: &str) -> Result<()> {
+    if access.is_empty() || !access.chars().all(|c| matches!(c, 'r' | 'w' | 'm')) {
+        bail!("invalid device access {access:?} (want a combination of r, w, m)");
+    }
+    Ok(())
+}
+
+/// Formats one rule as "type major:minor access" for devices.allow / devices.deny.
+pub fn v1_line(r: &LinuxDeviceCgroup) -> Result<String> {
+    let typ = type_char(r.typ())?;
+    let access = r.access().as_deref().unwrap_or("rwm");
+    check_access(access)?;
+    Ok(format_line(typ, r.major(), r.minor(), access))
+}
+
+pub fn format_line(typ: char, major: Option<i64>, minor: Option<i64>, access: &str) -> String {
+    let num = |n: Option<i64>| match n {
+        Some(n) if n >= 0 => n.to_string(),
+        _ => "*".to_string(),
+    };
+    format!("{typ} {}:{} {access}", num(major), num(minor))
+}
+
+/// Allow rules for the devices a spec creates (`linux.devices`): runc grants them on top of
+/// `linux.resources.devices`, so the caller appends these before `apply`.
+pub fn allow_rules_for(devices: &[LinuxDevice]) -> Vec<LinuxDeviceCgroup> {
+    devices
+        .iter()
+        .filter(|d| d.typ() != LinuxDeviceType::P)
+        .map(|d| {
+            let mut r = LinuxDeviceCgroup::default();
+            r.set_allow(true);
+            r.set_typ(Some(d.typ()));
+            r.set_major(Some(d.major()));
+            r.set_minor(Some(d.minor()));
+            r.set_access(Some("rwm".to_string()));
+            r
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod unit {
+    use super::*;
+
+    fn rule(json: &str) -> LinuxDeviceCgroup {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn lines() {
+        assert_eq!(
+            v1_line(&rule(r#"{"allow":false,"access":"rwm"}"#)).unwrap(),
+            "a *:* rwm"
+        );
+        assert_eq!(
+            v1_line(&rule(
+                r#"{"allow":true,"type":"c","major":1,"minor":3,"access":"rw"}"#
+            ))
+            .unwrap(),
+            "c 1:3 rw"
+        );
+        assert_eq!(
+            v1_line(&rule(r#"{"allow":true,"type":"b","major":8}"#)).unwrap(),
+            "b 8:* rwm"
+        );
+        assert!(v1_line(&rule(r#"{"allow":true,"access":"rwx"}"#)).is_err());
+    }
+
+    #[test]
+    fn spec_devices_become_allow_rules() {
+        let devs: Vec<LinuxDevice> = serde_json::from_str(
+            r#"[{"path":"/dev/fuse","type":"c","major":10,"minor":229},
+                {"path":"/dev/p","type":"p","major":0,"minor":0}]"#,
+        )
+        .unwrap();
+        let rules = allow_rules_for(&devs);
+        assert_eq!(rules.len(), 1, "fifos need no device cgroup rule");
+        assert_eq!(v1_line(&rules[0]).unwrap(), "c 10:229 rwm");
+        assert!(rules[0].allow());
+    }
+}
