@@ -128,15 +128,8 @@ pub fn create(root: &Path, opts: CreateOpts) -> Result<Container> {
         chan.0.write_all(b"g").context("releasing init after the id maps")?;
     }
 
-    cgroup.create()?;
-    undo.cgroup = Some(CgroupManager::new(Some(cgroup.path()), opts.id)?);
-    if let Some(resources) = linux.resources() {
-        cgroup.apply(resources).context("applying linux.resources")?;
-    }
-    cgroup.add_pid(pid.as_raw())?;
-    crate::debug!("create {}: cgroup ready", opts.id);
-
-    // Recorded before init runs, so `delete --force` can clean up after a killed create.
+    // Recorded before the cgroup exists, so `delete --force` can clean up after a create that
+    // was killed at any later point.
     let mut state = State {
         oci_version: OCI_VERSION.to_string(),
         id: opts.id.to_string(),
@@ -151,6 +144,22 @@ pub fn create(root: &Path, opts: CreateOpts) -> Result<Container> {
         config: spec.clone(),
     };
     state.write(&dir)?;
+
+    undo.cgroup = Some(CgroupManager::new(Some(cgroup.path()), opts.id)?);
+    cgroup.create()?;
+    if let Some(resources) = linux.resources() {
+        // Devices the config creates are also allowed by the device cgroup, as runc does.
+        let mut r = resources.clone();
+        let extra = crate::cgroups::devices::allow_rules_for(linux.devices().as_deref().unwrap_or_default());
+        if !extra.is_empty() {
+            let mut rules = r.devices().clone().unwrap_or_default();
+            rules.extend(extra);
+            r.set_devices(Some(rules));
+        }
+        cgroup.apply(&r).context("applying linux.resources")?;
+    }
+    cgroup.add_pid(pid.as_raw())?;
+    crate::debug!("create {}: cgroup ready", opts.id);
 
     chan.send(&ToInit::Config(Box::new(InitConfig {
         id: opts.id.to_string(),

@@ -137,13 +137,8 @@ fn mount_cgroup(ctx: &MountCtx, dest: &Path, opts: &MountOptions) -> Result<()> 
     for cm in &mounts {
         let target = dest.join(&cm.name);
         mount_one_cgroup(ctx, &cm.host_dir, &target, &cm.fstype, &cm.data, flags)?;
-        // "cpu,cpuacct" is also reachable as "cpu" and "cpuacct", as on the host.
-        if cm.name.contains(',') {
-            for part in cm.name.split(',') {
-                if !mounts.iter().any(|o| o.name == part) {
-                    let _ = std::os::unix::fs::symlink(&cm.name, dest.join(part));
-                }
-            }
+        for link in &cm.symlinks {
+            let _ = std::os::unix::fs::symlink(&cm.name, dest.join(link));
         }
     }
     if flags.contains(MsFlags::MS_RDONLY) {
