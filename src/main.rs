@@ -61,6 +61,10 @@ enum Command {
     Pause(commands::pause::Args),
     /// Thaw a paused container
     Resume(commands::resume::Args),
+    /// Change a running container's resource limits
+    Update(commands::update::Args),
+    /// Stream a container's stats and OOM events (or one stats object with --stats)
+    Events(commands::events::Args),
     /// Write a default config.json
     Spec(commands::spec::Args),
     /// List containers
@@ -71,6 +75,10 @@ enum Command {
 }
 
 fn main() {
+    // Rust ignores SIGPIPE before main; an ignored signal survives execve, so the container's
+    // process would inherit it, and our own output to a closed pipe would panic instead of exit.
+    // SAFETY: setting a default disposition has no preconditions.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     let cli = Cli::parse();
     if cli.version {
         commands::version::print();
@@ -100,6 +108,8 @@ fn main() {
         Command::Ps(a) => commands::ps::run(&g, a),
         Command::Pause(a) => commands::pause::run(&g, a),
         Command::Resume(a) => commands::resume::run(&g, a),
+        Command::Update(a) => commands::update::run(&g, a),
+        Command::Events(a) => commands::events::run(&g, a),
         Command::Spec(a) => commands::spec::run(&g, a),
         Command::List(a) => commands::list::run(&g, a),
         Command::Init => unreachable!("handled above"),

@@ -1,6 +1,7 @@
 //! One file per subcommand: arguments in, one call into libcontainer or image, output out.
 pub mod create;
 pub mod delete;
+pub mod events;
 pub mod exec;
 pub mod kill;
 pub mod list;
@@ -11,6 +12,7 @@ pub mod run;
 pub mod spec;
 pub mod start;
 pub mod state;
+pub mod update;
 pub mod version;
 
 use std::path::PathBuf;

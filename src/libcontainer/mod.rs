@@ -14,3 +14,4 @@ pub mod console;
 pub mod runner;
 pub mod default_spec;
 pub mod exec;
+pub mod update;

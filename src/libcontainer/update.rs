@@ -1,0 +1,77 @@
+//! `rt update`: lay new resource values over the saved ones, apply them, remember them.
+use super::container::Container;
+use super::state::Status;
+use anyhow::{bail, Context, Result};
+use oci_spec::runtime::LinuxResources;
+use serde_json::Value;
+
+/// `patch` is a LinuxResources JSON object holding only what changes.
+pub fn update(c: &mut Container, patch: Value) -> Result<()> {
+    if c.status() == Status::Stopped {
+        bail!("container not running");
+    }
+    let mut linux = serde_json::to_value(c.state.config.linux())?;
+    let mut current = linux.get("resources").cloned().unwrap_or(Value::Object(Default::default()));
+    merge(&mut current, patch);
+    let resources: LinuxResources = serde_json::from_value(current.clone()).context("invalid resources")?;
+    c.cgroup()?.apply(&resources).context("applying the new resources")?;
+    linux["resources"] = current;
+    c.state.config.set_linux(Some(serde_json::from_value(linux).context("updating the saved config")?));
+    c.save()
+}
+
+/// Objects merge key by key; anything else replaces.
+fn merge(base: &mut Value, patch: Value) {
+    match (base, patch) {
+        (Value::Object(b), Value::Object(p)) => {
+            for (k, v) in p {
+                merge(b.entry(k).or_insert(Value::Null), v);
+            }
+        }
+        (b, p) => *b = p,
+    }
+}
+
+/// Sizes as docker and runc accept them: "1024", "512k", "100m", "1g", "-1".
+pub fn parse_bytes(s: &str) -> Result<i64> {
+    let t = s.trim().to_ascii_lowercase();
+    if t == "-1" {
+        return Ok(-1);
+    }
+    let t = t.trim_end_matches('b').trim_end_matches('i');
+    let (num, mult) = match t.chars().last() {
+        Some('k') => (&t[..t.len() - 1], 1i64 << 10),
+        Some('m') => (&t[..t.len() - 1], 1 << 20),
+        Some('g') => (&t[..t.len() - 1], 1 << 30),
+        Some('t') => (&t[..t.len() - 1], 1 << 40),
+        _ => (t, 1),
+    };
+    let n: f64 = num.trim().parse().with_context(|| format!("invalid size {s:?}"))?;
+    if n < 0.0 {
+        bail!("invalid size {s:?}");
+    }
+    Ok((n * mult as f64) as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_bytes("1024").unwrap(), 1024);
+        assert_eq!(parse_bytes("512k").unwrap(), 512 << 10);
+        assert_eq!(parse_bytes("100M").unwrap(), 100 << 20);
+        assert_eq!(parse_bytes("1gb").unwrap(), 1 << 30);
+        assert_eq!(parse_bytes("-1").unwrap(), -1);
+        assert!(parse_bytes("lots").is_err());
+    }
+
+    #[test]
+    fn merges_deeply() {
+        let mut base = json!({"memory": {"limit": 1, "swap": 2}, "pids": {"limit": 5}});
+        merge(&mut base, json!({"memory": {"limit": 10}, "cpu": {"shares": 3}}));
+        assert_eq!(base, json!({"memory": {"limit": 10, "swap": 2}, "pids": {"limit": 5}, "cpu": {"shares": 3}}));
+    }
+}
