@@ -56,7 +56,12 @@ pub fn warn(msg: &str) {
 }
 
 fn write(level: &str, msg: &str) {
-    let Some(Sink { file: Some(file), json, .. }) = SINK.get() else {
+    let Some(Sink {
+        file: Some(file),
+        json,
+        ..
+    }) = SINK.get()
+    else {
         return;
     };
     let time = crate::libcontainer::time::now_rfc3339();

@@ -17,7 +17,8 @@ pub fn run(g: &GlobalOpts, a: Args) -> Exit {
             // A create that died before writing state.json leaves a bare directory behind.
             let dir = g.root.join(&a.id);
             if dir.is_dir() {
-                std::fs::remove_dir_all(&dir).map_err(|io| anyhow::anyhow!("removing {}: {io}", dir.display()))?;
+                std::fs::remove_dir_all(&dir)
+                    .map_err(|io| anyhow::anyhow!("removing {}: {io}", dir.display()))?;
             }
             if !a.force {
                 return Err(e);

@@ -66,7 +66,8 @@ pub fn run(g: &GlobalOpts, a: Args) -> Exit {
     let c = Container::load_unlocked(&g.root, &a.id)?;
     let process = match &a.process {
         Some(path) => {
-            let text = std::fs::read(path).with_context(|| format!("reading --process {}", path.display()))?;
+            let text = std::fs::read(path)
+                .with_context(|| format!("reading --process {}", path.display()))?;
             parse_process(&text).with_context(|| format!("--process {}", path.display()))?
         }
         None => from_flags(&c, &a)?,
@@ -117,8 +118,12 @@ fn from_flags(c: &Container, a: &Args) -> anyhow::Result<oci_spec::runtime::Proc
     }
     if let Some(u) = &a.user {
         let (uid, gid) = u.split_once(':').unwrap_or((u, "0"));
-        let uid: u32 = uid.parse().with_context(|| format!("--user {u}: uid must be a number"))?;
-        let gid: u32 = gid.parse().with_context(|| format!("--user {u}: gid must be a number"))?;
+        let uid: u32 = uid
+            .parse()
+            .with_context(|| format!("--user {u}: uid must be a number"))?;
+        let gid: u32 = gid
+            .parse()
+            .with_context(|| format!("--user {u}: gid must be a number"))?;
         p["user"]["uid"] = json!(uid);
         p["user"]["gid"] = json!(gid);
     }
@@ -127,7 +132,10 @@ fn from_flags(c: &Container, a: &Args) -> anyhow::Result<oci_spec::runtime::Proc
     }
     if !a.cap.is_empty() {
         for set in ["bounding", "effective", "permitted"] {
-            let mut caps: Vec<Value> = p["capabilities"][set].as_array().cloned().unwrap_or_default();
+            let mut caps: Vec<Value> = p["capabilities"][set]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
             caps.extend(a.cap.iter().map(|c| json!(c)));
             p["capabilities"][set] = Value::Array(caps);
         }

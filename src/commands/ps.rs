@@ -20,10 +20,21 @@ pub fn run(g: &GlobalOpts, a: Args) -> Exit {
         println!("{}", serde_json::to_string(&pids)?);
         return Ok(0);
     }
-    let ps_args = if a.ps_args.is_empty() { vec!["-ef".to_string()] } else { a.ps_args };
-    let out = std::process::Command::new("ps").args(&ps_args).output().context("running ps")?;
+    let ps_args = if a.ps_args.is_empty() {
+        vec!["-ef".to_string()]
+    } else {
+        a.ps_args
+    };
+    let out = std::process::Command::new("ps")
+        .args(&ps_args)
+        .output()
+        .context("running ps")?;
     if !out.status.success() {
-        bail!("ps {}: {}", ps_args.join(" "), String::from_utf8_lossy(&out.stderr).trim());
+        bail!(
+            "ps {}: {}",
+            ps_args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
     }
     let text = String::from_utf8_lossy(&out.stdout);
     let mut lines = text.lines();
@@ -33,7 +44,10 @@ pub fn run(g: &GlobalOpts, a: Args) -> Exit {
     };
     println!("{header}");
     for line in lines {
-        let pid: Option<i32> = line.split_whitespace().nth(pid_col).and_then(|p| p.parse().ok());
+        let pid: Option<i32> = line
+            .split_whitespace()
+            .nth(pid_col)
+            .and_then(|p| p.parse().ok());
         if pid.is_some_and(|p| pids.contains(&p)) {
             println!("{line}");
         }

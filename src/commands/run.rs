@@ -60,7 +60,13 @@ pub fn run(g: &GlobalOpts, a: Args) -> Exit {
             systemd_cgroup: g.systemd_cgroup,
         },
     )?;
-    let terminal = c.state.config.process().as_ref().and_then(|p| p.terminal()).unwrap_or(false);
+    let terminal = c
+        .state
+        .config
+        .process()
+        .as_ref()
+        .and_then(|p| p.terminal())
+        .unwrap_or(false);
     let master = match (&ours, terminal) {
         (Some(sock), true) => Some(console::recv_master(sock)?),
         _ => None,

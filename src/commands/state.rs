@@ -8,6 +8,9 @@ pub struct Args {
 
 pub fn run(g: &GlobalOpts, a: Args) -> Exit {
     let c = Container::load_unlocked(&g.root, &a.id)?;
-    println!("{}", serde_json::to_string_pretty(&c.state.public(c.status()))?);
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&c.state.public(c.status()))?
+    );
     Ok(0)
 }

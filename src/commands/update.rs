@@ -55,7 +55,9 @@ pub fn run(g: &GlobalOpts, a: Args) -> Exit {
         Some(src) => {
             let mut text = Vec::new();
             if src == "-" {
-                std::io::stdin().read_to_end(&mut text).context("reading resources from stdin")?;
+                std::io::stdin()
+                    .read_to_end(&mut text)
+                    .context("reading resources from stdin")?;
             } else {
                 text = std::fs::read(src).with_context(|| format!("reading --resources {src}"))?;
             }

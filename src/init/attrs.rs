@@ -1,7 +1,10 @@
 //! Process attributes applied just before exec: personality, scheduler, I/O priority, and the
 //! LSM labels (AppArmor, SELinux) for the exec'd program.
 use anyhow::{bail, Context, Result};
-use oci_spec::runtime::{IOPriorityClass, LinuxPersonalityDomain, LinuxSchedulerFlag, LinuxSchedulerPolicy, Process, Spec};
+use oci_spec::runtime::{
+    IOPriorityClass, LinuxPersonalityDomain, LinuxSchedulerFlag, LinuxSchedulerPolicy, Process,
+    Spec,
+};
 
 pub fn apply_personality(spec: &Spec) -> Result<()> {
     let Some(p) = spec.linux().as_ref().and_then(|l| l.personality().as_ref()) else {
@@ -35,7 +38,9 @@ struct SchedAttr {
 }
 
 pub fn apply_scheduler(process: &Process) -> Result<()> {
-    let Some(s) = process.scheduler() else { return Ok(()) };
+    let Some(s) = process.scheduler() else {
+        return Ok(());
+    };
     let policy = match s.policy() {
         LinuxSchedulerPolicy::SchedOther => 0,
         LinuxSchedulerPolicy::SchedFifo => 1,
@@ -75,18 +80,31 @@ pub fn apply_scheduler(process: &Process) -> Result<()> {
 }
 
 pub fn apply_io_priority(process: &Process) -> Result<()> {
-    let Some(io) = process.io_priority() else { return Ok(()) };
+    let Some(io) = process.io_priority() else {
+        return Ok(());
+    };
     let class: i64 = match io.class() {
         IOPriorityClass::IoprioClassRt => 1,
         IOPriorityClass::IoprioClassBe => 2,
         IOPriorityClass::IoprioClassIdle => 3,
     };
     if !(0..=7).contains(&io.priority()) {
-        bail!("process.ioPriority.priority {} is outside 0..7", io.priority());
+        bail!(
+            "process.ioPriority.priority {} is outside 0..7",
+            io.priority()
+        );
     }
     const IOPRIO_WHO_PROCESS: libc::c_int = 1;
     // SAFETY: ioprio_set on ourselves with integer arguments.
-    if unsafe { libc::syscall(libc::SYS_ioprio_set, IOPRIO_WHO_PROCESS, 0, (class << 13) | io.priority()) } != 0 {
+    if unsafe {
+        libc::syscall(
+            libc::SYS_ioprio_set,
+            IOPRIO_WHO_PROCESS,
+            0,
+            (class << 13) | io.priority(),
+        )
+    } != 0
+    {
         return Err(std::io::Error::last_os_error()).context("setting process.ioPriority");
     }
     Ok(())
@@ -94,14 +112,19 @@ pub fn apply_io_priority(process: &Process) -> Result<()> {
 
 /// The LSM labels take effect at exec: written to our own /proc attr files just before it.
 pub fn apply_lsm_labels(process: &Process) -> Result<()> {
-    if let Some(profile) = process.apparmor_profile().as_deref().filter(|p| !p.is_empty()) {
+    if let Some(profile) = process
+        .apparmor_profile()
+        .as_deref()
+        .filter(|p| !p.is_empty())
+    {
         let text = format!("exec {profile}");
         std::fs::write("/proc/thread-self/attr/apparmor/exec", &text)
             .or_else(|_| std::fs::write("/proc/thread-self/attr/exec", &text))
             .with_context(|| format!("setting apparmorProfile {profile:?}"))?;
     }
     if let Some(label) = process.selinux_label().as_deref().filter(|l| !l.is_empty()) {
-        std::fs::write("/proc/thread-self/attr/exec", label).with_context(|| format!("setting selinuxLabel {label:?}"))?;
+        std::fs::write("/proc/thread-self/attr/exec", label)
+            .with_context(|| format!("setting selinuxLabel {label:?}"))?;
     }
     Ok(())
 }

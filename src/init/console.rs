@@ -10,10 +10,15 @@ use std::os::unix::fs::OpenOptionsExt;
 nix::ioctl_write_ptr_bad!(set_winsize, libc::TIOCSWINSZ, libc::winsize);
 
 /// `bind_console`: make the pty /dev/console too (the container's first process, not exec).
-pub fn setup(console_fd: i32, size: Option<oci_spec::runtime::Box>, bind_console: bool) -> Result<()> {
+pub fn setup(
+    console_fd: i32,
+    size: Option<oci_spec::runtime::Box>,
+    bind_console: bool,
+) -> Result<()> {
     // SAFETY: the parent passed this connected socket for this use only.
     let sock = unsafe { OwnedFd::from_raw_fd(console_fd) };
-    let master = posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC).context("opening /dev/ptmx")?;
+    let master = posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)
+        .context("opening /dev/ptmx")?;
     grantpt(&master).context("grantpt")?;
     unlockpt(&master).context("unlockpt")?;
     let name = ptsname_r(&master).context("ptsname")?;
@@ -24,7 +29,12 @@ pub fn setup(console_fd: i32, size: Option<oci_spec::runtime::Box>, bind_console
         .open(&name)
         .with_context(|| format!("opening {name}"))?;
     if let Some(b) = size {
-        let ws = libc::winsize { ws_row: b.height() as u16, ws_col: b.width() as u16, ws_xpixel: 0, ws_ypixel: 0 };
+        let ws = libc::winsize {
+            ws_row: b.height() as u16,
+            ws_col: b.width() as u16,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
         // SAFETY: valid winsize pointer on a tty fd.
         unsafe { set_winsize(slave.as_raw_fd(), &ws) }.context("setting the console size")?;
     }
@@ -32,14 +42,21 @@ pub fn setup(console_fd: i32, size: Option<oci_spec::runtime::Box>, bind_console
         crate::rootfs::bind_console(&name)?;
     }
     let fds = [master.as_raw_fd()];
-    sendmsg::<()>(sock.as_raw_fd(), &[IoSlice::new(name.as_bytes())], &[ControlMessage::ScmRights(&fds)], MsgFlags::empty(), None)
-        .context("sending the pty master to the console socket")?;
+    sendmsg::<()>(
+        sock.as_raw_fd(),
+        &[IoSlice::new(name.as_bytes())],
+        &[ControlMessage::ScmRights(&fds)],
+        MsgFlags::empty(),
+        None,
+    )
+    .context("sending the pty master to the console socket")?;
     drop(master);
     drop(sock);
     nix::unistd::setsid().context("setsid")?;
     // SAFETY: ioctl on our own tty fd with an integer argument.
     if unsafe { libc::ioctl(slave.as_raw_fd(), libc::TIOCSCTTY, 0) } != 0 {
-        return Err(std::io::Error::last_os_error()).context("making the pty the controlling terminal");
+        return Err(std::io::Error::last_os_error())
+            .context("making the pty the controlling terminal");
     }
     for target in 0..3 {
         // SAFETY: dup2 onto the stdio numbers; both fds are ours.

@@ -3,8 +3,8 @@ use super::user;
 use crate::libcontainer::hooks;
 use crate::libcontainer::sync::{Channel, FromInit, InitConfig};
 use anyhow::{bail, Context, Result};
-use oci_spec::runtime::Process;
 use nix::unistd::{access, AccessFlags};
+use oci_spec::runtime::Process;
 use std::convert::Infallible;
 use std::ffi::CString;
 use std::io::Write;
@@ -35,24 +35,37 @@ pub fn prepare(process: &Process, preserve_fds: i32) -> Result<Prepared> {
         env.push(format!("HOME={}", home_of(process.user().uid())));
     }
     user::switch_user(process)?;
-    let path_var = env.iter().find_map(|e| e.strip_prefix("PATH=")).unwrap_or(DEFAULT_PATH);
+    let path_var = env
+        .iter()
+        .find_map(|e| e.strip_prefix("PATH="))
+        .unwrap_or(DEFAULT_PATH);
     let binary = look_path(&args[0], path_var)?;
 
     let cwd = process.cwd();
-    std::env::set_current_dir(cwd).with_context(|| format!("chdir to process.cwd {}", cwd.display()))?;
+    std::env::set_current_dir(cwd)
+        .with_context(|| format!("chdir to process.cwd {}", cwd.display()))?;
     // A cwd that resolves outside the container root (a leaked host fd, CVE-2024-21626) shows up
     // in getcwd as a path that does not start with "/".
     let real = nix::unistd::getcwd().context("getcwd")?;
     if !real.as_os_str().as_bytes().starts_with(b"/") {
-        bail!("process.cwd {} is outside the container root", cwd.display());
+        bail!(
+            "process.cwd {} is outside the container root",
+            cwd.display()
+        );
     }
     if process.no_new_privileges().unwrap_or(false) {
         user::set_no_new_privs()?;
     }
     Ok(Prepared {
         binary: CString::new(binary.as_os_str().as_bytes())?,
-        argv: args.iter().map(|a| CString::new(a.as_bytes())).collect::<Result<_, _>>()?,
-        envp: env.iter().map(|e| CString::new(e.as_bytes())).collect::<Result<_, _>>()?,
+        argv: args
+            .iter()
+            .map(|a| CString::new(a.as_bytes()))
+            .collect::<Result<_, _>>()?,
+        envp: env
+            .iter()
+            .map(|e| CString::new(e.as_bytes()))
+            .collect::<Result<_, _>>()?,
         preserve_fds,
     })
 }
@@ -66,7 +79,11 @@ pub fn exec(p: Prepared, process: &Process) -> Result<Infallible> {
 }
 
 /// create's path: prepare, report ready, block on exec.fifo until `start`, exec.
-pub fn wait_and_exec(cfg: &InitConfig, chan: &mut Channel, state_json: Option<&str>) -> Result<Infallible> {
+pub fn wait_and_exec(
+    cfg: &InitConfig,
+    chan: &mut Channel,
+    state_json: Option<&str>,
+) -> Result<Infallible> {
     let process = cfg.spec.process().as_ref().context("process must be set")?;
     let prepared = prepare(process, cfg.preserve_fds)?;
     chan.send(&FromInit::Ready)?;
@@ -79,7 +96,11 @@ pub fn wait_and_exec(cfg: &InitConfig, chan: &mut Channel, state_json: Option<&s
     fifo.write_all(b"0").context("writing exec.fifo")?;
     if let Some(json) = state_json {
         // startContainer hooks: after `start`, inside the container, before the user's process.
-        let hooks = cfg.spec.hooks().as_ref().and_then(|h| h.start_container().as_ref());
+        let hooks = cfg
+            .spec
+            .hooks()
+            .as_ref()
+            .and_then(|h| h.start_container().as_ref());
         hooks::run_all("startContainer", hooks, json.as_bytes())?;
     }
     exec(prepared, process)
@@ -89,11 +110,21 @@ pub fn wait_and_exec(cfg: &InitConfig, chan: &mut Channel, state_json: Option<&s
 fn close_fds_from(first: i32) {
     const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
     // SAFETY: close_range only changes flags on our own descriptors.
-    let r = unsafe { libc::syscall(libc::SYS_close_range, first as libc::c_uint, libc::c_uint::MAX, CLOSE_RANGE_CLOEXEC) };
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            first as libc::c_uint,
+            libc::c_uint::MAX,
+            CLOSE_RANGE_CLOEXEC,
+        )
+    };
     if r != 0 {
         // Kernels before 5.11: walk the fd table instead.
         if let Ok(dir) = std::fs::read_dir("/proc/self/fd") {
-            let fds: Vec<i32> = dir.flatten().filter_map(|e| e.file_name().to_str()?.parse().ok()).collect();
+            let fds: Vec<i32> = dir
+                .flatten()
+                .filter_map(|e| e.file_name().to_str()?.parse().ok())
+                .collect();
             for fd in fds.into_iter().filter(|fd| *fd >= first) {
                 super::set_cloexec(fd);
             }

@@ -43,7 +43,9 @@ pub fn run(cfg: &ExecConfig, chan: &mut Channel) -> Result<Infallible> {
     }
     let process = &cfg.process;
     if process.terminal().unwrap_or(false) {
-        let fd = cfg.console_fd.context("process.terminal is set but no console socket was passed")?;
+        let fd = cfg
+            .console_fd
+            .context("process.terminal is set but no console socket was passed")?;
         console::setup(fd, process.console_size(), false)?;
     }
     user::apply_rlimits(process)?;
@@ -56,7 +58,10 @@ pub fn run(cfg: &ExecConfig, chan: &mut Channel) -> Result<Infallible> {
 
 fn same_as_ours(t: LinuxNamespaceType, f: &File) -> bool {
     let name = proc_name(t);
-    let (Ok(theirs), Ok(ours)) = (fstat(f), nix::sys::stat::stat(format!("/proc/self/ns/{name}").as_str())) else {
+    let (Ok(theirs), Ok(ours)) = (
+        fstat(f),
+        nix::sys::stat::stat(format!("/proc/self/ns/{name}").as_str()),
+    ) else {
         return false;
     };
     theirs.st_ino == ours.st_ino && theirs.st_dev == ours.st_dev

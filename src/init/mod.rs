@@ -17,7 +17,10 @@ pub fn main() -> ! {
     // /proc/<pid>/exe or mem (CVE-2019-5736); exec of the user's binary resets this.
     // SAFETY: prctl with integer arguments only.
     unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
-    let fd: i32 = match std::env::var("_RT_SYNC_FD").ok().and_then(|v| v.parse().ok()) {
+    let fd: i32 = match std::env::var("_RT_SYNC_FD")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
         Some(fd) => fd,
         None => {
             eprintln!("rt init: not started by rt; it is not a command to run by hand");
@@ -88,11 +91,17 @@ fn setup_container(cfg: &InitConfig, chan: &mut Channel) -> Result<Option<String
         }
         // createContainer hooks run here: in the container's namespaces, before pivot_root.
         let json = state_json.as_deref().unwrap_or_default().as_bytes();
-        hooks::run_all("createContainer", hooks.and_then(|h| h.create_container().as_ref()), json)?;
+        hooks::run_all(
+            "createContainer",
+            hooks.and_then(|h| h.create_container().as_ref()),
+            json,
+        )?;
     }
     crate::rootfs::enter(cfg)?;
     if process.terminal().unwrap_or(false) {
-        let fd = cfg.console_fd.context("process.terminal is set but no console socket was passed")?;
+        let fd = cfg
+            .console_fd
+            .context("process.terminal is set but no console socket was passed")?;
         console::setup(fd, process.console_size(), true)?;
     }
     crate::rootfs::finalize(spec)?;
@@ -102,7 +111,8 @@ fn setup_container(cfg: &InitConfig, chan: &mut Channel) -> Result<Option<String
     if let Some(d) = spec.domainname() {
         // SAFETY: pointer and length of a live byte slice.
         if unsafe { libc::setdomainname(d.as_ptr().cast(), d.len()) } != 0 {
-            return Err(std::io::Error::last_os_error()).with_context(|| format!("setting domainname {d:?}"));
+            return Err(std::io::Error::last_os_error())
+                .with_context(|| format!("setting domainname {d:?}"));
         }
     }
     namespaces::write_sysctls(spec)?;
@@ -114,7 +124,8 @@ fn setup_container(cfg: &InitConfig, chan: &mut Channel) -> Result<Option<String
     attrs::apply_scheduler(process)?;
     attrs::apply_io_priority(process)?;
     if let Some(adj) = process.oom_score_adj() {
-        std::fs::write("/proc/self/oom_score_adj", adj.to_string()).context("setting oomScoreAdj")?;
+        std::fs::write("/proc/self/oom_score_adj", adj.to_string())
+            .context("setting oomScoreAdj")?;
     }
     Ok(state_json)
 }

@@ -9,13 +9,18 @@ use oci_spec::runtime::{LinuxNamespaceType, Spec};
 pub fn enter(cfg: &InitConfig, chan: &mut Channel) -> Result<()> {
     let spec = &cfg.spec;
     // The user namespace first: joining it grants the capabilities needed to join the others.
-    let mut joins: Vec<_> = namespaces(spec).iter().filter(|n| n.path().is_some()).collect();
+    let mut joins: Vec<_> = namespaces(spec)
+        .iter()
+        .filter(|n| n.path().is_some())
+        .collect();
     joins.sort_by_key(|n| n.typ() != LinuxNamespaceType::User);
     let mut joined_pid = false;
     for ns in joins {
         let path = ns.path().as_ref().expect("filtered on path");
-        let f = std::fs::File::open(path).with_context(|| format!("opening {} namespace {}", ns.typ(), path.display()))?;
-        setns(&f, flag(ns.typ())).with_context(|| format!("joining {} namespace {}", ns.typ(), path.display()))?;
+        let f = std::fs::File::open(path)
+            .with_context(|| format!("opening {} namespace {}", ns.typ(), path.display()))?;
+        setns(&f, flag(ns.typ()))
+            .with_context(|| format!("joining {} namespace {}", ns.typ(), path.display()))?;
         joined_pid |= ns.typ() == LinuxNamespaceType::Pid;
     }
     if joined_pid {
@@ -42,12 +47,20 @@ pub fn enter(cfg: &InitConfig, chan: &mut Channel) -> Result<()> {
 /// Offsets must be written before any process is in the new time namespace; the exec of the
 /// user's process is what moves init into it.
 fn write_time_offsets(spec: &Spec) -> Result<()> {
-    let Some(offsets) = spec.linux().as_ref().and_then(|l| l.time_offsets().as_ref()) else {
+    let Some(offsets) = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.time_offsets().as_ref())
+    else {
         return Ok(());
     };
     let mut text = String::new();
     for (clock, off) in offsets {
-        text.push_str(&format!("{clock} {} {}\n", off.secs().unwrap_or(0), off.nanosecs().unwrap_or(0)));
+        text.push_str(&format!(
+            "{clock} {} {}\n",
+            off.secs().unwrap_or(0),
+            off.nanosecs().unwrap_or(0)
+        ));
     }
     std::fs::write("/proc/self/timens_offsets", text).context("writing linux.timeOffsets")
 }

@@ -7,11 +7,20 @@ use oci_spec::runtime::{Capabilities, PosixRlimitType, Process};
 pub fn apply_rlimits(process: &Process) -> Result<()> {
     for rl in process.rlimits().as_deref().unwrap_or_default() {
         let resource = rlimit_resource(rl.typ());
-        let lim = libc::rlimit { rlim_cur: rl.soft(), rlim_max: rl.hard() };
+        let lim = libc::rlimit {
+            rlim_cur: rl.soft(),
+            rlim_max: rl.hard(),
+        };
         // SAFETY: setrlimit with a valid struct pointer.
         if unsafe { libc::setrlimit(resource, &lim) } != 0 {
-            return Err(std::io::Error::last_os_error())
-                .with_context(|| format!("setting rlimit {:?} to soft {} hard {}", rl.typ(), rl.soft(), rl.hard()));
+            return Err(std::io::Error::last_os_error()).with_context(|| {
+                format!(
+                    "setting rlimit {:?} to soft {} hard {}",
+                    rl.typ(),
+                    rl.soft(),
+                    rl.hard()
+                )
+            });
         }
     }
     Ok(())
@@ -49,7 +58,9 @@ fn to_caps(set: Option<&Capabilities>) -> CapsHashSet {
             if supported.contains(&cap) {
                 Some(cap)
             } else {
-                crate::logging::warn(&format!("capability {name} is not supported by this kernel; skipped"));
+                crate::logging::warn(&format!(
+                    "capability {name} is not supported by this kernel; skipped"
+                ));
                 None
             }
         })
@@ -65,13 +76,20 @@ pub fn switch_user(process: &Process) -> Result<()> {
         let bounding = to_caps(c.bounding().as_ref());
         for cap in caps::runtime::thread_all_supported() {
             if !bounding.contains(&cap) {
-                caps::drop(None, CapSet::Bounding, cap).with_context(|| format!("dropping {cap} from the bounding set"))?;
+                caps::drop(None, CapSet::Bounding, cap)
+                    .with_context(|| format!("dropping {cap} from the bounding set"))?;
             }
         }
         // SAFETY: prctl with integer arguments only.
         unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0) };
     }
-    let gids: Vec<Gid> = user.additional_gids().as_deref().unwrap_or_default().iter().map(|g| Gid::from_raw(*g)).collect();
+    let gids: Vec<Gid> = user
+        .additional_gids()
+        .as_deref()
+        .unwrap_or_default()
+        .iter()
+        .map(|g| Gid::from_raw(*g))
+        .collect();
     // setgroups is refused in a user namespace whose setgroups file says deny; only try when asked.
     if !gids.is_empty() || !in_userns_with_setgroups_denied() {
         setgroups(&gids).context("setting additional gids")?;
@@ -85,10 +103,16 @@ pub fn switch_user(process: &Process) -> Result<()> {
         unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 0, 0, 0, 0) };
         // Inheritable first, while CAP_SETPCAP is still effective; effective must stay a subset
         // of permitted at every capset, so it shrinks before permitted does.
-        caps::set(None, CapSet::Inheritable, &to_caps(c.inheritable().as_ref()))
-            .context("setting inheritable capabilities")?;
-        caps::set(None, CapSet::Effective, &to_caps(c.effective().as_ref())).context("setting effective capabilities")?;
-        caps::set(None, CapSet::Permitted, &to_caps(c.permitted().as_ref())).context("setting permitted capabilities")?;
+        caps::set(
+            None,
+            CapSet::Inheritable,
+            &to_caps(c.inheritable().as_ref()),
+        )
+        .context("setting inheritable capabilities")?;
+        caps::set(None, CapSet::Effective, &to_caps(c.effective().as_ref()))
+            .context("setting effective capabilities")?;
+        caps::set(None, CapSet::Permitted, &to_caps(c.permitted().as_ref()))
+            .context("setting permitted capabilities")?;
         caps::clear(None, CapSet::Ambient).context("clearing ambient capabilities")?;
         for cap in to_caps(c.ambient().as_ref()) {
             // The kernel only raises an ambient cap that is also permitted and inheritable;
@@ -111,7 +135,9 @@ pub fn switch_user(process: &Process) -> Result<()> {
 }
 
 fn in_userns_with_setgroups_denied() -> bool {
-    std::fs::read_to_string("/proc/self/setgroups").map(|s| s.trim() == "deny").unwrap_or(false)
+    std::fs::read_to_string("/proc/self/setgroups")
+        .map(|s| s.trim() == "deny")
+        .unwrap_or(false)
 }
 
 pub fn set_no_new_privs() -> Result<()> {

@@ -17,14 +17,31 @@ pub fn load_bundle(bundle: &Path) -> Result<Bundle> {
         bail!("bundle {}: not a directory", path.display());
     }
     let config = path.join("config.json");
-    let text = std::fs::read(&config).with_context(|| format!("bundle {}: cannot read config.json", path.display()))?;
+    let text = std::fs::read(&config)
+        .with_context(|| format!("bundle {}: cannot read config.json", path.display()))?;
     let spec = parse_spec(&text).with_context(|| format!("bundle {}", config.display()))?;
-    let root = spec.root().as_ref().with_context(|| format!("bundle {}: root must be set", config.display()))?;
-    let rootfs = if root.path().is_absolute() { root.path().clone() } else { path.join(root.path()) };
-    let rootfs = std::fs::canonicalize(&rootfs)
-        .with_context(|| format!("bundle {}: rootfs {} does not exist", config.display(), rootfs.display()))?;
+    let root = spec
+        .root()
+        .as_ref()
+        .with_context(|| format!("bundle {}: root must be set", config.display()))?;
+    let rootfs = if root.path().is_absolute() {
+        root.path().clone()
+    } else {
+        path.join(root.path())
+    };
+    let rootfs = std::fs::canonicalize(&rootfs).with_context(|| {
+        format!(
+            "bundle {}: rootfs {} does not exist",
+            config.display(),
+            rootfs.display()
+        )
+    })?;
     if !rootfs.is_dir() {
-        bail!("bundle {}: rootfs {} is not a directory", config.display(), rootfs.display());
+        bail!(
+            "bundle {}: rootfs {} is not a directory",
+            config.display(),
+            rootfs.display()
+        );
     }
     validate(&spec).with_context(|| format!("bundle {}", config.display()))?;
     Ok(Bundle { path, spec, rootfs })
@@ -61,7 +78,10 @@ pub fn validate(spec: &Spec) -> Result<()> {
         _ => bail!("process.args must not be empty"),
     }
     if !process.cwd().is_absolute() {
-        bail!("process.cwd {:?}: cwd must be an absolute path", process.cwd());
+        bail!(
+            "process.cwd {:?}: cwd must be an absolute path",
+            process.cwd()
+        );
     }
     let linux = spec.linux().as_ref().context("linux must be set")?;
     let namespaces = linux.namespaces().as_deref().unwrap_or_default();
@@ -81,14 +101,24 @@ pub fn validate(spec: &Spec) -> Result<()> {
     if maps && !has_userns {
         bail!("linux.uidMappings/gidMappings need a user namespace");
     }
-    let new_userns = namespaces.iter().any(|n| n.typ() == LinuxNamespaceType::User && n.path().is_none());
+    let new_userns = namespaces
+        .iter()
+        .any(|n| n.typ() == LinuxNamespaceType::User && n.path().is_none());
     if new_userns && !maps {
         bail!("a new user namespace needs linux.uidMappings and linux.gidMappings");
     }
-    if spec.hostname().is_some() && !namespaces.iter().any(|n| n.typ() == LinuxNamespaceType::Uts) {
+    if spec.hostname().is_some()
+        && !namespaces
+            .iter()
+            .any(|n| n.typ() == LinuxNamespaceType::Uts)
+    {
         bail!("hostname is set but there is no uts namespace");
     }
-    if let Some(p) = process.apparmor_profile().as_deref().filter(|p| !p.is_empty()) {
+    if let Some(p) = process
+        .apparmor_profile()
+        .as_deref()
+        .filter(|p| !p.is_empty())
+    {
         if !apparmor_enabled() {
             bail!("process.apparmorProfile {p:?} is set but AppArmor is not enabled on this host");
         }
@@ -112,7 +142,8 @@ pub fn validate(spec: &Spec) -> Result<()> {
 }
 
 fn apparmor_enabled() -> bool {
-    std::fs::read_to_string("/sys/module/apparmor/parameters/enabled").is_ok_and(|s| s.trim() == "Y")
+    std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
+        .is_ok_and(|s| s.trim() == "Y")
 }
 
 /// Only sysctls that live in a namespace the container has its own copy of may be set: any other
@@ -153,7 +184,9 @@ pub fn validate_id(id: &str) -> Result<()> {
         && id != "."
         && id != ".."
         && id.len() <= 1024
-        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"_+-.".contains(&b));
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_+-.".contains(&b));
     if !ok {
         bail!("invalid container ID format: {id:?}");
     }
@@ -174,9 +207,11 @@ mod tests {
 
     #[test]
     fn parse_error_names_the_path() {
-        let err = parse_spec(br#"{"ociVersion":"1.0.0","process":{"args":[1],"cwd":"/","user":{"uid":0,"gid":0}}}"#)
-            .unwrap_err()
-            .to_string();
+        let err = parse_spec(
+            br#"{"ociVersion":"1.0.0","process":{"args":[1],"cwd":"/","user":{"uid":0,"gid":0}}}"#,
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("process.args[0]"), "{err}");
         let err = parse_spec(b"{not json").unwrap_err().to_string();
         assert!(err.contains("invalid config.json"), "{err}");
@@ -184,7 +219,12 @@ mod tests {
 
     #[test]
     fn sysctls_must_be_namespaced() {
-        let ns = |t: &str| serde_json::from_str::<oci_spec::runtime::LinuxNamespace>(&format!(r#"{{"type":"{t}"}}"#)).unwrap();
+        let ns = |t: &str| {
+            serde_json::from_str::<oci_spec::runtime::LinuxNamespace>(&format!(
+                r#"{{"type":"{t}"}}"#
+            ))
+            .unwrap()
+        };
         let with_net_ipc = [ns("network"), ns("ipc")];
         assert!(validate_sysctl("net.ipv4.ip_forward", &with_net_ipc).is_ok());
         assert!(validate_sysctl("kernel.shmmax", &with_net_ipc).is_ok());
@@ -202,6 +242,9 @@ mod tests {
             "linux":{"namespaces":[{"type":"mount"}]}}"#,
         )
         .unwrap();
-        assert_eq!(validate(&spec).unwrap_err().to_string(), "process.args must not be empty");
+        assert_eq!(
+            validate(&spec).unwrap_err().to_string(),
+            "process.args must not be empty"
+        );
     }
 }

@@ -32,26 +32,46 @@ impl Container {
         let dir = root.join(id);
         let lock = lock_dir(&dir).map_err(|_| NotExist(id.to_string()))?;
         // The directory may have been deleted while we waited for the lock.
-        let state = State::read(&dir).map_err(|e| match e.root_cause().downcast_ref::<std::io::Error>() {
-            Some(io) if io.kind() == std::io::ErrorKind::NotFound => anyhow::Error::new(NotExist(id.to_string())),
-            _ => e,
+        let state = State::read(&dir).map_err(|e| {
+            match e.root_cause().downcast_ref::<std::io::Error>() {
+                Some(io) if io.kind() == std::io::ErrorKind::NotFound => {
+                    anyhow::Error::new(NotExist(id.to_string()))
+                }
+                _ => e,
+            }
         })?;
-        Ok(Container { dir, state, _lock: Some(lock) })
+        Ok(Container {
+            dir,
+            state,
+            _lock: Some(lock),
+        })
     }
 
     /// Loads without locking: for readers (`state`, `list`) that must not wait on a create.
     pub fn load_unlocked(root: &Path, id: &str) -> Result<Container> {
         super::config::validate_id(id)?;
         let dir = root.join(id);
-        let state = State::read(&dir).map_err(|e| match e.root_cause().downcast_ref::<std::io::Error>() {
-            Some(io) if io.kind() == std::io::ErrorKind::NotFound => anyhow::Error::new(NotExist(id.to_string())),
-            _ => e,
+        let state = State::read(&dir).map_err(|e| {
+            match e.root_cause().downcast_ref::<std::io::Error>() {
+                Some(io) if io.kind() == std::io::ErrorKind::NotFound => {
+                    anyhow::Error::new(NotExist(id.to_string()))
+                }
+                _ => e,
+            }
         })?;
-        Ok(Container { dir, state, _lock: None })
+        Ok(Container {
+            dir,
+            state,
+            _lock: None,
+        })
     }
 
     pub fn new_locked(dir: PathBuf, state: State, lock: Flock<File>) -> Container {
-        Container { dir, state, _lock: Some(lock) }
+        Container {
+            dir,
+            state,
+            _lock: Some(lock),
+        }
     }
 
     pub fn id(&self) -> &str {
@@ -91,5 +111,7 @@ impl Container {
 /// flock on the state directory itself: no extra file to clean up, and it dies with the dir.
 pub fn lock_dir(dir: &Path) -> Result<Flock<File>> {
     let f = File::open(dir).with_context(|| format!("opening {}", dir.display()))?;
-    Flock::lock(f, FlockArg::LockExclusive).map_err(|(_, e)| e).with_context(|| format!("locking {}", dir.display()))
+    Flock::lock(f, FlockArg::LockExclusive)
+        .map_err(|(_, e)| e)
+        .with_context(|| format!("locking {}", dir.display()))
 }

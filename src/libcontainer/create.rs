@@ -74,7 +74,10 @@ pub fn create(root: &Path, opts: CreateOpts) -> Result<Container> {
         bail!("--systemd-cgroup: the systemd cgroup driver is not supported yet");
     }
     let linux = spec.linux().as_ref().context("linux must be set")?;
-    let cgroups_path = linux.cgroups_path().as_ref().map(|p| p.to_string_lossy().into_owned());
+    let cgroups_path = linux
+        .cgroups_path()
+        .as_ref()
+        .map(|p| p.to_string_lossy().into_owned());
     let cgroup = CgroupManager::new(cgroups_path.as_deref(), opts.id)?;
 
     std::fs::DirBuilder::new()
@@ -85,23 +88,34 @@ pub fn create(root: &Path, opts: CreateOpts) -> Result<Container> {
     let dir = root.join(opts.id);
     match std::fs::DirBuilder::new().mode(0o711).create(&dir) {
         Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => bail!("container with id exists: {}", opts.id),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            bail!("container with id exists: {}", opts.id)
+        }
         Err(e) => return Err(e).with_context(|| format!("creating {}", dir.display())),
     }
-    let mut undo = Undo { dir: Some(dir.clone()), pid: None, cgroup: None };
+    let mut undo = Undo {
+        dir: Some(dir.clone()),
+        pid: None,
+        cgroup: None,
+    };
     let lock = lock_dir(&dir)?;
 
     // The fifo is how `start` releases init; 0622 so a non-root container user can still open it.
     let fifo = dir.join(EXEC_FIFO);
     nix::unistd::mkfifo(&fifo, Mode::from_bits_truncate(0o622)).context("creating exec.fifo")?;
     std::fs::set_permissions(&fifo, std::os::unix::fs::PermissionsExt::from_mode(0o622))?;
-    let fifo_fd = nix::fcntl::open(&fifo, nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC, Mode::empty())
-        .context("opening exec.fifo")?;
+    let fifo_fd = nix::fcntl::open(
+        &fifo,
+        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .context("opening exec.fifo")?;
 
     let console: Option<OwnedFd> = match (opts.console_socket, opts.console_fd) {
         (_, Some(fd)) => Some(fd),
         (Some(path), None) => Some(OwnedFd::from(
-            UnixStream::connect(path).with_context(|| format!("connecting to console socket {}", path.display()))?,
+            UnixStream::connect(path)
+                .with_context(|| format!("connecting to console socket {}", path.display()))?,
         )),
         (None, None) => None,
     };
@@ -125,7 +139,9 @@ pub fn create(root: &Path, opts: CreateOpts) -> Result<Container> {
 
     if new_userns {
         namespaces::write_id_maps(pid.as_raw(), spec)?;
-        chan.0.write_all(b"g").context("releasing init after the id maps")?;
+        chan.0
+            .write_all(b"g")
+            .context("releasing init after the id maps")?;
     }
 
     // Recorded before the cgroup exists, so `delete --force` can clean up after a create that
@@ -150,7 +166,9 @@ pub fn create(root: &Path, opts: CreateOpts) -> Result<Container> {
     if let Some(resources) = linux.resources() {
         // Devices the config creates are also allowed by the device cgroup, as runc does.
         let mut r = resources.clone();
-        let extra = crate::cgroups::devices::allow_rules_for(linux.devices().as_deref().unwrap_or_default());
+        let extra = crate::cgroups::devices::allow_rules_for(
+            linux.devices().as_deref().unwrap_or_default(),
+        );
         if !extra.is_empty() {
             let mut rules = r.devices().clone().unwrap_or_default();
             rules.extend(extra);
@@ -193,7 +211,11 @@ pub fn create(root: &Path, opts: CreateOpts) -> Result<Container> {
                 let json = serde_json::to_vec(&state.public(Status::Creating))?;
                 let h = spec.hooks().as_ref();
                 hooks::run_all("prestart", h.and_then(|h| h.prestart().as_ref()), &json)?;
-                hooks::run_all("createRuntime", h.and_then(|h| h.create_runtime().as_ref()), &json)?;
+                hooks::run_all(
+                    "createRuntime",
+                    h.and_then(|h| h.create_runtime().as_ref()),
+                    &json,
+                )?;
                 chan.send(&ToInit::Continue(String::from_utf8(json)?))?;
             }
             FromInit::Ready => break,
@@ -205,7 +227,8 @@ pub fn create(root: &Path, opts: CreateOpts) -> Result<Container> {
     crate::debug!("create {}: init ready", opts.id);
     state.write(&dir)?;
     if let Some(p) = opts.pid_file {
-        write_atomic(p, state.pid.to_string().as_bytes()).with_context(|| format!("--pid-file {}", p.display()))?;
+        write_atomic(p, state.pid.to_string().as_bytes())
+            .with_context(|| format!("--pid-file {}", p.display()))?;
     }
     undo.dir = None;
     undo.pid = None;

@@ -27,7 +27,9 @@ pub fn exec(c: &Container, opts: ExecOpts) -> Result<i32> {
     match c.status() {
         Status::Running | Status::Created => {}
         Status::Paused if opts.ignore_paused => {}
-        Status::Paused => bail!("cannot exec in a paused container (use --ignore-paused to override)"),
+        Status::Paused => {
+            bail!("cannot exec in a paused container (use --ignore-paused to override)")
+        }
         Status::Stopped => bail!("cannot exec in a stopped container"),
         Status::Creating => bail!("cannot exec in a container that is still being created"),
     }
@@ -39,14 +41,24 @@ pub fn exec(c: &Container, opts: ExecOpts) -> Result<i32> {
         bail!("process.args must not be empty");
     }
     let init = c.state.pid;
-    let namespaces: Vec<(LinuxNamespaceType, PathBuf)> = super::namespaces::namespaces(&c.state.config)
-        .iter()
-        .map(|n| (n.typ(), PathBuf::from(format!("/proc/{init}/ns/{}", super::namespaces::proc_name(n.typ())))))
-        .collect();
+    let namespaces: Vec<(LinuxNamespaceType, PathBuf)> =
+        super::namespaces::namespaces(&c.state.config)
+            .iter()
+            .map(|n| {
+                (
+                    n.typ(),
+                    PathBuf::from(format!(
+                        "/proc/{init}/ns/{}",
+                        super::namespaces::proc_name(n.typ())
+                    )),
+                )
+            })
+            .collect();
     let console: Option<OwnedFd> = match (opts.console_socket, opts.console_fd) {
         (_, Some(fd)) => Some(fd),
         (Some(path), None) => Some(OwnedFd::from(
-            UnixStream::connect(path).with_context(|| format!("connecting to console socket {}", path.display()))?,
+            UnixStream::connect(path)
+                .with_context(|| format!("connecting to console socket {}", path.display()))?,
         )),
         (None, None) => None,
     };
@@ -69,7 +81,9 @@ pub fn exec(c: &Container, opts: ExecOpts) -> Result<i32> {
     drop((child_sock, exe));
     let mut chan = Channel(parent_sock);
     let result = (|| -> Result<i32> {
-        c.cgroup()?.add_pid(child.as_raw()).context("joining the container's cgroup")?;
+        c.cgroup()?
+            .add_pid(child.as_raw())
+            .context("joining the container's cgroup")?;
         chan.send(&ToInit::Exec(Box::new(ExecConfig {
             namespaces,
             process: opts.process,
@@ -102,7 +116,8 @@ pub fn exec(c: &Container, opts: ExecOpts) -> Result<i32> {
         }
     };
     if let Some(p) = opts.pid_file {
-        write_atomic(p, pid.to_string().as_bytes()).with_context(|| format!("--pid-file {}", p.display()))?;
+        write_atomic(p, pid.to_string().as_bytes())
+            .with_context(|| format!("--pid-file {}", p.display()))?;
     }
     Ok(pid)
 }

@@ -7,7 +7,8 @@ use std::process::{Command, Stdio};
 
 pub fn run_all(stage: &str, hooks: Option<&Vec<Hook>>, state_json: &[u8]) -> Result<()> {
     for (i, hook) in hooks.into_iter().flatten().enumerate() {
-        run(hook, state_json).with_context(|| format!("{stage} hook #{i} ({})", hook.path().display()))?;
+        run(hook, state_json)
+            .with_context(|| format!("{stage} hook #{i} ({})", hook.path().display()))?;
     }
     Ok(())
 }

@@ -23,17 +23,27 @@ pub fn start(c: &mut Container) -> Result<()> {
     let fifo_path = c.dir.join(EXEC_FIFO);
     let pidfd = pidfd_open(c.state.pid)?;
     // Non-blocking open never waits for a writer; the poll below watches init at the same time.
-    let fifo = open(&fifo_path, OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC, Mode::empty())
-        .context("opening exec.fifo")?;
+    let fifo = open(
+        &fifo_path,
+        OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .context("opening exec.fifo")?;
     let mut buf = [0u8; 8];
     loop {
-        let mut fds = [PollFd::new(fifo.as_fd(), PollFlags::POLLIN), PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
+        let mut fds = [
+            PollFd::new(fifo.as_fd(), PollFlags::POLLIN),
+            PollFd::new(pidfd.as_fd(), PollFlags::POLLIN),
+        ];
         match poll(&mut fds, PollTimeout::NONE) {
             Err(Errno::EINTR) => continue,
             Err(e) => return Err(e).context("waiting on exec.fifo"),
             Ok(_) => {}
         }
-        if fds[0].revents().is_some_and(|r| r.contains(PollFlags::POLLIN)) {
+        if fds[0]
+            .revents()
+            .is_some_and(|r| r.contains(PollFlags::POLLIN))
+        {
             match read(&fifo, &mut buf) {
                 Ok(n) if n > 0 => break,
                 Err(Errno::EAGAIN) | Err(Errno::EINTR) => continue,
@@ -69,8 +79,13 @@ pub fn parse_signal(s: &str) -> Result<Signal> {
         return Signal::try_from(n).map_err(|_| anyhow::anyhow!("unknown signal {s:?}"));
     }
     let up = s.to_ascii_uppercase();
-    let name = if up.starts_with("SIG") { up } else { format!("SIG{up}") };
-    name.parse::<Signal>().map_err(|_| anyhow::anyhow!("unknown signal {s:?}"))
+    let name = if up.starts_with("SIG") {
+        up
+    } else {
+        format!("SIG{up}")
+    };
+    name.parse::<Signal>()
+        .map_err(|_| anyhow::anyhow!("unknown signal {s:?}"))
 }
 
 pub fn kill(c: &Container, sig: Signal, all: bool) -> Result<()> {
@@ -114,16 +129,25 @@ pub fn resume(c: &Container) -> Result<()> {
 
 /// Kills everything in the container and waits (bounded) for its init to exit.
 fn kill_and_wait(c: &Container) -> Result<()> {
-    let pidfd = if c.is_alive() { pidfd_open(c.state.pid).ok() } else { None };
+    let pidfd = if c.is_alive() {
+        pidfd_open(c.state.pid).ok()
+    } else {
+        None
+    };
     let cg = c.cgroup()?;
     if pidfd.is_some() {
         // Only the recorded process: the pid number alone could be someone else's by now.
         let _ = send_signal(Pid::from_raw(c.state.pid), Signal::SIGKILL);
     }
-    cg.kill_all(Signal::SIGKILL).context("killing the container's processes")?;
+    cg.kill_all(Signal::SIGKILL)
+        .context("killing the container's processes")?;
     if let Some(fd) = pidfd {
         if !wait_pidfd(&fd, 10_000)? {
-            bail!("container {} init (pid {}) did not exit after SIGKILL", c.id(), c.state.pid);
+            bail!(
+                "container {} init (pid {}) did not exit after SIGKILL",
+                c.id(),
+                c.state.pid
+            );
         }
     }
     Ok(())
@@ -136,7 +160,10 @@ pub fn delete(c: Container, force: bool) -> Result<()> {
         // runc deletes a container that was created but never started without --force.
         Status::Created => kill_and_wait(&c)?,
         _ if force => kill_and_wait(&c)?,
-        _ => bail!("cannot delete container {} that is not stopped: {status}", c.id()),
+        _ => bail!(
+            "cannot delete container {} that is not stopped: {status}",
+            c.id()
+        ),
     }
     destroy(c)
 }
@@ -148,7 +175,8 @@ pub fn destroy(c: Container) -> Result<()> {
     if !cg.pids().unwrap_or_default().is_empty() {
         cg.kill_all(Signal::SIGKILL)?;
     }
-    cg.remove().with_context(|| format!("removing cgroup {}", cg.path()))?;
+    cg.remove()
+        .with_context(|| format!("removing cgroup {}", cg.path()))?;
     std::fs::remove_dir_all(&c.dir).with_context(|| format!("removing {}", c.dir.display()))?;
     let h = c.state.config.hooks().clone();
     if let Some(hs) = h.as_ref().and_then(|h| h.poststop().as_ref()) {

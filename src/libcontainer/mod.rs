@@ -1,17 +1,17 @@
 //! The factory and the container lifecycle.
 pub mod config;
+pub mod console;
 pub mod container;
 pub mod create;
+pub mod default_spec;
+pub mod exec;
 pub mod hooks;
 pub mod lifecycle;
 pub mod namespaces;
 pub mod process;
 pub mod procfs;
+pub mod runner;
 pub mod state;
 pub mod sync;
 pub mod time;
-pub mod console;
-pub mod runner;
-pub mod default_spec;
-pub mod exec;
 pub mod update;

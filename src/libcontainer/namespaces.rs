@@ -1,10 +1,13 @@
 //! Which namespaces a config asks for, and how they are made: cloned new, or joined by path.
 use anyhow::{Context, Result};
-use oci_spec::runtime::{LinuxNamespace, LinuxNamespaceType, Spec};
 use nix::sched::CloneFlags;
+use oci_spec::runtime::{LinuxNamespace, LinuxNamespaceType, Spec};
 
 pub fn namespaces(spec: &Spec) -> &[LinuxNamespace] {
-    spec.linux().as_ref().and_then(|l| l.namespaces().as_deref()).unwrap_or_default()
+    spec.linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_deref())
+        .unwrap_or_default()
 }
 
 pub fn flag(t: LinuxNamespaceType) -> CloneFlags {
@@ -27,7 +30,12 @@ pub fn flag(t: LinuxNamespaceType) -> CloneFlags {
 pub fn clone_flags(spec: &Spec) -> CloneFlags {
     let mut flags = CloneFlags::empty();
     for ns in namespaces(spec) {
-        if ns.path().is_none() && !matches!(ns.typ(), LinuxNamespaceType::Cgroup | LinuxNamespaceType::Time) {
+        if ns.path().is_none()
+            && !matches!(
+                ns.typ(),
+                LinuxNamespaceType::Cgroup | LinuxNamespaceType::Time
+            )
+        {
             flags |= flag(ns.typ());
         }
     }
@@ -35,7 +43,9 @@ pub fn clone_flags(spec: &Spec) -> CloneFlags {
 }
 
 pub fn is_new(spec: &Spec, t: LinuxNamespaceType) -> bool {
-    namespaces(spec).iter().any(|n| n.typ() == t && n.path().is_none())
+    namespaces(spec)
+        .iter()
+        .any(|n| n.typ() == t && n.path().is_none())
 }
 
 pub fn has(spec: &Spec, t: LinuxNamespaceType) -> bool {

@@ -10,12 +10,16 @@ use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 /// An in-memory, sealed copy of /proc/self/exe. Init runs from it, so a process in the container
 /// that reaches /proc/<init>/exe finds a sealed memfd, never the host's rt binary (CVE-2019-5736).
 pub fn sealed_self() -> Result<OwnedFd> {
-    let fd = memfd_create(c"rt", MFdFlags::MFD_CLOEXEC | MFdFlags::MFD_ALLOW_SEALING).context("memfd_create")?;
+    let fd = memfd_create(c"rt", MFdFlags::MFD_CLOEXEC | MFdFlags::MFD_ALLOW_SEALING)
+        .context("memfd_create")?;
     let mut exe = std::fs::File::open("/proc/self/exe").context("opening /proc/self/exe")?;
     let mut mem = std::fs::File::from(fd);
     // std::io::copy uses copy_file_range/sendfile here: no userspace buffer.
     std::io::copy(&mut exe, &mut mem).context("copying rt into a memfd")?;
-    let seals = SealFlag::F_SEAL_SEAL | SealFlag::F_SEAL_SHRINK | SealFlag::F_SEAL_GROW | SealFlag::F_SEAL_WRITE;
+    let seals = SealFlag::F_SEAL_SEAL
+        | SealFlag::F_SEAL_SHRINK
+        | SealFlag::F_SEAL_GROW
+        | SealFlag::F_SEAL_WRITE;
     fcntl(&mem, FcntlArg::F_ADD_SEALS(seals)).context("sealing the rt memfd")?;
     Ok(OwnedFd::from(mem))
 }
@@ -37,10 +41,16 @@ pub struct InitSpawn<'a> {
 pub fn spawn_init(s: &InitSpawn) -> Result<Pid> {
     let argv_c = [CString::new("rt")?, CString::new("init")?];
     let env_c = [CString::new(format!("_RT_SYNC_FD={}", s.sync_fd))?];
-    let argv: Vec<*const libc::c_char> =
-        argv_c.iter().map(|a| a.as_ptr()).chain(std::iter::once(std::ptr::null())).collect();
-    let envp: Vec<*const libc::c_char> =
-        env_c.iter().map(|a| a.as_ptr()).chain(std::iter::once(std::ptr::null())).collect();
+    let argv: Vec<*const libc::c_char> = argv_c
+        .iter()
+        .map(|a| a.as_ptr())
+        .chain(std::iter::once(std::ptr::null()))
+        .collect();
+    let envp: Vec<*const libc::c_char> = env_c
+        .iter()
+        .map(|a| a.as_ptr())
+        .chain(std::iter::once(std::ptr::null()))
+        .collect();
     let exe = s.exe.as_raw_fd();
 
     let pid = raw_clone(s.flags)?;
@@ -90,7 +100,14 @@ unsafe fn child_exec(
             libc::_exit(1);
         }
     }
-    libc::syscall(libc::SYS_execveat, exe, c"".as_ptr(), argv.as_ptr(), envp.as_ptr(), libc::AT_EMPTY_PATH);
+    libc::syscall(
+        libc::SYS_execveat,
+        exe,
+        c"".as_ptr(),
+        argv.as_ptr(),
+        envp.as_ptr(),
+        libc::AT_EMPTY_PATH,
+    );
     libc::_exit(127)
 }
 
@@ -108,8 +125,15 @@ pub fn pidfd_open(pid: i32) -> Result<OwnedFd> {
 /// Waits up to `timeout_ms` (-1: forever) for the process behind `pidfd` to exit. True if it did.
 pub fn wait_pidfd(pidfd: &OwnedFd, timeout_ms: i32) -> Result<bool> {
     use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-    let mut fds = [PollFd::new(std::os::fd::AsFd::as_fd(pidfd), PollFlags::POLLIN)];
-    let timeout = if timeout_ms < 0 { PollTimeout::NONE } else { PollTimeout::try_from(timeout_ms).unwrap_or(PollTimeout::MAX) };
+    let mut fds = [PollFd::new(
+        std::os::fd::AsFd::as_fd(pidfd),
+        PollFlags::POLLIN,
+    )];
+    let timeout = if timeout_ms < 0 {
+        PollTimeout::NONE
+    } else {
+        PollTimeout::try_from(timeout_ms).unwrap_or(PollTimeout::MAX)
+    };
     loop {
         match poll(&mut fds, timeout) {
             Ok(n) => return Ok(n > 0),

@@ -14,7 +14,15 @@ use std::os::fd::{AsFd, OwnedFd};
 /// Signals rt run passes on to the container rather than acting on itself.
 pub fn forwarded_signals() -> SigSet {
     let mut set = SigSet::all();
-    for s in [Signal::SIGCHLD, Signal::SIGKILL, Signal::SIGSTOP, Signal::SIGSEGV, Signal::SIGBUS, Signal::SIGILL, Signal::SIGFPE] {
+    for s in [
+        Signal::SIGCHLD,
+        Signal::SIGKILL,
+        Signal::SIGSTOP,
+        Signal::SIGSEGV,
+        Signal::SIGBUS,
+        Signal::SIGILL,
+        Signal::SIGFPE,
+    ] {
         set.remove(s);
     }
     set
@@ -40,7 +48,10 @@ pub fn wait(pid: i32, signals: &SignalFd, master: Option<OwnedFd>) -> Result<i32
     let mut stdin_open = master.is_some();
     let mut master_open = master.is_some();
     loop {
-        let mut fds = vec![PollFd::new(pidfd.as_fd(), PollFlags::POLLIN), PollFd::new(signals.as_fd(), PollFlags::POLLIN)];
+        let mut fds = vec![
+            PollFd::new(pidfd.as_fd(), PollFlags::POLLIN),
+            PollFd::new(signals.as_fd(), PollFlags::POLLIN),
+        ];
         if let (Some(m), true) = (&master, master_open) {
             fds.push(PollFd::new(m.as_fd(), PollFlags::POLLIN));
         }
@@ -52,7 +63,10 @@ pub fn wait(pid: i32, signals: &SignalFd, master: Option<OwnedFd>) -> Result<i32
             Err(e) => return Err(e).context("poll"),
             Ok(_) => {}
         }
-        let ready: Vec<bool> = fds.iter().map(|f| f.revents().is_some_and(|r| !r.is_empty())).collect();
+        let ready: Vec<bool> = fds
+            .iter()
+            .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
+            .collect();
         drop(fds);
         if ready[1] {
             if let Ok(Some(info)) = signals.read_signal() {
@@ -84,9 +98,14 @@ pub fn wait(pid: i32, signals: &SignalFd, master: Option<OwnedFd>) -> Result<i32
     }
     // Drain what the container wrote just before it exited.
     if let (Some(m), true) = (&master, master_open) {
-        nix::fcntl::fcntl(m, nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK))?;
+        nix::fcntl::fcntl(
+            m,
+            nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
+        )?;
         let mut fds = [PollFd::new(m.as_fd(), PollFlags::POLLIN)];
-        while poll(&mut fds, PollTimeout::ZERO).unwrap_or(0) > 0 && copy_once(m.as_fd(), stdout.as_fd()) {}
+        while poll(&mut fds, PollTimeout::ZERO).unwrap_or(0) > 0
+            && copy_once(m.as_fd(), stdout.as_fd())
+        {}
     }
     Ok(match waitpid(Pid::from_raw(pid), None) {
         Ok(WaitStatus::Exited(_, code)) => code,

@@ -76,7 +76,11 @@ impl State {
             oci_version: &self.oci_version,
             id: &self.id,
             // runc reports no pid for a stopped container: the number may belong to someone else now.
-            pid: if status == Status::Stopped { 0 } else { self.pid },
+            pid: if status == Status::Stopped {
+                0
+            } else {
+                self.pid
+            },
             status,
             bundle: &self.bundle,
             rootfs: &self.rootfs,
@@ -96,16 +100,21 @@ impl State {
     pub fn write(&self, dir: &Path) -> Result<()> {
         let tmp = dir.join(".state.json.tmp");
         let data = serde_json::to_vec(self).context("encoding state")?;
-        let mut f = std::fs::File::create(&tmp).with_context(|| format!("writing {}", tmp.display()))?;
-        f.write_all(&data).with_context(|| format!("writing {}", tmp.display()))?;
+        let mut f =
+            std::fs::File::create(&tmp).with_context(|| format!("writing {}", tmp.display()))?;
+        f.write_all(&data)
+            .with_context(|| format!("writing {}", tmp.display()))?;
         drop(f);
-        std::fs::rename(&tmp, dir.join(STATE_FILE)).with_context(|| format!("renaming {}", tmp.display()))
+        std::fs::rename(&tmp, dir.join(STATE_FILE))
+            .with_context(|| format!("renaming {}", tmp.display()))
     }
 }
 
 /// Writes a file atomically (temp + rename) in the destination's directory: used for --pid-file.
 pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
-    let name = path.file_name().with_context(|| format!("{}: not a file path", path.display()))?;
+    let name = path
+        .file_name()
+        .with_context(|| format!("{}: not a file path", path.display()))?;
     let tmp = path.with_file_name(format!(".{}.tmp", name.to_string_lossy()));
     std::fs::write(&tmp, data).with_context(|| format!("writing {}", tmp.display()))?;
     std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))

@@ -91,7 +91,9 @@ impl Channel {
             bail!("sync message of {len} bytes is too large");
         }
         let mut data = vec![0u8; len];
-        self.0.read_exact(&mut data).context("reading sync socket")?;
+        self.0
+            .read_exact(&mut data)
+            .context("reading sync socket")?;
         serde_json::from_slice(&data).context("decoding sync message")
     }
 }

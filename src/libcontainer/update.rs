@@ -11,12 +11,20 @@ pub fn update(c: &mut Container, patch: Value) -> Result<()> {
         bail!("container not running");
     }
     let mut linux = serde_json::to_value(c.state.config.linux())?;
-    let mut current = linux.get("resources").cloned().unwrap_or(Value::Object(Default::default()));
+    let mut current = linux
+        .get("resources")
+        .cloned()
+        .unwrap_or(Value::Object(Default::default()));
     merge(&mut current, patch);
-    let resources: LinuxResources = serde_json::from_value(current.clone()).context("invalid resources")?;
-    c.cgroup()?.apply(&resources).context("applying the new resources")?;
+    let resources: LinuxResources =
+        serde_json::from_value(current.clone()).context("invalid resources")?;
+    c.cgroup()?
+        .apply(&resources)
+        .context("applying the new resources")?;
     linux["resources"] = current;
-    c.state.config.set_linux(Some(serde_json::from_value(linux).context("updating the saved config")?));
+    c.state.config.set_linux(Some(
+        serde_json::from_value(linux).context("updating the saved config")?,
+    ));
     c.save()
 }
 
@@ -46,7 +54,10 @@ pub fn parse_bytes(s: &str) -> Result<i64> {
         Some('t') => (&t[..t.len() - 1], 1 << 40),
         _ => (t, 1),
     };
-    let n: f64 = num.trim().parse().with_context(|| format!("invalid size {s:?}"))?;
+    let n: f64 = num
+        .trim()
+        .parse()
+        .with_context(|| format!("invalid size {s:?}"))?;
     if n < 0.0 {
         bail!("invalid size {s:?}");
     }
@@ -71,7 +82,13 @@ mod tests {
     #[test]
     fn merges_deeply() {
         let mut base = json!({"memory": {"limit": 1, "swap": 2}, "pids": {"limit": 5}});
-        merge(&mut base, json!({"memory": {"limit": 10}, "cpu": {"shares": 3}}));
-        assert_eq!(base, json!({"memory": {"limit": 10, "swap": 2}, "pids": {"limit": 5}, "cpu": {"shares": 3}}));
+        merge(
+            &mut base,
+            json!({"memory": {"limit": 10}, "cpu": {"shares": 3}}),
+        );
+        assert_eq!(
+            base,
+            json!({"memory": {"limit": 10, "swap": 2}, "pids": {"limit": 5}, "cpu": {"shares": 3}})
+        );
     }
 }

@@ -19,7 +19,8 @@ const RESOLVE_IN_ROOT: u64 = 0x10;
 /// O_PATH fd of `rel` resolved with `root` as "/" (openat2 RESOLVE_IN_ROOT); on kernels without
 /// openat2 the already resolved path is opened with O_NOFOLLOW instead.
 pub fn open_in_root(root: &Path, rel: &Path) -> Result<OwnedFd> {
-    let rootfd = std::fs::File::open(root).with_context(|| format!("opening {}", root.display()))?;
+    let rootfd =
+        std::fs::File::open(root).with_context(|| format!("opening {}", root.display()))?;
     let rel_c = CString::new(rel.strip_prefix("/").unwrap_or(rel).as_os_str().as_bytes())?;
     let how = OpenHow {
         flags: (libc::O_PATH | libc::O_CLOEXEC) as u64,
@@ -28,7 +29,13 @@ pub fn open_in_root(root: &Path, rel: &Path) -> Result<OwnedFd> {
     };
     // SAFETY: valid fd, NUL-terminated path and open_how of the size passed.
     let fd = unsafe {
-        libc::syscall(libc::SYS_openat2, rootfd.as_raw_fd(), rel_c.as_ptr(), &how as *const OpenHow, std::mem::size_of::<OpenHow>())
+        libc::syscall(
+            libc::SYS_openat2,
+            rootfd.as_raw_fd(),
+            rel_c.as_ptr(),
+            &how as *const OpenHow,
+            std::mem::size_of::<OpenHow>(),
+        )
     };
     if fd >= 0 {
         // SAFETY: a fresh fd from the kernel.
@@ -36,7 +43,8 @@ pub fn open_in_root(root: &Path, rel: &Path) -> Result<OwnedFd> {
     }
     let err = std::io::Error::last_os_error();
     if err.raw_os_error() != Some(libc::ENOSYS) {
-        return Err(err).with_context(|| format!("opening {} inside {}", rel.display(), root.display()));
+        return Err(err)
+            .with_context(|| format!("opening {} inside {}", rel.display(), root.display()));
     }
     let full = super::path::secure_join(root, rel)?;
     open_nofollow(&full)

@@ -16,9 +16,15 @@ use oci_spec::runtime::{LinuxNamespaceType, Spec};
 use std::path::Path;
 
 fn root_propagation(spec: &Spec) -> Result<Option<MsFlags>> {
-    match spec.linux().as_ref().and_then(|l| l.rootfs_propagation().as_deref()) {
+    match spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.rootfs_propagation().as_deref())
+    {
         None | Some("") => Ok(None),
-        Some(p) => options::propagation(p).map(Some).with_context(|| format!("linux.rootfsPropagation: unknown value {p:?}")),
+        Some(p) => options::propagation(p)
+            .map(Some)
+            .with_context(|| format!("linux.rootfsPropagation: unknown value {p:?}")),
     }
 }
 
@@ -28,14 +34,21 @@ pub fn prepare(cfg: &InitConfig) -> Result<()> {
     let propagation = root_propagation(spec)?;
     // Nothing we mount may show up on the host: everything is a slave (or what the config says).
     let flags = propagation.unwrap_or(MsFlags::MS_SLAVE | MsFlags::MS_REC);
-    mount(None::<&str>, "/", None::<&str>, flags, None::<&str>).context("setting propagation of /")?;
+    mount(None::<&str>, "/", None::<&str>, flags, None::<&str>)
+        .context("setting propagation of /")?;
     if propagation.is_some_and(|p| p.contains(MsFlags::MS_SHARED)) {
         // pivot_root refuses a new root whose parent mount is shared.
         pivot::make_parent_mount_private(&cfg.rootfs)?;
     }
     let rootfs = &cfg.rootfs;
-    mount(Some(rootfs), rootfs, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
-        .with_context(|| format!("bind mounting rootfs {}", rootfs.display()))?;
+    mount(
+        Some(rootfs),
+        rootfs,
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .with_context(|| format!("bind mounting rootfs {}", rootfs.display()))?;
 
     let cgroup = CgroupManager::new(Some(&cfg.cgroup_path), &cfg.id)?;
     let ctx = mounts::MountCtx {
@@ -46,17 +59,27 @@ pub fn prepare(cfg: &InitConfig) -> Result<()> {
     };
     let list = spec.mounts().as_deref().unwrap_or_default();
     for m in list {
-        mounts::mount_entry(&ctx, m).with_context(|| format!("mount {}", m.destination().display()))?;
+        mounts::mount_entry(&ctx, m)
+            .with_context(|| format!("mount {}", m.destination().display()))?;
     }
     // runc's rule: unless /dev is bound from somewhere, rt fills it.
     let dev_is_bind = list.iter().any(|m| {
         m.destination() == Path::new("/dev")
             && (m.typ().as_deref() == Some("bind")
-                || m.options().as_deref().unwrap_or_default().iter().any(|o| o == "bind" || o == "rbind"))
+                || m.options()
+                    .as_deref()
+                    .unwrap_or_default()
+                    .iter()
+                    .any(|o| o == "bind" || o == "rbind"))
     });
     if !dev_is_bind {
-        let devs = spec.linux().as_ref().and_then(|l| l.devices().as_deref()).unwrap_or_default();
-        devices::create(rootfs, devs, is_new(spec, LinuxNamespaceType::User)).context("creating devices")?;
+        let devs = spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.devices().as_deref())
+            .unwrap_or_default();
+        devices::create(rootfs, devs, is_new(spec, LinuxNamespaceType::User))
+            .context("creating devices")?;
     }
     Ok(())
 }
@@ -74,24 +97,45 @@ pub fn enter(cfg: &InitConfig) -> Result<()> {
 pub fn finalize(spec: &Spec) -> Result<()> {
     let linux = spec.linux().as_ref();
     if let Some(p) = root_propagation(spec)? {
-        mount(None::<&str>, "/", None::<&str>, p, None::<&str>).context("setting linux.rootfsPropagation")?;
+        mount(None::<&str>, "/", None::<&str>, p, None::<&str>)
+            .context("setting linux.rootfsPropagation")?;
     }
-    if spec.root().as_ref().and_then(|r| r.readonly()).unwrap_or(false) {
+    if spec
+        .root()
+        .as_ref()
+        .and_then(|r| r.readonly())
+        .unwrap_or(false)
+    {
         mounts::remount(Path::new("/"), MsFlags::MS_RDONLY).context("making root read-only")?;
     }
-    for p in linux.and_then(|l| l.readonly_paths().as_deref()).unwrap_or_default() {
+    for p in linux
+        .and_then(|l| l.readonly_paths().as_deref())
+        .unwrap_or_default()
+    {
         readonly_path(Path::new(p)).with_context(|| format!("linux.readonlyPaths {p}"))?;
     }
-    for p in linux.and_then(|l| l.masked_paths().as_deref()).unwrap_or_default() {
+    for p in linux
+        .and_then(|l| l.masked_paths().as_deref())
+        .unwrap_or_default()
+    {
         mask_path(Path::new(p)).with_context(|| format!("linux.maskedPaths {p}"))?;
     }
     Ok(())
 }
 
 fn readonly_path(p: &Path) -> Result<()> {
-    let Some(target) = open_target(p)? else { return Ok(()) };
+    let Some(target) = open_target(p)? else {
+        return Ok(());
+    };
     let t = fd::proc_path(&target);
-    mount(Some(&t), &t, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>).context("bind")?;
+    mount(
+        Some(&t),
+        &t,
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .context("bind")?;
     mounts::remount(p, MsFlags::MS_RDONLY | MsFlags::MS_REC)
 }
 
@@ -100,7 +144,9 @@ fn readonly_path(p: &Path) -> Result<()> {
 fn open_target(p: &Path) -> Result<Option<std::os::fd::OwnedFd>> {
     match std::fs::symlink_metadata(p) {
         Err(_) => return Ok(None),
-        Ok(m) if m.file_type().is_symlink() => bail!("{} is a symlink; refusing to mount over it", p.display()),
+        Ok(m) if m.file_type().is_symlink() => {
+            bail!("{} is a symlink; refusing to mount over it", p.display())
+        }
         Ok(_) => {}
     }
     let target = fd::open_nofollow(p)?;
@@ -111,11 +157,20 @@ fn open_target(p: &Path) -> Result<Option<std::os::fd::OwnedFd>> {
 }
 
 fn mask_path(p: &Path) -> Result<()> {
-    let Some(target) = open_target(p)? else { return Ok(()) };
+    let Some(target) = open_target(p)? else {
+        return Ok(());
+    };
     let is_dir = fd::fstat(&target)?.st_mode & libc::S_IFMT == libc::S_IFDIR;
     let t = fd::proc_path(&target);
     if is_dir {
-        return mount(Some("tmpfs"), &t, Some("tmpfs"), MsFlags::MS_RDONLY, None::<&str>).context("mounting a read-only tmpfs");
+        return mount(
+            Some("tmpfs"),
+            &t,
+            Some("tmpfs"),
+            MsFlags::MS_RDONLY,
+            None::<&str>,
+        )
+        .context("mounting a read-only tmpfs");
     }
     // The mask must really be the null device, not whatever the image put at /dev/null.
     let null = fd::open_nofollow(Path::new("/dev/null"))?;
@@ -123,7 +178,14 @@ fn mask_path(p: &Path) -> Result<()> {
     if st.st_mode & libc::S_IFMT != libc::S_IFCHR || st.st_rdev != nix::sys::stat::makedev(1, 3) {
         bail!("/dev/null in the container is not the null device (1:3); refusing to mask with it");
     }
-    mount(Some(&fd::proc_path(&null)), &t, None::<&str>, MsFlags::MS_BIND, None::<&str>).context("binding /dev/null")
+    mount(
+        Some(&fd::proc_path(&null)),
+        &t,
+        None::<&str>,
+        MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .context("binding /dev/null")
 }
 
 /// /dev/console is the container's pty slave (checked to be one).
@@ -140,6 +202,12 @@ pub fn bind_console(slave: &str) -> Result<()> {
         std::fs::File::create(console).context("creating /dev/console")?;
     }
     let target = open_target(console)?.context("/dev/console vanished")?;
-    mount(Some(&fd::proc_path(&src)), &fd::proc_path(&target), None::<&str>, MsFlags::MS_BIND, None::<&str>)
-        .context("binding the pty onto /dev/console")
+    mount(
+        Some(&fd::proc_path(&src)),
+        &fd::proc_path(&target),
+        None::<&str>,
+        MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .context("binding the pty onto /dev/console")
 }

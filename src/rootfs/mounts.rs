@@ -1,6 +1,6 @@
 //! mounts[] entries, done inside the rootfs before pivot_root.
-use super::options::{self, MountOptions};
 use super::fd;
+use super::options::{self, MountOptions};
 use super::path::secure_join;
 use crate::cgroups::{CgroupManager, Mode};
 use anyhow::{bail, Context, Result};
@@ -21,30 +21,52 @@ pub fn mount_entry(ctx: &MountCtx, m: &Mount) -> Result<()> {
     let typ = m.typ().as_deref().unwrap_or("");
     let dest = secure_join(ctx.rootfs, m.destination())?;
     if dest == ctx.rootfs {
-        bail!("destination resolves to the container's root (is a directory on the way a symlink?)");
+        bail!(
+            "destination resolves to the container's root (is a directory on the way a symlink?)"
+        );
     }
     if typ == "cgroup" || typ == "cgroup2" {
         return mount_cgroup(ctx, &dest, &opts);
     }
     if opts.is_bind() || typ == "bind" {
         let src = m.source().as_ref().context("a bind mount needs a source")?;
-        let src = if src.is_absolute() { src.clone() } else { ctx.bundle.join(src) };
+        let src = if src.is_absolute() {
+            src.clone()
+        } else {
+            ctx.bundle.join(src)
+        };
         return bind(ctx.rootfs, &src, &dest, &opts);
     }
     let target = mount_point(ctx.rootfs, &dest, true)?;
     let source = m.source().clone().unwrap_or_else(|| PathBuf::from(typ));
     let data = (!opts.data.is_empty()).then_some(opts.data.as_str());
-    match mount(Some(&source), &fd::proc_path(&target), Some(typ), opts.flags, data) {
+    match mount(
+        Some(&source),
+        &fd::proc_path(&target),
+        Some(typ),
+        opts.flags,
+        data,
+    ) {
         Ok(()) => {}
         // Without a network namespace of its own a container may not mount sysfs (and without an
         // ipc namespace, mqueue): runc falls back to binding the host's.
         Err(Errno::EPERM) | Err(Errno::EBUSY) if typ == "sysfs" || typ == "mqueue" => {
-            let host = if typ == "sysfs" { "/sys" } else { "/dev/mqueue" };
-            let mut o = MountOptions { flags: opts.flags | MsFlags::MS_BIND | MsFlags::MS_REC, ..Default::default() };
+            let host = if typ == "sysfs" {
+                "/sys"
+            } else {
+                "/dev/mqueue"
+            };
+            let mut o = MountOptions {
+                flags: opts.flags | MsFlags::MS_BIND | MsFlags::MS_REC,
+                ..Default::default()
+            };
             o.propagation.clone_from(&opts.propagation);
             return bind(ctx.rootfs, Path::new(host), &dest, &o);
         }
-        Err(e) => return Err(e).with_context(|| format!("mounting {typ} on {}", m.destination().display())),
+        Err(e) => {
+            return Err(e)
+                .with_context(|| format!("mounting {typ} on {}", m.destination().display()))
+        }
     }
     set_propagation(&dest, &opts)
 }
@@ -54,8 +76,14 @@ pub fn bind(root: &Path, src: &Path, dest: &Path, opts: &MountOptions) -> Result
     let meta = std::fs::metadata(src).with_context(|| format!("bind source {}", src.display()))?;
     let target = mount_point(root, dest, meta.is_dir())?;
     let bind_flags = MsFlags::MS_BIND | (opts.flags & MsFlags::MS_REC);
-    mount(Some(src), &fd::proc_path(&target), None::<&str>, bind_flags, None::<&str>)
-        .with_context(|| format!("bind mounting {} on {}", src.display(), dest.display()))?;
+    mount(
+        Some(src),
+        &fd::proc_path(&target),
+        None::<&str>,
+        bind_flags,
+        None::<&str>,
+    )
+    .with_context(|| format!("bind mounting {} on {}", src.display(), dest.display()))?;
     let extra = opts.flags - (MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
     if !extra.is_empty() {
         remount(dest, extra)?;
@@ -70,16 +98,21 @@ pub fn bind(root: &Path, src: &Path, dest: &Path, opts: &MountOptions) -> Result
 /// rootfs: the mount then goes exactly where the rootfs says, never through a symlink out of it.
 fn mount_point(root: &Path, dest: &Path, dir: bool) -> Result<std::os::fd::OwnedFd> {
     if dir {
-        std::fs::create_dir_all(dest).with_context(|| format!("creating mount point {}", dest.display()))?;
+        std::fs::create_dir_all(dest)
+            .with_context(|| format!("creating mount point {}", dest.display()))?;
     } else {
         if let Some(parent) = dest.parent() {
-            std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("creating {}", parent.display()))?;
         }
         if std::fs::symlink_metadata(dest).is_err() {
-            std::fs::File::create(dest).with_context(|| format!("creating mount point {}", dest.display()))?;
+            std::fs::File::create(dest)
+                .with_context(|| format!("creating mount point {}", dest.display()))?;
         }
     }
-    let rel = dest.strip_prefix(root).with_context(|| format!("{} is outside the rootfs", dest.display()))?;
+    let rel = dest
+        .strip_prefix(root)
+        .with_context(|| format!("{} is outside the rootfs", dest.display()))?;
     fd::open_in_root(root, rel)
 }
 
@@ -87,13 +120,21 @@ fn mount_point(root: &Path, dest: &Path, dir: bool) -> Result<std::os::fd::Owned
 /// or user-namespaced caller may not drop nosuid/nodev/noexec/atime flags).
 pub fn remount(dest: &Path, flags: MsFlags) -> Result<()> {
     let locked = locked_flags(dest);
-    mount(None::<&str>, dest, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REMOUNT | flags | locked, None::<&str>)
-        .with_context(|| format!("remounting {} with {flags:?}", dest.display()))
+    mount(
+        None::<&str>,
+        dest,
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REMOUNT | flags | locked,
+        None::<&str>,
+    )
+    .with_context(|| format!("remounting {} with {flags:?}", dest.display()))
 }
 
 fn locked_flags(path: &Path) -> MsFlags {
     use nix::sys::statvfs::{statvfs, FsFlags};
-    let Ok(st) = statvfs(path) else { return MsFlags::empty() };
+    let Ok(st) = statvfs(path) else {
+        return MsFlags::empty();
+    };
     let f = st.flags();
     let mut out = MsFlags::empty();
     for (fs, ms) in [
@@ -132,8 +173,14 @@ fn mount_cgroup(ctx: &MountCtx, dest: &Path, opts: &MountOptions) -> Result<()> 
     }
     let tmpfs_flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
     let t = mount_point(ctx.rootfs, dest, true)?;
-    mount(Some("tmpfs"), &fd::proc_path(&t), Some("tmpfs"), tmpfs_flags, Some("mode=755"))
-        .with_context(|| format!("mounting tmpfs on {}", dest.display()))?;
+    mount(
+        Some("tmpfs"),
+        &fd::proc_path(&t),
+        Some("tmpfs"),
+        tmpfs_flags,
+        Some("mode=755"),
+    )
+    .with_context(|| format!("mounting tmpfs on {}", dest.display()))?;
     for cm in &mounts {
         let target = dest.join(&cm.name);
         mount_one_cgroup(ctx, &cm.host_dir, &target, &cm.fstype, &cm.data, flags)?;
@@ -142,21 +189,43 @@ fn mount_cgroup(ctx: &MountCtx, dest: &Path, opts: &MountOptions) -> Result<()> 
         }
     }
     if flags.contains(MsFlags::MS_RDONLY) {
-        mount(None::<&str>, dest, None::<&str>, MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | tmpfs_flags, Some("mode=755"))
-            .with_context(|| format!("remounting {} read-only", dest.display()))?;
+        mount(
+            None::<&str>,
+            dest,
+            None::<&str>,
+            MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | tmpfs_flags,
+            Some("mode=755"),
+        )
+        .with_context(|| format!("remounting {} read-only", dest.display()))?;
     }
     set_propagation(dest, opts)
 }
 
-fn mount_one_cgroup(ctx: &MountCtx, host_dir: &Path, target: &Path, fstype: &str, data: &str, flags: MsFlags) -> Result<()> {
+fn mount_one_cgroup(
+    ctx: &MountCtx,
+    host_dir: &Path,
+    target: &Path,
+    fstype: &str,
+    data: &str,
+    flags: MsFlags,
+) -> Result<()> {
     if ctx.cgroup_ns {
         // Inside its own cgroup namespace the container's cgroup is the root of a fresh mount.
         let data = (!data.is_empty()).then_some(data);
         let t = mount_point(ctx.rootfs, target, true)?;
-        mount(Some("cgroup"), &fd::proc_path(&t), Some(fstype), flags, data)
-            .with_context(|| format!("mounting {fstype} on {}", target.display()))
+        mount(
+            Some("cgroup"),
+            &fd::proc_path(&t),
+            Some(fstype),
+            flags,
+            data,
+        )
+        .with_context(|| format!("mounting {fstype} on {}", target.display()))
     } else {
-        let opts = MountOptions { flags: flags | MsFlags::MS_BIND, ..Default::default() };
+        let opts = MountOptions {
+            flags: flags | MsFlags::MS_BIND,
+            ..Default::default()
+        };
         bind(ctx.rootfs, host_dir, target, &opts)
     }
 }

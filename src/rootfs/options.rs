@@ -14,7 +14,12 @@ pub struct MountOptions {
 
 impl Default for MountOptions {
     fn default() -> Self {
-        MountOptions { flags: MsFlags::empty(), propagation: Vec::new(), data: String::new(), recursive_ro: false }
+        MountOptions {
+            flags: MsFlags::empty(),
+            propagation: Vec::new(),
+            data: String::new(),
+            recursive_ro: false,
+        }
     }
 }
 
@@ -60,7 +65,8 @@ pub fn parse(options: &[String]) -> Result<MountOptions> {
             "symfollow" => (MsFlags::empty(), MS_NOSYMFOLLOW),
             "bind" => (MsFlags::MS_BIND, MsFlags::empty()),
             "rbind" => (MsFlags::MS_BIND | MsFlags::MS_REC, MsFlags::empty()),
-            "private" | "rprivate" | "shared" | "rshared" | "slave" | "rslave" | "unbindable" | "runbindable" => {
+            "private" | "rprivate" | "shared" | "rshared" | "slave" | "rslave" | "unbindable"
+            | "runbindable" => {
                 o.propagation.push(propagation(opt).expect("listed above"));
                 continue;
             }
@@ -70,7 +76,8 @@ pub fn parse(options: &[String]) -> Result<MountOptions> {
             }
             "idmap" | "ridmap" => bail!("mount option {opt:?} is not supported yet"),
             // Recursive forms of the flags above need mount_setattr; refuse rather than ignore.
-            "rrw" | "rnosuid" | "rsuid" | "rnodev" | "rdev" | "rnoexec" | "rexec" | "rnoatime" | "ratime" => {
+            "rrw" | "rnosuid" | "rsuid" | "rnodev" | "rdev" | "rnoexec" | "rexec" | "rnoatime"
+            | "ratime" => {
                 bail!("mount option {opt:?} is not supported yet")
             }
             "tmpcopyup" => bail!("mount option \"tmpcopyup\" is not supported"),

@@ -23,9 +23,13 @@ pub fn secure_join(root: &Path, unsafe_path: &Path) -> Result<PathBuf> {
             Ok(m) if m.file_type().is_symlink() => {
                 links += 1;
                 if links > MAX_LINKS {
-                    bail!("{}: too many levels of symbolic links", unsafe_path.display());
+                    bail!(
+                        "{}: too many levels of symbolic links",
+                        unsafe_path.display()
+                    );
                 }
-                let target = std::fs::read_link(&candidate).with_context(|| format!("reading link {}", candidate.display()))?;
+                let target = std::fs::read_link(&candidate)
+                    .with_context(|| format!("reading link {}", candidate.display()))?;
                 if target.is_absolute() {
                     resolved.clear();
                 }
@@ -62,10 +66,22 @@ mod tests {
         symlink("/", root.join("abs")).unwrap();
         symlink("../../../../..", root.join("a/up")).unwrap();
         symlink("b", root.join("a/rel")).unwrap();
-        assert_eq!(secure_join(root, Path::new("/../../etc")).unwrap(), root.join("etc"));
-        assert_eq!(secure_join(root, Path::new("/abs/etc")).unwrap(), root.join("etc"));
-        assert_eq!(secure_join(root, Path::new("/a/up/x")).unwrap(), root.join("x"));
-        assert_eq!(secure_join(root, Path::new("/a/rel/c")).unwrap(), root.join("a/b/c"));
+        assert_eq!(
+            secure_join(root, Path::new("/../../etc")).unwrap(),
+            root.join("etc")
+        );
+        assert_eq!(
+            secure_join(root, Path::new("/abs/etc")).unwrap(),
+            root.join("etc")
+        );
+        assert_eq!(
+            secure_join(root, Path::new("/a/up/x")).unwrap(),
+            root.join("x")
+        );
+        assert_eq!(
+            secure_join(root, Path::new("/a/rel/c")).unwrap(),
+            root.join("a/b/c")
+        );
         symlink("loop", root.join("loop")).unwrap();
         assert!(secure_join(root, Path::new("/loop")).is_err());
     }

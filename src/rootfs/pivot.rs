@@ -9,14 +9,22 @@ use std::path::{Path, PathBuf};
 pub fn pivot_root(rootfs: &Path) -> Result<()> {
     let flags = OFlag::O_DIRECTORY | OFlag::O_RDONLY | OFlag::O_CLOEXEC;
     let old = open("/", flags, Mode::empty()).context("opening /")?;
-    let new = open(rootfs, flags, Mode::empty()).with_context(|| format!("opening {}", rootfs.display()))?;
+    let new = open(rootfs, flags, Mode::empty())
+        .with_context(|| format!("opening {}", rootfs.display()))?;
     // pivot_root(".", ".") stacks the old root on top of the new one; no put_old dir is needed
     // in the rootfs, and the old root is unmounted right after.
     fchdir(&new).context("chdir to rootfs")?;
     sys_pivot_root(".", ".").context("pivot_root")?;
     fchdir(&old).context("chdir to the old root")?;
     // The unmount must not propagate to the host.
-    mount(None::<&str>, ".", None::<&str>, MsFlags::MS_SLAVE | MsFlags::MS_REC, None::<&str>).context("making old root a slave")?;
+    mount(
+        None::<&str>,
+        ".",
+        None::<&str>,
+        MsFlags::MS_SLAVE | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .context("making old root a slave")?;
     umount2(".", MntFlags::MNT_DETACH).context("unmounting the old root")?;
     std::env::set_current_dir("/").context("chdir /")?;
     Ok(())
@@ -24,7 +32,14 @@ pub fn pivot_root(rootfs: &Path) -> Result<()> {
 
 pub fn move_root(rootfs: &Path) -> Result<()> {
     std::env::set_current_dir(rootfs).with_context(|| format!("chdir to {}", rootfs.display()))?;
-    mount(Some(rootfs), "/", None::<&str>, MsFlags::MS_MOVE, None::<&str>).context("moving rootfs to /")?;
+    mount(
+        Some(rootfs),
+        "/",
+        None::<&str>,
+        MsFlags::MS_MOVE,
+        None::<&str>,
+    )
+    .context("moving rootfs to /")?;
     chroot(".").context("chroot")?;
     std::env::set_current_dir("/").context("chdir /")?;
     Ok(())
@@ -48,6 +63,12 @@ fn mount_point_of(path: &Path) -> Result<PathBuf> {
 pub fn make_parent_mount_private(rootfs: &Path) -> Result<()> {
     let parent = rootfs.parent().unwrap_or(Path::new("/"));
     let mp = mount_point_of(parent)?;
-    mount(None::<&str>, &mp, None::<&str>, MsFlags::MS_PRIVATE, None::<&str>)
-        .with_context(|| format!("making {} private", mp.display()))
+    mount(
+        None::<&str>,
+        &mp,
+        None::<&str>,
+        MsFlags::MS_PRIVATE,
+        None::<&str>,
+    )
+    .with_context(|| format!("making {} private", mp.display()))
 }

@@ -17,7 +17,12 @@ const AT_RECURSIVE: libc::c_uint = 0x8000;
 
 pub fn recursive_readonly(path: &Path) -> Result<()> {
     let c = CString::new(path.as_os_str().as_bytes())?;
-    let attr = MountAttr { attr_set: MOUNT_ATTR_RDONLY, attr_clr: 0, propagation: 0, userns_fd: 0 };
+    let attr = MountAttr {
+        attr_set: MOUNT_ATTR_RDONLY,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: 0,
+    };
     // SAFETY: valid path and attr pointers with the struct's size, as the syscall requires.
     let r = unsafe {
         libc::syscall(
@@ -30,7 +35,8 @@ pub fn recursive_readonly(path: &Path) -> Result<()> {
         )
     };
     if r != 0 {
-        return Err(std::io::Error::last_os_error()).with_context(|| format!("making {} recursively read-only", path.display()));
+        return Err(std::io::Error::last_os_error())
+            .with_context(|| format!("making {} recursively read-only", path.display()));
     }
     Ok(())
 }
