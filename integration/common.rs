@@ -106,11 +106,23 @@ impl Out {
     #[track_caller]
     pub fn fails_with(&self, phrase: &str) -> &Self {
         assert_ne!(self.code(), 0, "expected failure with {phrase:?}: {self:#?}");
-        assert!(
-            self.stderr.contains(phrase),
-            "stderr lacks {phrase:?}: {self:#?}"
-        );
+        let msg = self.message();
+        assert!(msg.contains(phrase), "stderr lacks {phrase:?}: {self:#?}");
         self
+    }
+    /// stderr with runc's logrus framing (`time=… level=error msg="…"`) reduced to the
+    /// message, so rt's plain line and runc's quoted one compare alike.
+    pub fn message(&self) -> String {
+        self.stderr
+            .lines()
+            .map(|l| match (l.find(" msg=\""), l.ends_with('"')) {
+                (Some(i), true) if l.starts_with("time=") => {
+                    l[i + 6..l.len() - 1].replace("\\\"", "\"").replace("\\\\", "\\")
+                }
+                _ => l.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
     }
     /// Errors are one clear line: a caller shows it as is.
     #[track_caller]
