@@ -6,3 +6,4 @@
 mod common;
 mod lifecycle;
 mod errors;
+mod process;
