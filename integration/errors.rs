@@ -48,7 +48,10 @@ fn create_twice() {
         out.fails_with(&c.id);
     }
     let s = c.state();
-    assert_eq!(s["status"], "created", "the first container must be untouched: {s}");
+    assert_eq!(
+        s["status"], "created",
+        "the first container must be untouched: {s}"
+    );
     assert_eq!(s["pid"], pid);
 }
 
@@ -61,7 +64,9 @@ fn missing_bundle_dir() {
     // runc: `chdir /…/not-here: no such file or directory`
     out.fails_with(missing.to_str().unwrap()).one_error_line();
     assert!(
-        out.message().to_lowercase().contains("no such file or directory"),
+        out.message()
+            .to_lowercase()
+            .contains("no such file or directory"),
         "{out:#?}"
     );
     assert_clean(&c);
@@ -113,7 +118,9 @@ fn empty_args() {
     require_root!();
     let c = Ctr::new("noargs", config_with_args(&[]));
     // runc: `args must not be empty`; rt: `process.args must not be empty`
-    c.create().fails_with("args must not be empty").one_error_line();
+    c.create()
+        .fails_with("args must not be empty")
+        .one_error_line();
     assert_clean(&c);
 }
 
@@ -127,7 +134,9 @@ fn relative_cwd() {
     let out = c.create();
     out.one_error_line();
     assert!(
-        out.message().to_lowercase().contains("cwd must be an absolute path"),
+        out.message()
+            .to_lowercase()
+            .contains("cwd must be an absolute path"),
         "{out:#?}"
     );
     assert_clean(&c);
@@ -144,7 +153,9 @@ fn missing_rootfs() {
     let out = c.create();
     out.fails_with(path.to_str().unwrap()).one_error_line();
     assert!(
-        out.message().to_lowercase().contains("no such file or directory"),
+        out.message()
+            .to_lowercase()
+            .contains("no such file or directory"),
         "{out:#?}"
     );
     assert_clean(&c);
@@ -180,7 +191,8 @@ fn invalid_ids() {
     for id in [escape.as_str(), "a/b", "a b", ".."] {
         let out = c.rt(&["create", "--bundle", c.bundle_str(), id]);
         // runc: `invalid container ID format`
-        out.fails_with("invalid container ID format").one_error_line();
+        out.fails_with("invalid container ID format")
+            .one_error_line();
     }
     assert!(!c.root.path().parent().unwrap().join(&c.id).exists());
     let entries: Vec<_> = fs::read_dir(c.root.path())

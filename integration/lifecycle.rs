@@ -43,9 +43,14 @@ fn create_start_stop_delete() {
     assert_eq!(s["status"], "created", "{s}");
     assert_eq!(s["id"], c.id.as_str());
     assert_eq!(s["bundle"], c.bundle_str());
-    assert_eq!(s["rootfs"], c.bundle.path().join("rootfs").to_str().unwrap());
+    assert_eq!(
+        s["rootfs"],
+        c.bundle.path().join("rootfs").to_str().unwrap()
+    );
     assert!(!s["ociVersion"].as_str().unwrap().is_empty());
-    let created = s["created"].as_str().unwrap_or_else(|| panic!("no created: {s}"));
+    let created = s["created"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no created: {s}"));
     assert!(is_timestamp(created), "created is not RFC 3339: {created}");
     let pid = s["pid"].as_i64().unwrap();
     assert!(pid > 0, "{s}");
@@ -162,7 +167,11 @@ fn kill_all_reaches_every_process() {
     };
     let deadline = Instant::now() + TIMEOUT;
     while procs().len() < 2 {
-        assert!(Instant::now() < deadline, "never saw 2 processes: {:?}", procs());
+        assert!(
+            Instant::now() < deadline,
+            "never saw 2 processes: {:?}",
+            procs()
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
     c.kill(true, Some("KILL")).ok();
@@ -194,7 +203,11 @@ fn delete_running_needs_force() {
     c.start().ok();
     // runc: `cannot delete container X that is not stopped: running`
     c.delete(false).fails_with("not stopped").one_error_line();
-    assert_eq!(c.status(), "running", "a refused delete must change nothing");
+    assert_eq!(
+        c.status(),
+        "running",
+        "a refused delete must change nothing"
+    );
     c.delete(true).ok();
     c.rt(&["state", &c.id]).fails_with("does not exist");
     assert!(c.leftovers().is_empty(), "{:#?}", c.leftovers());
@@ -230,7 +243,9 @@ fn delete_unknown() {
     let c = Ctr::new("delunknown", example("sleep"));
     // runc treats a forced delete of a missing container as done: callers retry deletes.
     c.delete(true).ok();
-    c.delete(false).fails_with("does not exist").one_error_line();
+    c.delete(false)
+        .fails_with("does not exist")
+        .one_error_line();
 }
 
 #[test]
@@ -242,7 +257,10 @@ fn list_formats() {
     let lines: Vec<_> = empty.stdout.lines().collect();
     assert_eq!(lines.len(), 1, "{empty:#?}");
     let header: Vec<_> = lines[0].split_whitespace().collect();
-    assert_eq!(header, ["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"]);
+    assert_eq!(
+        header,
+        ["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"]
+    );
 
     c.create().ok();
     let s = c.state();
@@ -363,10 +381,19 @@ fn spec_writes_config_and_refuses_overwrite() {
     out.ok();
     let v: Value =
         serde_json::from_str(&fs::read_to_string(dir.path().join("config.json")).unwrap()).unwrap();
-    assert!(v["ociVersion"].as_str().is_some_and(|s| s.starts_with("1.")), "{v}");
+    assert!(
+        v["ociVersion"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("1.")),
+        "{v}"
+    );
     assert_eq!(v["root"]["path"], "rootfs");
-    assert!(v["process"]["args"].as_array().is_some_and(|a| !a.is_empty()));
-    assert!(v["linux"]["namespaces"].as_array().is_some_and(|a| !a.is_empty()));
+    assert!(v["process"]["args"]
+        .as_array()
+        .is_some_and(|a| !a.is_empty()));
+    assert!(v["linux"]["namespaces"]
+        .as_array()
+        .is_some_and(|a| !a.is_empty()));
 
     let again = run_cmd(rt_cmd(root.path(), dir.path(), &["spec"]), Stdio::null());
     // runc: `File config.json exists. Remove it first`
@@ -388,7 +415,10 @@ fn spec_writes_config_and_refuses_overwrite() {
 #[test]
 fn version_shape() {
     let root = tempfile::tempdir().unwrap();
-    let out = run_cmd(rt_cmd(root.path(), root.path(), &["--version"]), Stdio::null());
+    let out = run_cmd(
+        rt_cmd(root.path(), root.path(), &["--version"]),
+        Stdio::null(),
+    );
     out.ok();
     let lines: Vec<_> = out.stdout.lines().collect();
     let first: Vec<_> = lines[0].split(' ').collect();
@@ -401,7 +431,10 @@ fn version_shape() {
         .unwrap_or_else(|| panic!("no spec line: {out:#?}"));
     let parts: Vec<_> = spec.split(['.', '-']).collect();
     assert!(parts.len() >= 3 && parts[0] == "1", "spec {spec}");
-    assert!(parts[1].parse::<u32>().is_ok() && parts[2].parse::<u32>().is_ok(), "spec {spec}");
+    assert!(
+        parts[1].parse::<u32>().is_ok() && parts[2].parse::<u32>().is_ok(),
+        "spec {spec}"
+    );
 }
 
 #[test]
@@ -420,9 +453,13 @@ fn log_json_error_line() {
     // the global flags come before the subcommand; Ctr::cmd already put --root first
     assert_ne!(out.code(), 0, "{out:#?}");
     let text = fs::read_to_string(&log).unwrap();
-    let last = text.lines().rev().find(|l| l.contains("\"error\"")).unwrap_or_else(|| {
-        panic!("no error line in log: {text:?}");
-    });
+    let last = text
+        .lines()
+        .rev()
+        .find(|l| l.contains("\"error\""))
+        .unwrap_or_else(|| {
+            panic!("no error line in log: {text:?}");
+        });
     let v: Value = serde_json::from_str(last).unwrap_or_else(|e| panic!("{e}: {last}"));
     assert_eq!(v["level"], "error", "{v}");
     assert!(v["msg"].as_str().unwrap().contains("does not exist"), "{v}");

@@ -3,7 +3,10 @@
 //!
 //! `RT_BIN=$(which runc) cargo test --test integration` proves the tests against runc.
 
+mod cleanup;
 mod common;
-mod lifecycle;
+mod console;
 mod errors;
+mod lifecycle;
 mod process;
+mod stdio;

@@ -80,7 +80,11 @@ fn env_is_exactly_config_plus_home() {
     let mut got: Vec<_> = out.lines().collect();
     got.sort();
     // runc adds HOME (from /etc/passwd) when the config has none; nothing else.
-    assert_eq!(got, ["FOO=bar baz", "HOME=/root", "PATH=/bin:/sbin:/usr/bin"], "{out}");
+    assert_eq!(
+        got,
+        ["FOO=bar baz", "HOME=/root", "PATH=/bin:/sbin:/usr/bin"],
+        "{out}"
+    );
 }
 
 #[test]
@@ -99,7 +103,10 @@ fn no_new_privileges() {
         let mut cfg = config_with_args(&["grep", "NoNewPrivs", "/proc/self/status"]);
         cfg["process"]["noNewPrivileges"] = json!(flag);
         let out = inside("nnp", cfg);
-        let v = out.split_whitespace().nth(1).unwrap_or_else(|| panic!("{out}"));
+        let v = out
+            .split_whitespace()
+            .nth(1)
+            .unwrap_or_else(|| panic!("{out}"));
         assert_eq!(v, want, "noNewPrivileges {flag}: {out}");
     }
 }
@@ -115,7 +122,10 @@ fn oom_score_adj() {
 #[test]
 fn capabilities_match_config() {
     require_root!();
-    let out = inside("caps", config_with_args(&["grep", "^Cap", "/proc/self/status"]));
+    let out = inside(
+        "caps",
+        config_with_args(&["grep", "^Cap", "/proc/self/status"]),
+    );
     let caps: std::collections::HashMap<_, _> = out
         .lines()
         .filter_map(|l| l.split_once(':'))
@@ -134,7 +144,10 @@ fn capabilities_match_config() {
 fn namespaces_are_new() {
     require_root!();
     let kinds = ["pid", "net", "ipc", "uts", "mnt", "cgroup"];
-    let cmd: Vec<_> = kinds.iter().map(|k| format!("readlink /proc/self/ns/{k}")).collect();
+    let cmd: Vec<_> = kinds
+        .iter()
+        .map(|k| format!("readlink /proc/self/ns/{k}"))
+        .collect();
     let out = inside("ns", sh(&cmd.join("; ")));
     let lines: Vec<_> = out.lines().collect();
     assert_eq!(lines.len(), kinds.len(), "{out}");
@@ -194,7 +207,8 @@ fn configured_mounts_are_there() {
     );
     // nothing of the host's mount table beyond the container's root
     assert!(
-        !m.iter().any(|(p, _)| p.starts_with("/work") || p.starts_with("/home")),
+        !m.iter()
+            .any(|(p, _)| p.starts_with("/work") || p.starts_with("/home")),
         "host mounts visible: {out}"
     );
 }
@@ -205,8 +219,19 @@ fn default_devices() {
     let out = inside(
         "devices",
         config_with_args(&[
-            "ls", "-l", "/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom",
-            "/dev/tty", "/dev/fd", "/dev/stdin", "/dev/stdout", "/dev/stderr", "/dev/ptmx",
+            "ls",
+            "-l",
+            "/dev/null",
+            "/dev/zero",
+            "/dev/full",
+            "/dev/random",
+            "/dev/urandom",
+            "/dev/tty",
+            "/dev/fd",
+            "/dev/stdin",
+            "/dev/stdout",
+            "/dev/stderr",
+            "/dev/ptmx",
         ]),
     );
     let line = |name: &str| -> Vec<String> {
@@ -280,7 +305,10 @@ fn only_stdio_fds() {
     // ls is the container process itself: fd 3 is the directory it reads, so any
     // leaked fd would push the listing to 4 or beyond.
     let out = inside("fds", config_with_args(&["ls", "/proc/self/fd"]));
-    assert_eq!(out.split_whitespace().collect::<Vec<_>>(), ["0", "1", "2", "3"]);
+    assert_eq!(
+        out.split_whitespace().collect::<Vec<_>>(),
+        ["0", "1", "2", "3"]
+    );
 }
 
 #[test]
@@ -309,7 +337,14 @@ fn preserve_fds() {
     let f3 = high(fs::File::open(&p3).unwrap());
     let f4 = high(fs::File::create(&p4).unwrap());
     let (r3, r4) = (f3.as_raw_fd(), f4.as_raw_fd());
-    let mut cmd = c.cmd(&["run", "--preserve-fds", "2", "--bundle", c.bundle_str(), &c.id]);
+    let mut cmd = c.cmd(&[
+        "run",
+        "--preserve-fds",
+        "2",
+        "--bundle",
+        c.bundle_str(),
+        &c.id,
+    ]);
     // SAFETY: only dup2, which is async-signal-safe, between fork and exec.
     unsafe {
         cmd.pre_exec(move || {
