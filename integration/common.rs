@@ -334,7 +334,7 @@ impl Ctr {
     }
 
     /// Remember the init pid (and start time, against pid reuse) for the leak check.
-    fn track_pid(&self) {
+    pub fn track_pid(&self) {
         let s = self.state();
         if let Some(pid) = s["pid"].as_i64().filter(|p| *p > 0) {
             if let Some(t) = proc_start_time(pid as i32) {

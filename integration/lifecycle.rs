@@ -333,6 +333,7 @@ fn run_killed_by_signal_is_128_plus_n() {
         assert!(Instant::now() < deadline, "never running: {o:#?}");
         std::thread::sleep(Duration::from_millis(20));
     }
+    c.track_pid();
     c.kill(false, Some("KILL")).ok();
     let st = wait_timeout(&mut child, "run");
     assert_eq!(st.code(), Some(128 + 9));
@@ -344,6 +345,7 @@ fn run_detach() {
     let c = Ctr::new("rund", example("sleep"));
     let out = c.rt(&["run", "--detach", "--bundle", c.bundle_str(), &c.id]);
     out.ok();
+    c.track_pid();
     let s = c.state();
     assert_eq!(s["status"], "running", "{s}");
     assert!(s["pid"].as_i64().unwrap() > 0);
@@ -482,4 +484,49 @@ fn root_flag_both_forms() {
     );
     out.ok();
     assert_eq!(out.stdout, format!("{}\n", c.id));
+}
+
+#[test]
+fn annotations_in_state_and_list() {
+    require_root!();
+    let mut cfg = example("sleep");
+    cfg["annotations"] = json!({"org.rt.test": "yes"});
+    let c = Ctr::new("annot", cfg);
+    c.create().ok();
+    assert_eq!(c.state()["annotations"], json!({"org.rt.test": "yes"}));
+    let j = c.rt(&["list", "--format", "json"]);
+    j.ok();
+    let v: Value = serde_json::from_str(&j.stdout).unwrap();
+    assert_eq!(v[0]["annotations"], json!({"org.rt.test": "yes"}), "{v}");
+}
+
+#[test]
+fn state_json_field_order_and_owner() {
+    require_root!();
+    let c = Ctr::new("fields", example("sleep"));
+    c.create().ok();
+    let out = c.rt(&["state", &c.id]);
+    out.ok();
+    let v: Value = serde_json::from_str(&out.stdout).unwrap();
+    // runc's exact set when there are no annotations; callers decode these by name
+    let mut keys: Vec<_> = v.as_object().unwrap().keys().cloned().collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        [
+            "bundle",
+            "created",
+            "id",
+            "ociVersion",
+            "owner",
+            "pid",
+            "rootfs",
+            "status"
+        ],
+        "{v}"
+    );
+    // runc leaves owner empty in `state` but fills it in `list`
+    assert_eq!(v["owner"], "", "{v}");
+    // pretty-printed with two-space indents, as runc does
+    assert!(out.stdout.starts_with("{\n  \"ociVersion\""), "{out:#?}");
 }
