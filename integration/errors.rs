@@ -200,3 +200,26 @@ fn invalid_ids() {
         .unwrap_or_default();
     assert!(entries.is_empty(), "state left in root: {entries:?}");
 }
+
+#[test]
+fn usage_errors_exit_1() {
+    let root = tempfile::tempdir().unwrap();
+    for args in [
+        &["start"][..],
+        &["state"],
+        &["kill"],
+        &["delete"],
+        &["create"],
+        &["kill", "a", "TERM", "extra"],
+        &["--nosuchflag", "list"],
+        &["create", "--nosuchflag", "x"],
+    ] {
+        let out = run_cmd(
+            rt_cmd(root.path(), root.path(), args),
+            std::process::Stdio::null(),
+        );
+        // runc (urfave/cli) exits 1 on bad usage; clap's default would be 2
+        assert_eq!(out.code(), 1, "{args:?}: {out:#?}");
+        assert!(!out.stderr.trim().is_empty(), "{args:?}: no message");
+    }
+}

@@ -530,3 +530,49 @@ fn state_json_field_order_and_owner() {
     // pretty-printed with two-space indents, as runc does
     assert!(out.stdout.starts_with("{\n  \"ociVersion\""), "{out:#?}");
 }
+
+#[test]
+fn kill_created_then_start_fails() {
+    require_root!();
+    let c = Ctr::new("killcreated", example("sleep"));
+    c.create().ok();
+    // a created container's init can be signalled before start
+    c.kill(false, Some("KILL")).ok();
+    c.wait_status("stopped");
+    c.start()
+        .fails_with("cannot start a container that has stopped")
+        .one_error_line();
+}
+
+#[test]
+fn start_twice_and_after_exit() {
+    require_root!();
+    let c = Ctr::new("starttwice", gated_config());
+    c.create().ok();
+    c.start().ok();
+    c.start()
+        .fails_with("cannot start an already running container")
+        .one_error_line();
+    fs::write(c.bundle.path().join("rootfs/tmp/go"), "").unwrap();
+    c.wait_status("stopped");
+    c.start()
+        .fails_with("cannot start a container that has stopped")
+        .one_error_line();
+}
+
+#[test]
+fn kill_bad_signal() {
+    require_root!();
+    let c = Ctr::new("badsig", example("sleep"));
+    c.create().ok();
+    c.kill(false, Some("NOSUCH"))
+        .fails_with("unknown signal \"NOSUCH\"")
+        .one_error_line();
+    // runc passes unknown numbers to the kernel: `unable to signal init: invalid argument`
+    c.kill(false, Some("99"))
+        .fails_with("invalid argument")
+        .one_error_line();
+    // signal 0 only probes
+    c.kill(false, Some("0")).ok();
+    assert_eq!(c.status(), "created");
+}
