@@ -452,8 +452,8 @@ fn log_json_error_line() {
         "state",
         &c.id,
     ]);
-    // the global flags come before the subcommand; Ctr::cmd already put --root first
-    assert_ne!(out.code(), 0, "{out:#?}");
+    // the log gets the error, and so does stderr: a person running it sees it too
+    out.fails_with("does not exist").one_error_line();
     let text = fs::read_to_string(&log).unwrap();
     let last = text
         .lines()
@@ -575,4 +575,24 @@ fn kill_bad_signal() {
     // signal 0 only probes
     c.kill(false, Some("0")).ok();
     assert_eq!(c.status(), "created");
+}
+
+#[test]
+fn log_text_error_line() {
+    require_root!();
+    let c = Ctr::new("logtext", example("sleep"));
+    let log = c.bundle.path().join("log.txt");
+    let out = c.rt(&["--log", log.to_str().unwrap(), "state", &c.id]);
+    out.fails_with("does not exist");
+    let text = fs::read_to_string(&log).unwrap();
+    // logrus text: time="…" level=error msg="container does not exist"
+    let line = text
+        .lines()
+        .find(|l| l.contains("level=error"))
+        .unwrap_or_else(|| panic!("no error line in log: {text:?}"));
+    assert!(line.starts_with("time=\""), "{line}");
+    assert!(
+        line.contains(" msg=\"") && line.contains("does not exist"),
+        "{line}"
+    );
 }
