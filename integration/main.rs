@@ -1,1 +1,12 @@
-//! Integration tests: run the built rt as root on real bundles.
+//! Integration tests: run the built rt (or `$RT_BIN`, e.g. runc) as root on real bundles
+//! and check what the container saw. One module per feature; the harness is `common`.
+//!
+//! `RT_BIN=$(which runc) cargo test --test integration` proves the tests against runc.
+
+mod cleanup;
+mod common;
+mod console;
+mod errors;
+mod lifecycle;
+mod process;
+mod stdio;

@@ -1,0 +1,30 @@
+#!/bin/bash
+# Install what rt's build, tests and demo need, from Debian's packages. Safe to rerun:
+# when everything is present it returns at once without touching apt.
+#   busybox-static  the rootfs of every test bundle (bundles/mkrootfs.sh)
+#   runc            the reference runtime the integration tests are proven against
+#   jq              used by the demo and handy for reading state JSON
+#   make, ca-certificates are on CI machines already; listed so a bare Debian works
+set -euo pipefail
+PKGS=(busybox-static runc jq make)
+
+missing=()
+for p in "${PKGS[@]}"; do
+  if [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" != "install ok installed" ]; then
+    missing+=("$p")
+  fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" != 0 ]; then
+  echo "setup.sh: need root to install: ${missing[*]}" >&2
+  exit 1
+fi
+echo "setup.sh: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+# One apt-get at a time: concurrent runs of this script queue on the lock, and apt's
+# own lock wait covers an unattended upgrade holding dpkg.
+exec 9>/var/lock/rt-ci-setup.lock
+flock 9
+apt-get -o DPkg::Lock::Timeout=300 update -qq
+apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends "${missing[@]}"

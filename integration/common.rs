@@ -1,0 +1,508 @@
+//! The harness: one busybox rootfs per test run, and per test its own bundle, `--root`,
+//! container id and a guard that removes the container and then proves nothing is left.
+//!
+//! The runtime under test is `$RT_BIN` when set (e.g. runc, to prove the tests right),
+//! else the rt built by cargo.
+
+use serde_json::{json, Value};
+use std::ffi::OsStr;
+use std::fs;
+use std::io::Read;
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// A hung runtime must fail its test rather than hang CI.
+pub const TIMEOUT: Duration = Duration::from_secs(30);
+
+pub fn rt_bin() -> PathBuf {
+    match std::env::var_os("RT_BIN") {
+        Some(p) if !p.is_empty() => PathBuf::from(p),
+        _ => PathBuf::from(env!("CARGO_BIN_EXE_rt")),
+    }
+}
+
+/// True when the binary under test is runc. Used only to relax assertions where rt
+/// differs from runc on purpose; every such place says why.
+pub fn is_runc() -> bool {
+    rt_bin()
+        .file_name()
+        .and_then(OsStr::to_str)
+        .is_some_and(|n| n.starts_with("runc"))
+}
+
+pub fn is_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+/// Integration tests create namespaces, cgroups and mounts: that needs root.
+#[macro_export]
+macro_rules! require_root {
+    () => {
+        if !$crate::common::is_root() {
+            eprintln!("skip: integration tests need root (run cargo test as root)");
+            return;
+        }
+    };
+}
+
+pub fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The busybox rootfs, built once per test run and copied into each bundle.
+/// The flock keeps two concurrent test binaries (rt and runc runs) from building it at once.
+pub fn rootfs_cache() -> &'static Path {
+    static CACHE: OnceLock<PathBuf> = OnceLock::new();
+    CACHE.get_or_init(|| {
+        let target = std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| repo().join("target"));
+        fs::create_dir_all(&target).unwrap();
+        let dir = target.join("rt-test-rootfs");
+        let lock = fs::File::create(target.join("rt-test-rootfs.lock")).unwrap();
+        use std::os::fd::AsRawFd;
+        // SAFETY: plain syscall on an fd we own; the lock is released when `lock` drops.
+        assert_eq!(unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) }, 0);
+        let out = Command::new("bash")
+            .arg(repo().join("bundles/mkrootfs.sh"))
+            .arg(&dir)
+            .output()
+            .expect("run bundles/mkrootfs.sh");
+        assert!(
+            out.status.success(),
+            "mkrootfs.sh failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        drop(lock);
+        dir
+    })
+}
+
+/// What one runtime invocation did.
+#[derive(Debug)]
+pub struct Out {
+    pub status: ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Out {
+    /// The exit code; a runtime killed by a signal is a bug, never an expected outcome.
+    pub fn code(&self) -> i32 {
+        self.status.code().unwrap_or_else(|| {
+            panic!(
+                "runtime killed by signal {:?}: {self:?}",
+                self.status.signal()
+            )
+        })
+    }
+    #[track_caller]
+    pub fn ok(&self) -> &Self {
+        assert_eq!(self.code(), 0, "expected success: {self:#?}");
+        self
+    }
+    /// A failure must be a non-zero exit with a message naming the problem.
+    #[track_caller]
+    pub fn fails_with(&self, phrase: &str) -> &Self {
+        assert_ne!(
+            self.code(),
+            0,
+            "expected failure with {phrase:?}: {self:#?}"
+        );
+        let msg = self.message();
+        assert!(msg.contains(phrase), "stderr lacks {phrase:?}: {self:#?}");
+        self
+    }
+    /// stderr with runc's logrus framing (`time=… level=error msg="…"`) reduced to the
+    /// message, so rt's plain line and runc's quoted one compare alike.
+    pub fn message(&self) -> String {
+        self.stderr
+            .lines()
+            .map(|l| match (l.find(" msg=\""), l.ends_with('"')) {
+                (Some(i), true) if l.starts_with("time=") => l[i + 6..l.len() - 1]
+                    .replace("\\\"", "\"")
+                    .replace("\\\\", "\\"),
+                _ => l.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+    /// Errors are one clear line: a caller shows it as is.
+    #[track_caller]
+    pub fn one_error_line(&self) -> &Self {
+        let lines: Vec<_> = self
+            .stderr
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .collect();
+        assert_eq!(lines.len(), 1, "want exactly one error line: {self:#?}");
+        self
+    }
+}
+
+/// Wait for `child` at most TIMEOUT; kill it and panic past that.
+pub fn wait_timeout(child: &mut Child, what: &str) -> ExitStatus {
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            return st;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("timed out after {TIMEOUT:?}: {what}");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Run a command with stdout/stderr captured in files, not pipes: a container started by
+/// `create`/`run -d` inherits them, so a pipe would not reach EOF when the runtime exits.
+pub fn run_cmd(mut cmd: Command, stdin: Stdio) -> Out {
+    let dir = tempfile::tempdir().unwrap();
+    let (o, e) = (dir.path().join("out"), dir.path().join("err"));
+    cmd.stdin(stdin)
+        .stdout(fs::File::create(&o).unwrap())
+        .stderr(fs::File::create(&e).unwrap());
+    let what = format!("{cmd:?}");
+    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {what}: {e}"));
+    let status = wait_timeout(&mut child, &what);
+    Out {
+        status,
+        stdout: fs::read_to_string(&o).unwrap(),
+        stderr: fs::read_to_string(&e).unwrap(),
+    }
+}
+
+/// A runtime command with `--root` set; cwd is `cwd`.
+pub fn rt_cmd(root: &Path, cwd: &Path, args: &[&str]) -> Command {
+    let mut c = Command::new(rt_bin());
+    c.arg("--root").arg(root).args(args).current_dir(cwd);
+    c
+}
+
+/// The example config `bundles/examples/NAME.json`.
+pub fn example(name: &str) -> Value {
+    let p = repo().join(format!("bundles/examples/{name}.json"));
+    serde_json::from_str(&fs::read_to_string(&p).unwrap()).unwrap()
+}
+
+/// The `sleep` example with `args` as the process.
+pub fn config_with_args(args: &[&str]) -> Value {
+    let mut c = example("sleep");
+    c["process"]["args"] = json!(args);
+    c
+}
+
+static SEQ: AtomicUsize = AtomicUsize::new(0);
+
+/// One container: its bundle, its `--root`, its id, and the cleanup guard (Drop).
+pub struct Ctr {
+    pub id: String,
+    pub root: tempfile::TempDir,
+    pub bundle: tempfile::TempDir,
+    /// Pids (with their start times) seen during the test, checked gone on drop.
+    pids: std::cell::RefCell<Vec<(i32, u64)>>,
+    pub cgroup: String,
+    /// Report leftovers instead of failing: only for a runc behaviour rt means to improve.
+    pub tolerate_leaks: std::cell::Cell<bool>,
+}
+
+impl Ctr {
+    /// A bundle with `config` (its cgroupsPath set to a findable `/rt-it/<id>`) and
+    /// a private copy of the busybox rootfs.
+    pub fn new(tag: &str, mut config: Value) -> Ctr {
+        let n = SEQ.fetch_add(1, Ordering::SeqCst);
+        let id = format!("it-{tag}-{}-{n}", std::process::id());
+        let cgroup = format!("/rt-it/{id}");
+        if config.get("linux").is_some() {
+            config["linux"]["cgroupsPath"] = json!(cgroup);
+        }
+        let bundle = tempfile::Builder::new().prefix("rt-it-").tempdir().unwrap();
+        let root = tempfile::Builder::new()
+            .prefix("rt-root-")
+            .tempdir()
+            .unwrap();
+        let cache = rootfs_cache();
+        // A private copy (~30 ms) lets tests write into their rootfs and keeps bundles
+        // independent; a shared read-only rootfs would hide writes to it.
+        let st = Command::new("cp")
+            .arg("-a")
+            .arg(cache)
+            .arg(bundle.path().join("rootfs"))
+            .status()
+            .unwrap();
+        assert!(st.success(), "cp -a rootfs");
+        let c = Ctr {
+            id,
+            root,
+            bundle,
+            pids: Default::default(),
+            cgroup,
+            tolerate_leaks: Default::default(),
+        };
+        c.write_config(&config);
+        c
+    }
+
+    pub fn write_config(&self, config: &Value) {
+        fs::write(
+            self.bundle.path().join("config.json"),
+            serde_json::to_vec_pretty(config).unwrap(),
+        )
+        .unwrap();
+    }
+
+    pub fn bundle_str(&self) -> &str {
+        self.bundle.path().to_str().unwrap()
+    }
+
+    /// The runtime with this container's `--root`, run in the bundle dir.
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        rt_cmd(self.root.path(), self.bundle.path(), args)
+    }
+
+    pub fn rt(&self, args: &[&str]) -> Out {
+        run_cmd(self.cmd(args), Stdio::null())
+    }
+
+    pub fn create(&self) -> Out {
+        let out = self.rt(&["create", "--bundle", self.bundle_str(), &self.id]);
+        if out.status.success() {
+            self.track_pid();
+        }
+        out
+    }
+
+    pub fn start(&self) -> Out {
+        self.rt(&["start", &self.id])
+    }
+
+    /// `run` in the foreground: the container's stdout/stderr come back in Out.
+    pub fn run(&self) -> Out {
+        self.rt(&["run", "--bundle", self.bundle_str(), &self.id])
+    }
+
+    /// `kill [--all] ID [SIGNAL]`
+    pub fn kill(&self, all: bool, signal: Option<&str>) -> Out {
+        let mut a = vec!["kill"];
+        if all {
+            a.push("--all");
+        }
+        a.push(&self.id);
+        a.extend(signal);
+        self.rt(&a)
+    }
+
+    pub fn delete(&self, force: bool) -> Out {
+        if force {
+            self.rt(&["delete", "--force", &self.id])
+        } else {
+            self.rt(&["delete", &self.id])
+        }
+    }
+
+    /// `state ID` parsed; panics if the command fails.
+    pub fn state(&self) -> Value {
+        let out = self.rt(&["state", &self.id]);
+        out.ok();
+        let v: Value = serde_json::from_str(&out.stdout)
+            .unwrap_or_else(|e| panic!("state is not JSON ({e}): {out:#?}"));
+        check_state_schema(&v);
+        v
+    }
+
+    pub fn status(&self) -> String {
+        self.state()["status"].as_str().unwrap().to_string()
+    }
+
+    /// Wait until `state` reports `want` (a process exit is observed asynchronously).
+    pub fn wait_status(&self, want: &str) -> Value {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            let s = self.state();
+            if s["status"] == want {
+                return s;
+            }
+            assert!(Instant::now() < deadline, "status never became {want}: {s}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Remember the init pid (and start time, against pid reuse) for the leak check.
+    pub fn track_pid(&self) {
+        let s = self.state();
+        if let Some(pid) = s["pid"].as_i64().filter(|p| *p > 0) {
+            if let Some(t) = proc_start_time(pid as i32) {
+                self.pids.borrow_mut().push((pid as i32, t));
+            }
+        }
+    }
+
+    /// Everything the container may have left behind, as human-readable findings.
+    pub fn leftovers(&self) -> Vec<String> {
+        let mut found = vec![];
+        let state_dir = self.root.path().join(&self.id);
+        if state_dir.exists() {
+            found.push(format!("state dir {}", state_dir.display()));
+        }
+        found.extend(
+            cgroup_dirs(&self.cgroup)
+                .into_iter()
+                .map(|d| format!("cgroup {d}")),
+        );
+        for &(pid, t) in self.pids.borrow().iter() {
+            if process_alive(pid, t) {
+                found.push(format!("process {pid}"));
+            }
+        }
+        let bundle = self.bundle_str();
+        for line in fs::read_to_string("/proc/self/mountinfo").unwrap().lines() {
+            if line.contains(bundle) {
+                found.push(format!("mount {line}"));
+            }
+        }
+        found
+    }
+}
+
+impl Drop for Ctr {
+    fn drop(&mut self) {
+        let out = self.delete(true);
+        // The init's death and the cgroup's emptying are asynchronous: give them a moment.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut left = self.leftovers();
+        while !left.is_empty() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+            left = self.leftovers();
+        }
+        if !left.is_empty() {
+            scrub(&self.cgroup);
+        }
+        if std::thread::panicking() || self.tolerate_leaks.get() {
+            if !left.is_empty() {
+                eprintln!("left behind by {}: {left:#?}", self.id);
+            }
+            return;
+        }
+        assert!(out.status.success(), "delete --force {}: {out:#?}", self.id);
+        assert!(left.is_empty(), "left behind by {}: {left:#?}", self.id);
+    }
+}
+
+/// Best effort, after a leak was recorded: kill what is in the container's cgroups and
+/// remove them, so one failure does not pollute the host for the next runs.
+fn scrub(cgroup: &str) {
+    for _ in 0..50 {
+        let dirs = cgroup_dirs(cgroup);
+        if dirs.is_empty() {
+            return;
+        }
+        for d in &dirs {
+            let procs = fs::read_to_string(format!("{d}/cgroup.procs")).unwrap_or_default();
+            for pid in procs.lines().filter_map(|p| p.parse().ok()) {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::SIGKILL,
+                );
+            }
+            let _ = fs::remove_dir(d);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Field 22 of /proc/PID/stat: the start time, which tells a reused pid apart.
+pub fn proc_start_time(pid: i32) -> Option<u64> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 2..];
+    rest.split(' ').nth(19)?.parse().ok()
+}
+
+/// Alive means: the same process (same start time) and not a zombie. A zombie is dead;
+/// who reaps it is the host's pid 1, not the runtime (pid 1 on some hosts never does).
+pub fn process_alive(pid: i32, start: u64) -> bool {
+    let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    let Some(close) = stat.rfind(')') else {
+        return false;
+    };
+    let rest = &stat[close + 2..];
+    let state = rest.chars().next();
+    proc_start_time(pid) == Some(start) && state != Some('Z')
+}
+
+/// Every directory for cgroup `path` in any hierarchy: v1 controllers, the hybrid
+/// unified mount, or a pure v2 host.
+pub fn cgroup_dirs(path: &str) -> Vec<String> {
+    let rel = path.trim_start_matches('/');
+    let mut found = vec![];
+    let top = Path::new("/sys/fs/cgroup");
+    let mut candidates = vec![top.join(rel)];
+    if let Ok(rd) = fs::read_dir(top) {
+        for e in rd.flatten() {
+            candidates.push(e.path().join(rel));
+        }
+    }
+    for c in candidates {
+        if c.is_dir() {
+            found.push(c.display().to_string());
+        }
+    }
+    found
+}
+
+/// The OCI state schema (runtime-spec schema/state-schema.json), checked by hand:
+/// required ociVersion/id/status/bundle strings, pid a non-negative integer,
+/// status one of the four, annotations a string map.
+#[track_caller]
+pub fn check_state_schema(v: &Value) {
+    let o = v
+        .as_object()
+        .unwrap_or_else(|| panic!("state is not an object: {v}"));
+    for k in ["ociVersion", "id", "status", "bundle"] {
+        assert!(
+            o.get(k).is_some_and(Value::is_string),
+            "state.{k} must be a string: {v}"
+        );
+    }
+    let status = o["status"].as_str().unwrap();
+    assert!(
+        ["creating", "created", "running", "stopped"].contains(&status),
+        "bad status {status}: {v}"
+    );
+    if let Some(pid) = o.get("pid") {
+        assert!(
+            pid.as_u64().is_some(),
+            "state.pid must be an integer >= 0: {v}"
+        );
+    }
+    if let Some(a) = o.get("annotations") {
+        let m = a
+            .as_object()
+            .unwrap_or_else(|| panic!("annotations not an object: {v}"));
+        assert!(
+            m.values().all(Value::is_string),
+            "annotations must map to strings: {v}"
+        );
+    }
+}
+
+/// Read a file descriptor to EOF on a thread, so the test can bound the wait.
+pub fn read_all_timeout<R: Read + Send + 'static>(mut r: R, what: &str) -> String {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut s = String::new();
+        let res = r.read_to_string(&mut s).map(|_| s);
+        let _ = tx.send(res);
+    });
+    match rx.recv_timeout(TIMEOUT) {
+        Ok(r) => r.unwrap(),
+        Err(_) => panic!("timed out reading {what}"),
+    }
+}

@@ -1,0 +1,364 @@
+//! What the container's process sees: each test runs a command inside and checks its
+//! output against the config.
+
+use crate::common::*;
+use crate::require_root;
+use serde_json::{json, Value};
+use std::fs;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+use std::process::Stdio;
+
+/// `run` the container in the foreground and return what it printed.
+fn inside(tag: &str, cfg: Value) -> String {
+    let c = Ctr::new(tag, cfg);
+    let out = c.run();
+    out.ok();
+    out.stdout
+}
+
+fn sh(cmd: &str) -> Value {
+    config_with_args(&["sh", "-c", cmd])
+}
+
+#[test]
+fn pid_is_one() {
+    require_root!();
+    assert_eq!(inside("pid1", sh("echo $$")), "1\n");
+}
+
+#[test]
+fn hostname_from_config() {
+    require_root!();
+    let mut cfg = config_with_args(&["hostname"]);
+    cfg["hostname"] = json!("it-host");
+    assert_eq!(inside("hostname", cfg), "it-host\n");
+}
+
+#[test]
+fn user_and_groups() {
+    require_root!();
+    let mut cfg = config_with_args(&["id"]);
+    cfg["process"]["user"] = json!({"uid": 65534, "gid": 65534, "additionalGids": [5, 100]});
+    let out = inside("user", cfg);
+    // busybox id: `uid=65534 gid=65534(nogroup) groups=5(tty),100`
+    let mut uid = None;
+    let mut gid = None;
+    let mut groups = vec![];
+    for field in out.split_whitespace() {
+        let (k, v) = field.split_once('=').unwrap_or_else(|| panic!("{out}"));
+        let num = |s: &str| s.split('(').next().unwrap().parse::<u32>().unwrap();
+        match k {
+            "uid" => uid = Some(num(v)),
+            "gid" => gid = Some(num(v)),
+            "groups" => groups = v.split(',').map(num).collect(),
+            _ => panic!("unexpected {field}: {out}"),
+        }
+    }
+    assert_eq!(uid, Some(65534), "{out}");
+    assert_eq!(gid, Some(65534), "{out}");
+    groups.sort();
+    groups.dedup();
+    groups.retain(|g| *g != 65534);
+    assert_eq!(groups, [5, 100], "{out}");
+}
+
+#[test]
+fn cwd_from_config() {
+    require_root!();
+    let mut cfg = config_with_args(&["pwd"]);
+    cfg["process"]["cwd"] = json!("/tmp");
+    assert_eq!(inside("cwd", cfg), "/tmp\n");
+}
+
+#[test]
+fn env_is_exactly_config_plus_home() {
+    require_root!();
+    let mut cfg = config_with_args(&["env"]);
+    cfg["process"]["env"] = json!(["PATH=/bin:/sbin:/usr/bin", "FOO=bar baz"]);
+    let out = inside("env", cfg);
+    let mut got: Vec<_> = out.lines().collect();
+    got.sort();
+    // runc adds HOME (from /etc/passwd) when the config has none; nothing else.
+    assert_eq!(
+        got,
+        ["FOO=bar baz", "HOME=/root", "PATH=/bin:/sbin:/usr/bin"],
+        "{out}"
+    );
+}
+
+#[test]
+fn rlimits_applied() {
+    require_root!();
+    // below the host's hard limit: raising past it needs CAP_SYS_RESOURCE
+    let mut cfg = sh("ulimit -n; ulimit -Hn");
+    cfg["process"]["rlimits"] = json!([{"type": "RLIMIT_NOFILE", "soft": 1000, "hard": 2000}]);
+    assert_eq!(inside("rlimit", cfg), "1000\n2000\n");
+}
+
+#[test]
+fn no_new_privileges() {
+    require_root!();
+    for (flag, want) in [(true, "1"), (false, "0")] {
+        let mut cfg = config_with_args(&["grep", "NoNewPrivs", "/proc/self/status"]);
+        cfg["process"]["noNewPrivileges"] = json!(flag);
+        let out = inside("nnp", cfg);
+        let v = out
+            .split_whitespace()
+            .nth(1)
+            .unwrap_or_else(|| panic!("{out}"));
+        assert_eq!(v, want, "noNewPrivileges {flag}: {out}");
+    }
+}
+
+#[test]
+fn oom_score_adj() {
+    require_root!();
+    let mut cfg = config_with_args(&["cat", "/proc/self/oom_score_adj"]);
+    cfg["process"]["oomScoreAdj"] = json!(123);
+    assert_eq!(inside("oom", cfg), "123\n");
+}
+
+#[test]
+fn capabilities_match_config() {
+    require_root!();
+    let out = inside(
+        "caps",
+        config_with_args(&["grep", "^Cap", "/proc/self/status"]),
+    );
+    let caps: std::collections::HashMap<_, _> = out
+        .lines()
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.to_string(), u64::from_str_radix(v.trim(), 16).unwrap()))
+        .collect();
+    // the examples' set: CAP_AUDIT_WRITE(29), CAP_KILL(5), CAP_NET_BIND_SERVICE(10)
+    let want = (1u64 << 29) | (1 << 5) | (1 << 10);
+    assert_eq!(caps["CapBnd"], want, "{out}");
+    assert_eq!(caps["CapInh"], 0, "{out}");
+    // root's effective set after execve is its permitted set: the configured ones at most
+    assert_eq!(caps["CapEff"] & !want, 0, "{out}");
+    assert_eq!(caps["CapEff"], caps["CapPrm"], "{out}");
+}
+
+#[test]
+fn namespaces_are_new() {
+    require_root!();
+    let kinds = ["pid", "net", "ipc", "uts", "mnt", "cgroup"];
+    let cmd: Vec<_> = kinds
+        .iter()
+        .map(|k| format!("readlink /proc/self/ns/{k}"))
+        .collect();
+    let out = inside("ns", sh(&cmd.join("; ")));
+    let lines: Vec<_> = out.lines().collect();
+    assert_eq!(lines.len(), kinds.len(), "{out}");
+    for (k, inner) in kinds.iter().zip(lines) {
+        let host = fs::read_link(format!("/proc/self/ns/{k}")).unwrap();
+        assert_ne!(inner, host.to_str().unwrap(), "{k} namespace is the host's");
+        assert!(inner.starts_with(&format!("{k}:[")), "{inner}");
+    }
+}
+
+#[test]
+fn cgroup_namespace_root() {
+    require_root!();
+    let out = inside("cgns", config_with_args(&["cat", "/proc/self/cgroup"]));
+    // in a new cgroup namespace the container's own cgroup is its root
+    for line in out.lines() {
+        assert!(line.ends_with(":/"), "not at the cgroup ns root: {out}");
+    }
+    assert!(!out.is_empty());
+}
+
+/// (mount point, fs type) pairs from mountinfo text.
+fn mounts(mountinfo: &str) -> Vec<(String, String)> {
+    mountinfo
+        .lines()
+        .filter_map(|l| {
+            let (pre, post) = l.split_once(" - ")?;
+            let mp = pre.split(' ').nth(4)?;
+            let ty = post.split(' ').next()?;
+            Some((mp.to_string(), ty.to_string()))
+        })
+        .collect()
+}
+
+#[test]
+fn configured_mounts_are_there() {
+    require_root!();
+    let out = inside("mounts", config_with_args(&["cat", "/proc/self/mountinfo"]));
+    let m = mounts(&out);
+    for (mp, ty) in [
+        ("/proc", "proc"),
+        ("/dev", "tmpfs"),
+        ("/dev/pts", "devpts"),
+        ("/dev/shm", "tmpfs"),
+        ("/dev/mqueue", "mqueue"),
+        ("/sys", "sysfs"),
+    ] {
+        assert!(
+            m.iter().any(|(p, t)| p == mp && t == ty),
+            "no {ty} on {mp}: {out}"
+        );
+    }
+    assert!(m.iter().any(|(p, _)| p == "/"), "no root mount: {out}");
+    assert!(
+        m.iter().any(|(p, _)| p.starts_with("/sys/fs/cgroup")),
+        "no cgroup mount: {out}"
+    );
+    // nothing of the host's mount table beyond the container's root
+    assert!(
+        !m.iter()
+            .any(|(p, _)| p.starts_with("/work") || p.starts_with("/home")),
+        "host mounts visible: {out}"
+    );
+}
+
+#[test]
+fn default_devices() {
+    require_root!();
+    let out = inside(
+        "devices",
+        config_with_args(&[
+            "ls",
+            "-l",
+            "/dev/null",
+            "/dev/zero",
+            "/dev/full",
+            "/dev/random",
+            "/dev/urandom",
+            "/dev/tty",
+            "/dev/fd",
+            "/dev/stdin",
+            "/dev/stdout",
+            "/dev/stderr",
+            "/dev/ptmx",
+        ]),
+    );
+    let line = |name: &str| -> Vec<String> {
+        let l = out
+            .lines()
+            .find(|l| l.contains(&format!("/dev/{name}")))
+            .unwrap_or_else(|| panic!("no /dev/{name}: {out}"));
+        l.split_whitespace().map(String::from).collect()
+    };
+    for (name, major, minor) in [
+        ("null", 1, 3),
+        ("zero", 1, 5),
+        ("full", 1, 7),
+        ("random", 1, 8),
+        ("urandom", 1, 9),
+        ("tty", 5, 0),
+    ] {
+        let f = line(name);
+        assert!(f[0].starts_with("crw-rw-rw-"), "/dev/{name}: {f:?}");
+        // busybox: `crw-rw-rw- 1 root root 1, 3 <date> /dev/null`
+        assert_eq!(f[4], format!("{major},"), "/dev/{name}: {f:?}");
+        assert_eq!(f[5], minor.to_string(), "/dev/{name}: {f:?}");
+    }
+    for (name, target) in [
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+        ("ptmx", "pts/ptmx"),
+    ] {
+        let f = line(name);
+        assert!(f[0].starts_with('l'), "/dev/{name} not a symlink: {f:?}");
+        assert_eq!(f.last().unwrap(), target, "/dev/{name}: {f:?}");
+    }
+}
+
+#[test]
+fn readonly_root() {
+    require_root!();
+    let probe = "touch /probe 2>&1; echo rc=$?";
+    let mut cfg = sh(probe);
+    cfg["root"]["readonly"] = json!(true);
+    let out = inside("ro", cfg);
+    assert!(out.contains("Read-only file system"), "{out}");
+    assert!(out.ends_with("rc=1\n"), "{out}");
+
+    // the control: the same probe on a writable root succeeds
+    let mut cfg = sh(probe);
+    cfg["root"]["readonly"] = json!(false);
+    assert_eq!(inside("rw", cfg), "rc=0\n");
+}
+
+#[test]
+fn masked_and_readonly_paths() {
+    require_root!();
+    let host = fs::read_to_string("/proc/timer_list").unwrap_or_default();
+    let out = inside(
+        "masked",
+        sh("wc -c < /proc/timer_list; echo 1 > /proc/sys/kernel/domainname 2>/dev/null; echo rc=$?"),
+    );
+    let lines: Vec<_> = out.lines().collect();
+    if !host.is_empty() {
+        assert_eq!(lines[0].trim(), "0", "/proc/timer_list not masked: {out}");
+    }
+    assert_ne!(lines[1], "rc=0", "/proc/sys writable: {out}");
+}
+
+#[test]
+fn only_stdio_fds() {
+    require_root!();
+    // ls is the container process itself: fd 3 is the directory it reads, so any
+    // leaked fd would push the listing to 4 or beyond.
+    let out = inside("fds", config_with_args(&["ls", "/proc/self/fd"]));
+    assert_eq!(
+        out.split_whitespace().collect::<Vec<_>>(),
+        ["0", "1", "2", "3"]
+    );
+}
+
+#[test]
+fn preserve_fds() {
+    require_root!();
+    let c = Ctr::new(
+        "presfd",
+        config_with_args(&[
+            "sh",
+            "-c",
+            "read x <&3; echo \"got $x\" >&4; ls /proc/self/fd | wc -l",
+        ]),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let (p3, p4) = (dir.path().join("3"), dir.path().join("4"));
+    fs::write(&p3, "three\n").unwrap();
+    // high numbers first, so that dup2 onto 3 and 4 cannot clobber one of them
+    let high = |f: fs::File| -> OwnedFd {
+        // SAFETY: F_DUPFD_CLOEXEC returns a new fd that we then own.
+        unsafe {
+            let fd = libc::fcntl(f.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 10);
+            assert!(fd >= 10);
+            OwnedFd::from_raw_fd(fd)
+        }
+    };
+    let f3 = high(fs::File::open(&p3).unwrap());
+    let f4 = high(fs::File::create(&p4).unwrap());
+    let (r3, r4) = (f3.as_raw_fd(), f4.as_raw_fd());
+    let mut cmd = c.cmd(&[
+        "run",
+        "--preserve-fds",
+        "2",
+        "--bundle",
+        c.bundle_str(),
+        &c.id,
+    ]);
+    // SAFETY: only dup2, which is async-signal-safe, between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            // dup2 clears CLOEXEC on the new fd, so 3 and 4 reach the runtime
+            if libc::dup2(r3, 3) < 0 || libc::dup2(r4, 4) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let out = run_cmd(cmd, Stdio::null());
+    out.ok();
+    drop((f3, f4));
+    assert_eq!(fs::read_to_string(&p4).unwrap(), "got three\n");
+    // 0-4, and ls's own directory fd
+    assert_eq!(out.stdout.trim(), "6", "{out:#?}");
+}
