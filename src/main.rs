@@ -69,6 +69,8 @@ enum Command {
     Update(commands::update::Args),
     /// Stream a container's stats and OOM events (or one stats object with --stats)
     Events(commands::events::Args),
+    /// Print the runtime-spec features document: what rt implements
+    Features(commands::features::Args),
     /// Write a default config.json
     Spec(commands::spec::Args),
     /// List containers
@@ -83,7 +85,11 @@ fn main() {
     // process would inherit it, and our own output to a closed pipe would panic instead of exit.
     // SAFETY: setting a default disposition has no preconditions.
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
-    let cli = Cli::parse();
+    // runc exits 1 on a usage error; clap's default is 2.
+    let cli = Cli::try_parse().unwrap_or_else(|e| {
+        let _ = e.print();
+        std::process::exit(if e.use_stderr() { 1 } else { 0 })
+    });
     if cli.version {
         commands::version::print();
         return;
@@ -114,6 +120,7 @@ fn main() {
         Command::Resume(a) => commands::resume::run(&g, a),
         Command::Update(a) => commands::update::run(&g, a),
         Command::Events(a) => commands::events::run(&g, a),
+        Command::Features(a) => commands::features::run(&g, a),
         Command::Spec(a) => commands::spec::run(&g, a),
         Command::List(a) => commands::list::run(&g, a),
         Command::Init => unreachable!("handled above"),

@@ -73,10 +73,11 @@ pub fn start(c: &mut Container) -> Result<()> {
     Ok(())
 }
 
-/// Parses a signal the way runc does: a number, "KILL", "SIGKILL", any case.
-pub fn parse_signal(s: &str) -> Result<Signal> {
+/// Parses a signal the way runc does: a number (passed to the kernel as it is), or a name such
+/// as "KILL" or "SIGKILL" in any case.
+pub fn parse_signal(s: &str) -> Result<i32> {
     if let Ok(n) = s.parse::<i32>() {
-        return Signal::try_from(n).map_err(|_| anyhow::anyhow!("unknown signal {s:?}"));
+        return Ok(n);
     }
     let up = s.to_ascii_uppercase();
     let name = if up.starts_with("SIG") {
@@ -85,28 +86,37 @@ pub fn parse_signal(s: &str) -> Result<Signal> {
         format!("SIG{up}")
     };
     name.parse::<Signal>()
+        .map(|s| s as i32)
         .map_err(|_| anyhow::anyhow!("unknown signal {s:?}"))
 }
 
-pub fn kill(c: &Container, sig: Signal, all: bool) -> Result<()> {
+/// kill(2) with a raw number: 0 probes, numbers the kernel does not know get its EINVAL.
+fn send_raw(pid: i32, sig: i32) -> nix::Result<()> {
+    // SAFETY: kill takes plain integers.
+    Errno::result(unsafe { libc::kill(pid, sig) }).map(drop)
+}
+
+pub fn kill(c: &Container, sig: i32, all: bool) -> Result<()> {
     let status = c.status();
     if all {
         let cg = c.cgroup()?;
         if status == Status::Stopped && cg.pids().map(|p| p.is_empty()).unwrap_or(true) {
             bail!("container not running");
         }
+        let sig = Signal::try_from(sig)
+            .map_err(|_| anyhow::anyhow!("unable to signal init: invalid argument"))?;
         return cg.kill_all(sig);
     }
     if status == Status::Stopped {
         bail!("container not running");
     }
-    match send_signal(Pid::from_raw(c.state.pid), sig) {
+    match send_raw(c.state.pid, sig) {
         Ok(()) => {}
         Err(Errno::ESRCH) => bail!("container not running"),
-        Err(e) => return Err(e).with_context(|| format!("signalling pid {}", c.state.pid)),
+        Err(e) => bail!("unable to signal init: {}", e.desc().to_lowercase()),
     }
     // A frozen process only acts on SIGKILL once thawed.
-    if sig == Signal::SIGKILL && status == Status::Paused {
+    if sig == Signal::SIGKILL as i32 && status == Status::Paused {
         c.cgroup()?.thaw()?;
     }
     Ok(())
@@ -194,11 +204,11 @@ mod tests {
 
     #[test]
     fn signals() {
-        assert_eq!(parse_signal("9").unwrap(), Signal::SIGKILL);
-        assert_eq!(parse_signal("KILL").unwrap(), Signal::SIGKILL);
-        assert_eq!(parse_signal("SIGKILL").unwrap(), Signal::SIGKILL);
-        assert_eq!(parse_signal("term").unwrap(), Signal::SIGTERM);
+        assert_eq!(parse_signal("9").unwrap(), 9);
+        assert_eq!(parse_signal("KILL").unwrap(), 9);
+        assert_eq!(parse_signal("SIGKILL").unwrap(), 9);
+        assert_eq!(parse_signal("term").unwrap(), 15);
         assert!(parse_signal("NOPE").is_err());
-        assert!(parse_signal("999").is_err());
+        assert_eq!(parse_signal("99").unwrap(), 99);
     }
 }

@@ -5,6 +5,7 @@ pub mod container;
 pub mod create;
 pub mod default_spec;
 pub mod exec;
+pub mod features;
 pub mod hooks;
 pub mod lifecycle;
 pub mod namespaces;

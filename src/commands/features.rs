@@ -1,0 +1,12 @@
+use super::{Exit, GlobalOpts};
+
+#[derive(clap::Args)]
+pub struct Args {}
+
+pub fn run(_g: &GlobalOpts, _a: Args) -> Exit {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&crate::libcontainer::features::features())?
+    );
+    Ok(0)
+}
