@@ -182,6 +182,16 @@ pub fn run_cmd(mut cmd: Command, stdin: Stdio) -> Out {
 pub fn rt_cmd(root: &Path, cwd: &Path, args: &[&str]) -> Command {
     let mut c = Command::new(rt_bin());
     c.arg("--root").arg(root).args(args).current_dir(cwd);
+    // socket activation and sd_notify variables change which fds and sockets a runtime
+    // hands over; the tests want the plain case whatever shell ran cargo
+    for v in [
+        "LISTEN_FDS",
+        "LISTEN_PID",
+        "LISTEN_FDNAMES",
+        "NOTIFY_SOCKET",
+    ] {
+        c.env_remove(v);
+    }
     c
 }
 
