@@ -68,3 +68,30 @@ fn killed_create_is_cleaned_by_force_delete() {
         out.ok();
     }
 }
+
+#[test]
+fn leak_check_sees_a_mount_under_the_bundle() {
+    require_root!();
+    let c = Ctr::new("mountleak", example("sleep"));
+    let mp = c.bundle.path().join("rootfs/mnt");
+    std::fs::create_dir_all(&mp).unwrap();
+    nix::mount::mount(
+        Some("tmpfs"),
+        &mp,
+        Some("tmpfs"),
+        nix::mount::MsFlags::empty(),
+        None::<&str>,
+    )
+    .unwrap();
+    let left = c.leftovers();
+    assert!(left.iter().any(|l| l.starts_with("mount ")), "{left:#?}");
+    // the mount is the test's own doing: the guard detaches it and must not fail
+    c.tolerate_leaks.set(true);
+    drop(c);
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(
+        !info.contains(mp.to_str().unwrap()),
+        "guard left {}",
+        mp.display()
+    );
+}

@@ -182,6 +182,16 @@ pub fn run_cmd(mut cmd: Command, stdin: Stdio) -> Out {
 pub fn rt_cmd(root: &Path, cwd: &Path, args: &[&str]) -> Command {
     let mut c = Command::new(rt_bin());
     c.arg("--root").arg(root).args(args).current_dir(cwd);
+    // socket activation and sd_notify variables change which fds and sockets a runtime
+    // hands over; the tests want the plain case whatever shell ran cargo
+    for v in [
+        "LISTEN_FDS",
+        "LISTEN_PID",
+        "LISTEN_FDNAMES",
+        "NOTIFY_SOCKET",
+    ] {
+        c.env_remove(v);
+    }
     c
 }
 
@@ -374,7 +384,8 @@ impl Drop for Ctr {
     fn drop(&mut self) {
         let out = self.delete(true);
         // The init's death and the cgroup's emptying are asynchronous: give them a moment.
-        let deadline = Instant::now() + Duration::from_secs(5);
+        let grace = if self.tolerate_leaks.get() { 500 } else { 5000 };
+        let deadline = Instant::now() + Duration::from_millis(grace);
         let mut left = self.leftovers();
         while !left.is_empty() && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(20));
@@ -382,6 +393,7 @@ impl Drop for Ctr {
         }
         if !left.is_empty() {
             scrub(&self.cgroup);
+            self.unmount_or_keep_bundle();
         }
         if std::thread::panicking() || self.tolerate_leaks.get() {
             if !left.is_empty() {
@@ -391,6 +403,30 @@ impl Drop for Ctr {
         }
         assert!(out.status.success(), "delete --force {}: {out:#?}", self.id);
         assert!(left.is_empty(), "left behind by {}: {left:#?}", self.id);
+    }
+}
+
+impl Ctr {
+    /// Removing a bundle that still has mounts under it could delete through them into
+    /// whatever they show (a bind of a host directory): detach them, and if any stays,
+    /// keep the bundle on disk rather than risk it.
+    fn unmount_or_keep_bundle(&mut self) {
+        let bundle = self.bundle_str().to_string();
+        let mounted = || -> Vec<String> {
+            let info = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+            info.lines()
+                .filter_map(|l| l.split(' ').nth(4))
+                .filter(|mp| mp.starts_with(&bundle))
+                .map(String::from)
+                .collect()
+        };
+        for mp in mounted().iter().rev() {
+            let _ = nix::mount::umount2(mp.as_str(), nix::mount::MntFlags::MNT_DETACH);
+        }
+        if !mounted().is_empty() {
+            let keep = std::mem::replace(&mut self.bundle, tempfile::tempdir().unwrap());
+            eprintln!("kept bundle with mounts: {}", keep.keep().display());
+        }
     }
 }
 

@@ -596,3 +596,49 @@ fn log_text_error_line() {
         "{line}"
     );
 }
+
+#[test]
+fn root_dir_made_on_demand() {
+    require_root!();
+    let c = Ctr::new("rootdir", example("sleep"));
+    let nested = c.root.path().join("a/b");
+    // rt_cmd, not c.cmd: one --root only
+    let rt = |args: &[&str]| run_cmd(rt_cmd(&nested, c.bundle.path(), args), Stdio::null());
+    // a missing root is an empty one
+    let out = rt(&["list", "-q"]);
+    out.ok();
+    assert_eq!(out.stdout, "");
+    rt(&["create", "--bundle", c.bundle_str(), &c.id]).ok();
+    use std::os::unix::fs::PermissionsExt;
+    let mode = fs::metadata(&nested).unwrap().permissions().mode() & 0o777;
+    // state holds host paths and pids: only root may read the root dir
+    assert_eq!(mode, 0o700, "root dir mode {mode:o}");
+    rt(&["delete", "--force", &c.id]).ok();
+    assert!(!nested.join(&c.id).exists());
+}
+
+#[test]
+fn run_passes_stdin() {
+    require_root!();
+    let c = Ctr::new("runstdin", config_with_args(&["cat"]));
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in");
+    fs::write(&input, "fed through stdin\n").unwrap();
+    let out = run_cmd(
+        c.cmd(&["run", "--bundle", c.bundle_str(), &c.id]),
+        Stdio::from(fs::File::open(&input).unwrap()),
+    );
+    out.ok();
+    assert_eq!(out.stdout, "fed through stdin\n");
+}
+
+#[test]
+fn run_missing_binary_exits_1() {
+    require_root!();
+    let c = Ctr::new("runnobin", config_with_args(&["nope"]));
+    let out = c.run();
+    assert_eq!(out.code(), 1, "{out:#?}");
+    out.fails_with("exec: \"nope\": executable file not found in $PATH")
+        .one_error_line();
+    assert!(c.leftovers().is_empty(), "{:#?}", c.leftovers());
+}

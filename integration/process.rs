@@ -362,3 +362,22 @@ fn preserve_fds() {
     // 0-4, and ls's own directory fd
     assert_eq!(out.stdout.trim(), "6", "{out:#?}");
 }
+
+#[test]
+fn home_from_passwd_or_slash() {
+    require_root!();
+    // runc: HOME from the container's /etc/passwd for the uid, "/" for an unknown uid,
+    // and never overriding a HOME the config sets.
+    for (uid, env, want) in [
+        (65534, vec!["PATH=/usr/bin"], "HOME=/nonexistent"),
+        (1234, vec!["PATH=/usr/bin"], "HOME=/"),
+        (0, vec!["PATH=/usr/bin", "HOME=/set"], "HOME=/set"),
+    ] {
+        let mut cfg = config_with_args(&["env"]);
+        cfg["process"]["user"] = json!({"uid": uid, "gid": uid});
+        cfg["process"]["env"] = json!(env);
+        let out = inside("home", cfg);
+        let homes: Vec<_> = out.lines().filter(|l| l.starts_with("HOME=")).collect();
+        assert_eq!(homes, [want], "uid {uid}: {out}");
+    }
+}
