@@ -1,5 +1,6 @@
 //! The last steps: find the binary, switch user, report ready, wait for `start`, exec.
 use super::user;
+use crate::libcontainer::seccomp;
 use crate::libcontainer::sync::{Channel, FromInit, InitConfig};
 use anyhow::{bail, Context, Result};
 use nix::unistd::{access, AccessFlags};
@@ -18,6 +19,15 @@ pub fn wait_and_exec(cfg: &InitConfig, chan: &mut Channel) -> Result<Infallible>
     let mut env: Vec<String> = process.env().clone().unwrap_or_default();
     if !env.iter().any(|e| e.starts_with("HOME=")) {
         env.push(format!("HOME={}", home_of(process.user().uid())));
+    }
+    // Compiled before Ready so a bad profile fails `rt create`.
+    let filter = match cfg.spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
+        Some(s) => seccomp::compile(s)?,
+        None => None,
+    };
+    let late = seccomp::can_install_after_user_switch(process);
+    if let Some(f) = filter.as_ref().filter(|_| !late) {
+        seccomp::install(f)?;
     }
     user::switch_user(process)?;
     let path_var = env.iter().find_map(|e| e.strip_prefix("PATH=")).unwrap_or(DEFAULT_PATH);
@@ -43,6 +53,9 @@ pub fn wait_and_exec(cfg: &InitConfig, chan: &mut Channel) -> Result<Infallible>
         .open(&fifo_path)
         .with_context(|| format!("opening exec.fifo through {fifo_path} (is /proc mounted?)"))?;
     fifo.write_all(b"0").context("writing exec.fifo")?;
+    if let Some(f) = filter.as_ref().filter(|_| late) {
+        seccomp::install(f)?;
+    }
 
     close_fds_from(3 + cfg.preserve_fds);
     let argv: Vec<CString> = args.iter().map(|a| CString::new(a.as_bytes())).collect::<Result<_, _>>()?;
