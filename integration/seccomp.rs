@@ -1,0 +1,243 @@
+//! linux.seccomp end to end: the built rt runs busybox in real containers (needs root and
+//! Debian's busybox-static). Self-contained until the shared integration harness lands.
+use serde_json::{json, Value};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use tempfile::TempDir;
+
+const RT: &str = env!("CARGO_BIN_EXE_rt");
+const BUSYBOX: &str = "/bin/busybox";
+
+fn root_or_skip() -> bool {
+    if nix::unistd::geteuid().is_root() {
+        return true;
+    }
+    eprintln!("skipped: the seccomp integration tests need root");
+    false
+}
+
+/// A bundle whose rootfs is busybox and its applets, with `rt spec`'s config edited: no
+/// terminal, the given args and seccomp section, no cgroup mount.
+fn bundle(args: &[&str], seccomp: Option<Value>, tweak: impl FnOnce(&mut Value)) -> TempDir {
+    assert!(Path::new(BUSYBOX).exists(), "{BUSYBOX} is missing: apt-get install busybox-static");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let rootfs = dir.path().join("rootfs");
+    for d in ["bin", "proc", "dev", "sys", "tmp", "etc"] {
+        std::fs::create_dir_all(rootfs.join(d)).unwrap();
+    }
+    std::fs::copy(BUSYBOX, rootfs.join("bin/busybox")).unwrap();
+    let list = Command::new(BUSYBOX).arg("--list-full").output().expect("busybox --list-full");
+    for applet in String::from_utf8(list.stdout).unwrap().lines() {
+        let link = rootfs.join(applet);
+        if link.exists() {
+            continue;
+        }
+        std::fs::create_dir_all(link.parent().unwrap()).unwrap();
+        std::os::unix::fs::symlink("/bin/busybox", &link).unwrap();
+    }
+    let out = Command::new(RT).arg("spec").current_dir(dir.path()).output().unwrap();
+    assert!(out.status.success(), "rt spec: {}", String::from_utf8_lossy(&out.stderr));
+    let path = dir.path().join("config.json");
+    let mut cfg: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    cfg["process"]["terminal"] = json!(false);
+    cfg["process"]["args"] = json!(args);
+    cfg["mounts"].as_array_mut().unwrap().retain(|m| m["destination"] != "/sys/fs/cgroup");
+    if let Some(s) = seccomp {
+        cfg["linux"]["seccomp"] = s;
+    }
+    tweak(&mut cfg);
+    std::fs::write(&path, serde_json::to_vec_pretty(&cfg).unwrap()).unwrap();
+    dir
+}
+
+fn rt(b: &TempDir, cmd: &str, id: &str) -> Output {
+    Command::new(RT)
+        .arg("--root")
+        .arg(b.path().join("state"))
+        .args([cmd, id])
+        .current_dir(b.path())
+        .stdin(Stdio::null())
+        .output()
+        .expect("running rt")
+}
+
+/// `rt run`: (exit code, stdout, stderr).
+fn run(args: &[&str], seccomp: Option<Value>, tweak: impl FnOnce(&mut Value)) -> (i32, String, String) {
+    let b = bundle(args, seccomp, tweak);
+    let out = rt(&b, "run", "sc");
+    let text = |v: &[u8]| String::from_utf8_lossy(v).into_owned();
+    (out.status.code().expect("rt exited"), text(&out.stdout), text(&out.stderr))
+}
+
+fn deny(names: &[&str], extra: Value) -> Value {
+    let mut rule = json!({"names": names, "action": "SCMP_ACT_ERRNO"});
+    if let (Some(r), Some(e)) = (rule.as_object_mut(), extra.as_object()) {
+        r.extend(e.clone());
+    }
+    json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [rule]})
+}
+
+const MKDIR: &[&str] = &["mkdir", "mkdirat"];
+
+#[test]
+fn mkdir_denied_with_eperm() {
+    if !root_or_skip() {
+        return;
+    }
+    let (code, out, err) = run(&["sh", "-c", "mkdir /tmp/x; echo rc=$?; ls /tmp"], Some(deny(MKDIR, json!({}))), |_| {});
+    assert_eq!((code, out.as_str()), (0, "rc=1\n"), "stderr: {err}");
+    assert_eq!(err, "mkdir: can't create directory '/tmp/x': Operation not permitted\n");
+}
+
+#[test]
+fn custom_errno_ret() {
+    if !root_or_skip() {
+        return;
+    }
+    let (code, out, err) = run(&["mkdir", "/tmp/x"], Some(deny(MKDIR, json!({"errnoRet": 38}))), |_| {});
+    assert_eq!((code, out.as_str()), (1, ""));
+    assert_eq!(err, "mkdir: can't create directory '/tmp/x': Function not implemented\n");
+}
+
+#[test]
+fn proc_status_shows_filter_mode() {
+    if !root_or_skip() {
+        return;
+    }
+    let args = ["grep", "^Seccomp:", "/proc/self/status"];
+    let (code, out, err) = run(&args, Some(deny(MKDIR, json!({}))), |_| {});
+    assert_eq!((code, out.as_str()), (0, "Seccomp:\t2\n"), "stderr: {err}");
+    let (code, out, _) = run(&args, None, |_| {});
+    assert_eq!((code, out.as_str()), (0, "Seccomp:\t0\n"), "no profile, no filter");
+}
+
+#[test]
+fn argument_conditions() {
+    if !root_or_skip() {
+        return;
+    }
+    // personality(PER_LINUX32) is denied, personality(PER_LINUX) is not.
+    let prof = deny(&["personality"], json!({"args": [{"index": 0, "value": 8, "op": "SCMP_CMP_EQ"}]}));
+    let script = "linux32 true; echo a=$?; linux64 true; echo b=$?";
+    let (code, out, err) = run(&["sh", "-c", script], Some(prof), |_| {});
+    assert_eq!((code, out.as_str()), (0, "a=1\nb=0\n"), "stderr: {err}");
+    assert!(err.contains("Operation not permitted"), "{err}");
+
+    // kill(2) with a signal number that has bit 4 set (16-31: SIGCONT is 18) is refused.
+    let masked = json!({"args": [{"index": 1, "value": 0x10, "valueTwo": 0x10, "op": "SCMP_CMP_MASKED_EQ"}]});
+    let script = "kill -0 $$; echo a=$?; kill -CONT $$; echo b=$?";
+    let (code, out, err) = run(&["sh", "-c", script], Some(deny(&["kill"], masked)), |_| {});
+    assert_eq!((code, out.as_str()), (0, "a=0\nb=1\n"), "stderr: {err}");
+    assert!(err.contains("Operation not permitted"), "{err}");
+}
+
+#[test]
+fn kill_process_dies_by_sigsys() {
+    if !root_or_skip() {
+        return;
+    }
+    let prof = json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": MKDIR, "action": "SCMP_ACT_KILL_PROCESS"}]});
+    let (code, out, _) = run(&["mkdir", "/tmp/x"], Some(prof), |_| {});
+    assert_eq!((code, out.as_str()), (128 + libc::SIGSYS, ""));
+    let prof = json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": MKDIR, "action": "SCMP_ACT_TRAP"}]});
+    let (code, _, _) = run(&["mkdir", "/tmp/x"], Some(prof), |_| {});
+    assert_eq!(code, 128 + libc::SIGSYS, "TRAP's SIGSYS is fatal when unhandled");
+}
+
+#[test]
+fn allow_list_with_errno_default() {
+    if !root_or_skip() {
+        return;
+    }
+    // What a static busybox needs for `true` and `echo`, and rt for its last steps.
+    let mut names = vec![
+        "execve", "exit_group", "arch_prctl", "set_tid_address", "brk", "getuid", "geteuid", "getpid",
+        "set_robust_list", "rseq", "prlimit64", "mprotect", "readlinkat", "close_range", "getrandom",
+    ];
+    let prof = |names: &[&str]| {
+        json!({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [
+            {"names": names, "action": "SCMP_ACT_ALLOW"},
+            {"names": ["a_syscall_from_the_future"], "action": "SCMP_ACT_ALLOW"},
+        ]})
+    };
+    let (code, out, err) = run(&["true"], Some(prof(&names)), |_| {});
+    assert_eq!((code, out.as_str()), (0, ""), "stderr: {err}");
+    let (code, out, _) = run(&["echo", "allowed"], Some(prof(&names)), |_| {});
+    assert_eq!((code, out.as_str()), (1, ""), "write is not on the list");
+    names.push("write");
+    let (code, out, err) = run(&["echo", "allowed"], Some(prof(&names)), |_| {});
+    assert_eq!((code, out.as_str()), (0, "allowed\n"), "stderr: {err}");
+}
+
+#[test]
+fn filter_before_user_switch_without_nnp() {
+    if !root_or_skip() {
+        return;
+    }
+    // uid 1000 without CAP_SYS_ADMIN and without no_new_privs cannot install a filter itself,
+    // so init installs it before switching user.
+    let (code, out, err) = run(
+        &["sh", "-c", "id -u; grep ^NoNewPrivs: /proc/self/status; mkdir /tmp/x"],
+        Some(deny(MKDIR, json!({"errnoRet": 38}))),
+        |c| {
+            c["process"]["noNewPrivileges"] = json!(false);
+            c["process"]["user"] = json!({"uid": 1000, "gid": 1000});
+        },
+    );
+    assert_eq!((code, out.as_str()), (1, "1000\nNoNewPrivs:\t0\n"));
+    assert_eq!(err, "mkdir: can't create directory '/tmp/x': Function not implemented\n");
+}
+
+#[test]
+fn flags_are_accepted() {
+    if !root_or_skip() {
+        return;
+    }
+    let mut prof = deny(MKDIR, json!({}));
+    prof["flags"] = json!(["SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_SPEC_ALLOW"]);
+    if cfg!(target_arch = "x86_64") {
+        prof["architectures"] = json!(["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"]);
+    }
+    let (code, _, err) = run(&["sh", "-c", "mkdir /tmp/x"], Some(prof), |_| {});
+    assert_eq!(code, 1);
+    assert_eq!(err, "mkdir: can't create directory '/tmp/x': Operation not permitted\n");
+}
+
+/// `rt create` fails naming the problem, and leaves no state behind.
+fn refused(seccomp: Value, expect: &str) {
+    let b = bundle(&["true"], Some(seccomp), |_| {});
+    let out = rt(&b, "create", "bad");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "create succeeded");
+    assert!(err.contains(expect), "stderr {err:?} lacks {expect:?}");
+    assert!(!b.path().join("state/bad").exists(), "state dir left behind");
+    let list = rt(&b, "state", "bad");
+    assert!(!list.status.success(), "the container exists after a failed create");
+}
+
+#[test]
+fn malformed_profiles_fail_create() {
+    if !root_or_skip() {
+        return;
+    }
+    let arg = json!({"args": [{"index": 6, "value": 1, "op": "SCMP_CMP_EQ"}]});
+    refused(
+        deny(MKDIR, arg),
+        "linux.seccomp.syscalls[0] (mkdir, mkdirat): args[0]: index 6 is out of range: syscalls take arguments 0 to 5",
+    );
+    let mut bad_action = deny(MKDIR, json!({}));
+    bad_action["syscalls"][0]["action"] = json!("SCMP_ACT_BOGUS");
+    refused(bad_action, "linux.seccomp.syscalls[0].action: unknown variant `SCMP_ACT_BOGUS`");
+    refused(
+        json!({"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_S390X"]}),
+        "linux.seccomp.architectures [SCMP_ARCH_S390X] lists no architecture this host runs",
+    );
+    refused(
+        json!({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}]}),
+        "SCMP_ACT_NOTIFY (seccomp user notification) is not supported",
+    );
+    refused(
+        json!({"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/run/agent.sock"}),
+        "linux.seccomp.listenerPath: seccomp user notification (SCMP_ACT_NOTIFY) is not supported",
+    );
+}
