@@ -19,14 +19,20 @@ fn root_or_skip() -> bool {
 /// A bundle whose rootfs is busybox and its applets, with `rt spec`'s config edited: no
 /// terminal, the given args and seccomp section, no cgroup mount.
 fn bundle(args: &[&str], seccomp: Option<Value>, tweak: impl FnOnce(&mut Value)) -> TempDir {
-    assert!(Path::new(BUSYBOX).exists(), "{BUSYBOX} is missing: apt-get install busybox-static");
+    assert!(
+        Path::new(BUSYBOX).exists(),
+        "{BUSYBOX} is missing: apt-get install busybox-static"
+    );
     let dir = tempfile::tempdir().expect("temp dir");
     let rootfs = dir.path().join("rootfs");
     for d in ["bin", "proc", "dev", "sys", "tmp", "etc"] {
         std::fs::create_dir_all(rootfs.join(d)).unwrap();
     }
     std::fs::copy(BUSYBOX, rootfs.join("bin/busybox")).unwrap();
-    let list = Command::new(BUSYBOX).arg("--list-full").output().expect("busybox --list-full");
+    let list = Command::new(BUSYBOX)
+        .arg("--list-full")
+        .output()
+        .expect("busybox --list-full");
     for applet in String::from_utf8(list.stdout).unwrap().lines() {
         let link = rootfs.join(applet);
         if link.exists() {
@@ -35,13 +41,24 @@ fn bundle(args: &[&str], seccomp: Option<Value>, tweak: impl FnOnce(&mut Value))
         std::fs::create_dir_all(link.parent().unwrap()).unwrap();
         std::os::unix::fs::symlink("/bin/busybox", &link).unwrap();
     }
-    let out = Command::new(RT).arg("spec").current_dir(dir.path()).output().unwrap();
-    assert!(out.status.success(), "rt spec: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(RT)
+        .arg("spec")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "rt spec: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let path = dir.path().join("config.json");
     let mut cfg: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
     cfg["process"]["terminal"] = json!(false);
     cfg["process"]["args"] = json!(args);
-    cfg["mounts"].as_array_mut().unwrap().retain(|m| m["destination"] != "/sys/fs/cgroup");
+    cfg["mounts"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|m| m["destination"] != "/sys/fs/cgroup");
     if let Some(s) = seccomp {
         cfg["linux"]["seccomp"] = s;
     }
@@ -62,11 +79,19 @@ fn rt(b: &TempDir, cmd: &str, id: &str) -> Output {
 }
 
 /// `rt run`: (exit code, stdout, stderr).
-fn run(args: &[&str], seccomp: Option<Value>, tweak: impl FnOnce(&mut Value)) -> (i32, String, String) {
+fn run(
+    args: &[&str],
+    seccomp: Option<Value>,
+    tweak: impl FnOnce(&mut Value),
+) -> (i32, String, String) {
     let b = bundle(args, seccomp, tweak);
     let out = rt(&b, "run", "sc");
     let text = |v: &[u8]| String::from_utf8_lossy(v).into_owned();
-    (out.status.code().expect("rt exited"), text(&out.stdout), text(&out.stderr))
+    (
+        out.status.code().expect("rt exited"),
+        text(&out.stdout),
+        text(&out.stderr),
+    )
 }
 
 fn deny(names: &[&str], extra: Value) -> Value {
@@ -84,9 +109,16 @@ fn mkdir_denied_with_eperm() {
     if !root_or_skip() {
         return;
     }
-    let (code, out, err) = run(&["sh", "-c", "mkdir /tmp/x; echo rc=$?; ls /tmp"], Some(deny(MKDIR, json!({}))), |_| {});
+    let (code, out, err) = run(
+        &["sh", "-c", "mkdir /tmp/x; echo rc=$?; ls /tmp"],
+        Some(deny(MKDIR, json!({}))),
+        |_| {},
+    );
     assert_eq!((code, out.as_str()), (0, "rc=1\n"), "stderr: {err}");
-    assert_eq!(err, "mkdir: can't create directory '/tmp/x': Operation not permitted\n");
+    assert_eq!(
+        err,
+        "mkdir: can't create directory '/tmp/x': Operation not permitted\n"
+    );
 }
 
 #[test]
@@ -94,9 +126,16 @@ fn custom_errno_ret() {
     if !root_or_skip() {
         return;
     }
-    let (code, out, err) = run(&["mkdir", "/tmp/x"], Some(deny(MKDIR, json!({"errnoRet": 38}))), |_| {});
+    let (code, out, err) = run(
+        &["mkdir", "/tmp/x"],
+        Some(deny(MKDIR, json!({"errnoRet": 38}))),
+        |_| {},
+    );
     assert_eq!((code, out.as_str()), (1, ""));
-    assert_eq!(err, "mkdir: can't create directory '/tmp/x': Function not implemented\n");
+    assert_eq!(
+        err,
+        "mkdir: can't create directory '/tmp/x': Function not implemented\n"
+    );
 }
 
 #[test]
@@ -108,7 +147,11 @@ fn proc_status_shows_filter_mode() {
     let (code, out, err) = run(&args, Some(deny(MKDIR, json!({}))), |_| {});
     assert_eq!((code, out.as_str()), (0, "Seccomp:\t2\n"), "stderr: {err}");
     let (code, out, _) = run(&args, None, |_| {});
-    assert_eq!((code, out.as_str()), (0, "Seccomp:\t0\n"), "no profile, no filter");
+    assert_eq!(
+        (code, out.as_str()),
+        (0, "Seccomp:\t0\n"),
+        "no profile, no filter"
+    );
 }
 
 #[test]
@@ -117,7 +160,10 @@ fn argument_conditions() {
         return;
     }
     // personality(PER_LINUX32) is denied, personality(PER_LINUX) is not.
-    let prof = deny(&["personality"], json!({"args": [{"index": 0, "value": 8, "op": "SCMP_CMP_EQ"}]}));
+    let prof = deny(
+        &["personality"],
+        json!({"args": [{"index": 0, "value": 8, "op": "SCMP_CMP_EQ"}]}),
+    );
     let script = "linux32 true; echo a=$?; linux64 true; echo b=$?";
     let (code, out, err) = run(&["sh", "-c", script], Some(prof), |_| {});
     assert_eq!((code, out.as_str()), (0, "a=1\nb=0\n"), "stderr: {err}");
@@ -141,7 +187,11 @@ fn kill_process_dies_by_sigsys() {
     assert_eq!((code, out.as_str()), (128 + libc::SIGSYS, ""));
     let prof = json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": MKDIR, "action": "SCMP_ACT_TRAP"}]});
     let (code, _, _) = run(&["mkdir", "/tmp/x"], Some(prof), |_| {});
-    assert_eq!(code, 128 + libc::SIGSYS, "TRAP's SIGSYS is fatal when unhandled");
+    assert_eq!(
+        code,
+        128 + libc::SIGSYS,
+        "TRAP's SIGSYS is fatal when unhandled"
+    );
 }
 
 #[test]
@@ -151,8 +201,21 @@ fn allow_list_with_errno_default() {
     }
     // What a static busybox needs for `true` and `echo`, and rt for its last steps.
     let mut names = vec![
-        "execve", "exit_group", "arch_prctl", "set_tid_address", "brk", "getuid", "geteuid", "getpid",
-        "set_robust_list", "rseq", "prlimit64", "mprotect", "readlinkat", "close_range", "getrandom",
+        "execve",
+        "exit_group",
+        "arch_prctl",
+        "set_tid_address",
+        "brk",
+        "getuid",
+        "geteuid",
+        "getpid",
+        "set_robust_list",
+        "rseq",
+        "prlimit64",
+        "mprotect",
+        "readlinkat",
+        "close_range",
+        "getrandom",
     ];
     let prof = |names: &[&str]| {
         json!({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [
@@ -177,7 +240,11 @@ fn filter_before_user_switch_without_nnp() {
     // uid 1000 without CAP_SYS_ADMIN and without no_new_privs cannot install a filter itself,
     // so init installs it before switching user.
     let (code, out, err) = run(
-        &["sh", "-c", "id -u; grep ^NoNewPrivs: /proc/self/status; mkdir /tmp/x"],
+        &[
+            "sh",
+            "-c",
+            "id -u; grep ^NoNewPrivs: /proc/self/status; mkdir /tmp/x",
+        ],
         Some(deny(MKDIR, json!({"errnoRet": 38}))),
         |c| {
             c["process"]["noNewPrivileges"] = json!(false);
@@ -185,7 +252,10 @@ fn filter_before_user_switch_without_nnp() {
         },
     );
     assert_eq!((code, out.as_str()), (1, "1000\nNoNewPrivs:\t0\n"));
-    assert_eq!(err, "mkdir: can't create directory '/tmp/x': Function not implemented\n");
+    assert_eq!(
+        err,
+        "mkdir: can't create directory '/tmp/x': Function not implemented\n"
+    );
 }
 
 #[test]
@@ -194,13 +264,19 @@ fn flags_are_accepted() {
         return;
     }
     let mut prof = deny(MKDIR, json!({}));
-    prof["flags"] = json!(["SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_SPEC_ALLOW"]);
+    prof["flags"] = json!([
+        "SECCOMP_FILTER_FLAG_TSYNC",
+        "SECCOMP_FILTER_FLAG_SPEC_ALLOW"
+    ]);
     if cfg!(target_arch = "x86_64") {
         prof["architectures"] = json!(["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"]);
     }
     let (code, _, err) = run(&["sh", "-c", "mkdir /tmp/x"], Some(prof), |_| {});
     assert_eq!(code, 1);
-    assert_eq!(err, "mkdir: can't create directory '/tmp/x': Operation not permitted\n");
+    assert_eq!(
+        err,
+        "mkdir: can't create directory '/tmp/x': Operation not permitted\n"
+    );
 }
 
 /// `rt create` fails naming the problem, and leaves no state behind.
@@ -210,9 +286,15 @@ fn refused(seccomp: Value, expect: &str) {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "create succeeded");
     assert!(err.contains(expect), "stderr {err:?} lacks {expect:?}");
-    assert!(!b.path().join("state/bad").exists(), "state dir left behind");
+    assert!(
+        !b.path().join("state/bad").exists(),
+        "state dir left behind"
+    );
     let list = rt(&b, "state", "bad");
-    assert!(!list.status.success(), "the container exists after a failed create");
+    assert!(
+        !list.status.success(),
+        "the container exists after a failed create"
+    );
 }
 
 #[test]
@@ -227,7 +309,10 @@ fn malformed_profiles_fail_create() {
     );
     let mut bad_action = deny(MKDIR, json!({}));
     bad_action["syscalls"][0]["action"] = json!("SCMP_ACT_BOGUS");
-    refused(bad_action, "linux.seccomp.syscalls[0].action: unknown variant `SCMP_ACT_BOGUS`");
+    refused(
+        bad_action,
+        "linux.seccomp.syscalls[0].action: unknown variant `SCMP_ACT_BOGUS`",
+    );
     refused(
         json!({"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_S390X"]}),
         "linux.seccomp.architectures [SCMP_ARCH_S390X] lists no architecture this host runs",

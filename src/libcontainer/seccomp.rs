@@ -37,21 +37,14 @@ pub struct Filter {
     flags: libc::c_ulong,
 }
 
-impl Filter {
-    /// Number of BPF instructions (the kernel takes at most 4096).
-    pub fn len(&self) -> usize {
-        self.prog.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.prog.is_empty()
-    }
-}
-
 // From linux/audit.h; libc does not carry them.
+#[cfg(target_arch = "x86_64")]
 const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
+#[cfg(target_arch = "x86_64")]
 const AUDIT_ARCH_I386: u32 = 0x4000_0003;
+#[cfg(target_arch = "aarch64")]
 const AUDIT_ARCH_AARCH64: u32 = 0xc000_00b7;
+#[cfg(target_arch = "aarch64")]
 const AUDIT_ARCH_ARM: u32 = 0x4000_0028;
 /// x32 syscalls arrive with AUDIT_ARCH_X86_64 and this bit set in the number.
 const X32_SYSCALL_BIT: u32 = 0x4000_0000;
@@ -69,8 +62,10 @@ const NATIVE: (Arch, u32) = (Arch::ScmpArchAarch64, AUDIT_ARCH_AARCH64);
 /// rules can apply to them (see `compat_action`). The audit value is None for x32, which is
 /// told apart by `X32_SYSCALL_BIT`.
 #[cfg(target_arch = "x86_64")]
-const COMPAT: &[(Arch, Option<u32>)] =
-    &[(Arch::ScmpArchX86, Some(AUDIT_ARCH_I386)), (Arch::ScmpArchX32, None)];
+const COMPAT: &[(Arch, Option<u32>)] = &[
+    (Arch::ScmpArchX86, Some(AUDIT_ARCH_I386)),
+    (Arch::ScmpArchX32, None),
+];
 #[cfg(target_arch = "aarch64")]
 const COMPAT: &[(Arch, Option<u32>)] = &[(Arch::ScmpArchArm, Some(AUDIT_ARCH_ARM))];
 
@@ -93,14 +88,21 @@ pub fn compile(s: &LinuxSeccomp) -> Result<Option<Filter>> {
         bail!("linux.seccomp.listenerPath: seccomp user notification (SCMP_ACT_NOTIFY) is not supported");
     }
     let flags = filter_flags(s.flags().as_deref().unwrap_or_default())?;
-    let default = action(s.default_action(), s.default_errno_ret())
-        .context("linux.seccomp.defaultAction")?;
+    let default =
+        action(s.default_action(), s.default_errno_ret()).context("linux.seccomp.defaultAction")?;
     let (compat_arches, x32) = arches(s.architectures().as_deref().unwrap_or_default())?;
 
     let mut groups: BTreeMap<i64, Group> = BTreeMap::new();
-    for (i, entry) in s.syscalls().as_deref().unwrap_or_default().iter().enumerate() {
-        add_entry(&mut groups, entry, default)
-            .with_context(|| format!("linux.seccomp.syscalls[{i}] ({})", entry.names().join(", ")))?;
+    for (i, entry) in s
+        .syscalls()
+        .as_deref()
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+    {
+        add_entry(&mut groups, entry, default).with_context(|| {
+            format!("linux.seccomp.syscalls[{i}] ({})", entry.names().join(", "))
+        })?;
     }
     if default == RET_ALLOW && groups.is_empty() && flags == 0 {
         return Ok(None);
@@ -116,7 +118,9 @@ fn filter_flags(flags: &[LinuxSeccompFilterFlag]) -> Result<libc::c_ulong> {
         bits |= match f {
             LinuxSeccompFilterFlag::SeccompFilterFlagTsync => libc::SECCOMP_FILTER_FLAG_TSYNC,
             LinuxSeccompFilterFlag::SeccompFilterFlagLog => libc::SECCOMP_FILTER_FLAG_LOG,
-            LinuxSeccompFilterFlag::SeccompFilterFlagSpecAllow => libc::SECCOMP_FILTER_FLAG_SPEC_ALLOW,
+            LinuxSeccompFilterFlag::SeccompFilterFlagSpecAllow => {
+                libc::SECCOMP_FILTER_FLAG_SPEC_ALLOW
+            }
             LinuxSeccompFilterFlag::SeccompFilterFlagWaitKillableRecv => bail!(
                 "linux.seccomp.flags: SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV only applies to \
                  SCMP_ACT_NOTIFY, which is not supported"
@@ -139,7 +143,9 @@ fn action(a: LinuxSeccompAction, errno_ret: Option<u32>) -> Result<u32> {
     let act = match a {
         ScmpActErrno => SeccompAction::Errno(data()?),
         ScmpActTrace => SeccompAction::Trace(data()?),
-        _ if errno_ret.is_some() => bail!("errnoRet is only valid with SCMP_ACT_ERRNO or SCMP_ACT_TRACE, not {a}"),
+        _ if errno_ret.is_some() => {
+            bail!("errnoRet is only valid with SCMP_ACT_ERRNO or SCMP_ACT_TRACE, not {a}")
+        }
         ScmpActAllow => SeccompAction::Allow,
         // SCMP_ACT_KILL has always meant the thread, in libseccomp and in the kernel.
         ScmpActKill | ScmpActKillThread => SeccompAction::KillThread,
@@ -155,8 +161,13 @@ fn action(a: LinuxSeccompAction, errno_ret: Option<u32>) -> Result<u32> {
 /// is always filtered, as libseccomp always adds it; a profile for none of the ABIs this host
 /// runs is refused.
 fn arches(list: &[Arch]) -> Result<(Vec<u32>, bool)> {
-    let compat: Vec<(Arch, Option<u32>)> = COMPAT.iter().copied().filter(|c| list.contains(&c.0)).collect();
-    let native = list.is_empty() || list.contains(&NATIVE.0) || list.contains(&Arch::ScmpArchNative);
+    let compat: Vec<(Arch, Option<u32>)> = COMPAT
+        .iter()
+        .copied()
+        .filter(|c| list.contains(&c.0))
+        .collect();
+    let native =
+        list.is_empty() || list.contains(&NATIVE.0) || list.contains(&Arch::ScmpArchNative);
     if !native && compat.is_empty() {
         let names: Vec<String> = list.iter().map(|a| a.to_string()).collect();
         bail!(
@@ -191,7 +202,9 @@ fn add_entry(groups: &mut BTreeMap<i64, Group>, entry: &LinuxSyscall, default: u
     }
     for name in entry.names() {
         let Some(nr) = syscalls::number(name) else {
-            crate::logging::debug(&format!("seccomp: syscall {name:?} is unknown on this arch; skipped"));
+            crate::logging::debug(&format!(
+                "seccomp: syscall {name:?} is unknown on this arch; skipped"
+            ));
             continue;
         };
         let g = groups.entry(nr).or_default();
@@ -207,7 +220,12 @@ fn add_entry(groups: &mut BTreeMap<i64, Group>, entry: &LinuxSyscall, default: u
 
 fn condition(a: &LinuxSeccompArg) -> Result<SeccompCondition> {
     let index = u8::try_from(a.index()).ok().filter(|i| *i <= 5);
-    let index = index.with_context(|| format!("index {} is out of range: syscalls take arguments 0 to 5", a.index()))?;
+    let index = index.with_context(|| {
+        format!(
+            "index {} is out of range: syscalls take arguments 0 to 5",
+            a.index()
+        )
+    })?;
     use LinuxSeccompOperator::*;
     let (op, value) = match a.op() {
         ScmpCmpNe => (SeccompCmpOp::Ne, a.value()),
@@ -216,9 +234,13 @@ fn condition(a: &LinuxSeccompArg) -> Result<SeccompCondition> {
         ScmpCmpEq => (SeccompCmpOp::Eq, a.value()),
         ScmpCmpGe => (SeccompCmpOp::Ge, a.value()),
         ScmpCmpGt => (SeccompCmpOp::Gt, a.value()),
-        ScmpCmpMaskedEq => (SeccompCmpOp::MaskedEq(a.value()), a.value_two().unwrap_or(0)),
+        ScmpCmpMaskedEq => (
+            SeccompCmpOp::MaskedEq(a.value()),
+            a.value_two().unwrap_or(0),
+        ),
     };
-    SeccompCondition::new(index, SeccompCmpArgLen::Qword, op, value).context("building the condition")
+    SeccompCondition::new(index, SeccompCmpArgLen::Qword, op, value)
+        .context("building the condition")
 }
 
 /// What a syscall of a listed compat ABI gets. The rules name native numbers and cannot be
@@ -226,9 +248,10 @@ fn condition(a: &LinuxSeccompArg) -> Result<SeccompCondition> {
 /// When that default lets it through while the profile denies some syscalls, that would let a
 /// 32-bit program bypass the denials, so it fails closed with ENOSYS instead.
 fn compat_action(default: u32, has_rules: bool) -> u32 {
-    let permissive = matches!(default & libc::SECCOMP_RET_ACTION_FULL, libc::SECCOMP_RET_ALLOW
-        | libc::SECCOMP_RET_LOG
-        | libc::SECCOMP_RET_TRACE);
+    let permissive = matches!(
+        default & libc::SECCOMP_RET_ACTION_FULL,
+        libc::SECCOMP_RET_ALLOW | libc::SECCOMP_RET_LOG | libc::SECCOMP_RET_TRACE
+    );
     if permissive && has_rules {
         libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32
     } else {
@@ -237,11 +260,21 @@ fn compat_action(default: u32, has_rules: bool) -> u32 {
 }
 
 fn stmt(code: u32, k: u32) -> libc::sock_filter {
-    libc::sock_filter { code: code as u16, jt: 0, jf: 0, k }
+    libc::sock_filter {
+        code: code as u16,
+        jt: 0,
+        jf: 0,
+        k,
+    }
 }
 
 fn jump(code: u32, k: u32, jt: u8, jf: u8) -> libc::sock_filter {
-    libc::sock_filter { code: code as u16, jt, jf, k }
+    libc::sock_filter {
+        code: code as u16,
+        jt,
+        jf,
+        k,
+    }
 }
 
 fn ret(k: u32) -> libc::sock_filter {
@@ -272,7 +305,12 @@ fn assemble(
     if cfg!(target_arch = "x86_64") {
         // Without this an x32 call of a denied syscall would slip past a deny list.
         let x32_action = if x32 { compat } else { RET_KILL_PROCESS };
-        p.push(jump(libc::BPF_JMP | libc::BPF_JGE | libc::BPF_K, X32_SYSCALL_BIT, 0, 1));
+        p.push(jump(
+            libc::BPF_JMP | libc::BPF_JGE | libc::BPF_K,
+            X32_SYSCALL_BIT,
+            0,
+            1,
+        ));
         p.push(ret(x32_action));
     }
 
@@ -282,7 +320,10 @@ fn assemble(
     for (nr, g) in groups {
         if let (Some(act), true) = (g.unconditional, g.conditional.is_empty()) {
             let nr = u32::try_from(*nr).context("syscall number out of range")?;
-            by_action.entry((act != RET_ALLOW, act)).or_default().push(nr);
+            by_action
+                .entry((act != RET_ALLOW, act))
+                .or_default()
+                .push(nr);
         }
     }
     for ((_, act), nrs) in &by_action {
@@ -306,7 +347,12 @@ fn assemble(
         p.push(jeq(nr, 0, 1));
         for (rule, act) in &g.conditional {
             let code: BpfProgram = rule.clone().into();
-            p.extend(code.into_iter().map(|i| libc::sock_filter { code: i.code, jt: i.jt, jf: i.jf, k: i.k }));
+            p.extend(code.into_iter().map(|i| libc::sock_filter {
+                code: i.code,
+                jt: i.jt,
+                jf: i.jf,
+                k: i.k,
+            }));
             p.push(ret(*act));
         }
         p.push(ret(g.unconditional.unwrap_or(default)));
@@ -345,7 +391,14 @@ pub fn install(f: &Filter) -> Result<()> {
         filter: f.prog.as_ptr().cast_mut(),
     };
     // SAFETY: seccomp(2) reads `prog` and the instructions it points to, both alive for the call.
-    let r = unsafe { libc::syscall(libc::SYS_seccomp, libc::SECCOMP_SET_MODE_FILTER, f.flags, &prog) };
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            libc::SECCOMP_SET_MODE_FILTER,
+            f.flags,
+            &prog,
+        )
+    };
     if r < 0 {
         let err = std::io::Error::last_os_error();
         return Err(match err.raw_os_error() {

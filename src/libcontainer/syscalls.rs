@@ -220,7 +220,10 @@ mod tests {
             assert!(w[0].0 < w[1].0, "{} before {}", w[0].0, w[1].0);
         }
         for (name, nr) in EXTRA {
-            assert!(LIBC.iter().all(|(n, _)| &n[4..] != *name), "{name} is in both tables");
+            assert!(
+                LIBC.iter().all(|(n, _)| &n[4..] != *name),
+                "{name} is in both tables"
+            );
             assert!(LIBC.iter().all(|(_, x)| x != nr), "{name}: {nr} is taken");
         }
         let mut nrs: Vec<i64> = LIBC.iter().map(|e| e.1).collect();
