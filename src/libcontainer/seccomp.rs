@@ -1,5 +1,6 @@
 //! `linux.seccomp`: an OCI profile compiled to one classic-BPF program and installed with
-//! seccomp(2) as the last step before execve.
+//! seccomp(2) as the last step before execve (before the user switch when the process would
+//! lack the privilege to install it later; see `can_install_after_user_switch`).
 //!
 //! seccompiler compiles the argument conditions (64-bit compares split into 32-bit halves, jump
 //! offsets past 255) and encodes the actions. Its `SeccompFilter` has one match action and one
