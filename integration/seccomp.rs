@@ -326,3 +326,68 @@ fn malformed_profiles_fail_create() {
         "linux.seccomp.listenerPath: seccomp user notification (SCMP_ACT_NOTIFY) is not supported",
     );
 }
+
+/// Docker/containers-common's profile format reduced to OCI for this host, the way engines do:
+/// entries for other arches or for capabilities the process lacks are dropped.
+fn oci_from_engine_profile(engine: &Value, caps: &[&str]) -> Value {
+    let has = |list: &Value| {
+        list.as_array()
+            .is_some_and(|l| l.iter().all(|c| caps.contains(&c.as_str().unwrap())))
+    };
+    let any = |list: &Value| {
+        list.as_array()
+            .is_some_and(|l| l.iter().any(|c| caps.contains(&c.as_str().unwrap())))
+    };
+    let mut syscalls = Vec::new();
+    for s in engine["syscalls"].as_array().unwrap() {
+        let (inc, exc) = (&s["includes"], &s["excludes"]);
+        let arches = inc["arches"].as_array().filter(|a| !a.is_empty());
+        if arches.is_some_and(|a| !a.contains(&json!("amd64"))) {
+            continue;
+        }
+        if inc["caps"].as_array().is_some_and(|c| !c.is_empty()) && !has(&inc["caps"]) {
+            continue;
+        }
+        if any(&exc["caps"]) {
+            continue;
+        }
+        let mut e = json!({"names": s["names"], "action": s["action"]});
+        if !s["errnoRet"].is_null() {
+            e["errnoRet"] = s["errnoRet"].clone();
+        }
+        if s["args"].as_array().is_some_and(|a| !a.is_empty()) {
+            e["args"] = s["args"].clone();
+        }
+        syscalls.push(e);
+    }
+    json!({"defaultAction": engine["defaultAction"], "defaultErrnoRet": engine["defaultErrnoRet"],
+        "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"], "syscalls": syscalls})
+}
+
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn engine_default_profile() {
+    const PROFILE: &str = "/usr/share/containers/seccomp.json";
+    if !root_or_skip() {
+        return;
+    }
+    let Ok(text) = std::fs::read(PROFILE) else {
+        eprintln!("skipped: {PROFILE} is missing (Debian's golang-github-containers-common)");
+        return;
+    };
+    let caps = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"];
+    let prof = oci_from_engine_profile(&serde_json::from_slice(&text).unwrap(), &caps);
+    let script = "grep ^Seccomp: /proc/self/status; mkdir -p /tmp/d && echo mkdir-ok; linux32 true; echo l32=$?; \
+                  hostname foo; echo h=$?; ls /bin/busybox; ps -o pid,comm >/dev/null; echo ps=$?";
+    let (code, out, err) = run(&["sh", "-c", script], Some(prof), |c| {
+        c["root"]["readonly"] = json!(false);
+        c["process"]["capabilities"] =
+            json!({"bounding": caps, "effective": caps, "permitted": caps});
+    });
+    assert_eq!(
+        (code, out.as_str()),
+        (0, "Seccomp:\t2\nmkdir-ok\nl32=0\nh=1\n/bin/busybox\nps=0\n"),
+        "stderr: {err}"
+    );
+    assert_eq!(err, "hostname: sethostname: Operation not permitted\n");
+}
