@@ -94,6 +94,7 @@ pub fn compile(s: &LinuxSeccomp) -> Result<Option<Filter>> {
     let (compat_arches, x32) = arches(s.architectures().as_deref().unwrap_or_default())?;
 
     let mut groups: BTreeMap<i64, Group> = BTreeMap::new();
+    let mut unknown = Vec::new();
     for (i, entry) in s
         .syscalls()
         .as_deref()
@@ -101,9 +102,16 @@ pub fn compile(s: &LinuxSeccomp) -> Result<Option<Filter>> {
         .iter()
         .enumerate()
     {
-        add_entry(&mut groups, entry, default).with_context(|| {
+        add_entry(&mut groups, &mut unknown, entry, default).with_context(|| {
             format!("linux.seccomp.syscalls[{i}] ({})", entry.names().join(", "))
         })?;
+    }
+    if !unknown.is_empty() {
+        // One line, not one per name: this runs on every container start.
+        crate::logging::debug(&format!(
+            "seccomp: skipped syscalls unknown on this arch: {}",
+            unknown.join(" ")
+        ));
     }
     if default == RET_ALLOW && groups.is_empty() && flags == 0 {
         return Ok(None);
@@ -181,7 +189,13 @@ fn arches(list: &[Arch]) -> Result<(Vec<u32>, bool)> {
     Ok((compat.into_iter().filter_map(|c| c.1).collect(), x32))
 }
 
-fn add_entry(groups: &mut BTreeMap<i64, Group>, entry: &LinuxSyscall, default: u32) -> Result<()> {
+/// Adds one profile entry to the per-syscall groups; names this arch lacks go to `unknown`.
+fn add_entry<'a>(
+    groups: &mut BTreeMap<i64, Group>,
+    unknown: &mut Vec<&'a str>,
+    entry: &'a LinuxSyscall,
+    default: u32,
+) -> Result<()> {
     if entry.names().is_empty() {
         bail!("names must not be empty");
     }
@@ -203,9 +217,7 @@ fn add_entry(groups: &mut BTreeMap<i64, Group>, entry: &LinuxSyscall, default: u
     }
     for name in entry.names() {
         let Some(nr) = syscalls::number(name) else {
-            crate::logging::debug(&format!(
-                "seccomp: syscall {name:?} is unknown on this arch; skipped"
-            ));
+            unknown.push(name);
             continue;
         };
         let g = groups.entry(nr).or_default();

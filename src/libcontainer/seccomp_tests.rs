@@ -263,9 +263,11 @@ fn grouping_rules_per_syscall() {
         {"names": ["write"], "action": "SCMP_ACT_ERRNO"},
     ]}));
     let mut groups = BTreeMap::new();
+    let mut unknown = Vec::new();
     for s in p.syscalls().as_ref().unwrap() {
-        add_entry(&mut groups, s, EPERM).unwrap();
+        add_entry(&mut groups, &mut unknown, s, EPERM).unwrap();
     }
+    assert!(unknown.is_empty());
     assert_eq!(
         groups.len(),
         2,
@@ -308,6 +310,21 @@ fn unknown_syscalls_are_skipped() {
         {"names": ["no_such_call", "read", "from_the_future"], "action": "SCMP_ACT_ALLOW"},
     ]}));
     assert_eq!(run(&f, "read", NONE), ALLOW);
+    let p = profile(json!({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [
+        {"names": ["no_such_call", "read", "from_the_future"], "action": "SCMP_ACT_ALLOW"}]}));
+    let (mut groups, mut unknown) = (BTreeMap::new(), Vec::new());
+    add_entry(
+        &mut groups,
+        &mut unknown,
+        &p.syscalls().as_ref().unwrap()[0],
+        EPERM,
+    )
+    .unwrap();
+    assert_eq!(unknown, ["no_such_call", "from_the_future"]);
+    assert_eq!(
+        groups.keys().copied().collect::<Vec<_>>(),
+        [i64::from(nr("read"))]
+    );
     let none = compile(&profile(
         json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
         {"names": ["no_such_call"], "action": "SCMP_ACT_ERRNO"}]}),
