@@ -489,6 +489,18 @@ fn i386_syscalls_follow_the_architectures_list() {
         1,
         "nothing denied: the default (allow) applies"
     );
+    let listed = allow_list(&["SCMP_ARCH_X86_64", "SCMP_ARCH_X86"]);
+    assert_eq!(
+        probe(Some(listed)),
+        256 - libc::EPERM,
+        "allow list: the default"
+    );
+    let unlisted = allow_list(&["SCMP_ARCH_X86_64"]);
+    assert_eq!(
+        probe(Some(unlisted)),
+        128 + libc::SIGSYS,
+        "allow list, unlisted: killed"
+    );
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -515,6 +527,12 @@ fn x32_syscalls_follow_the_architectures_list() {
         probe_abi(true, Some(prof)),
         256 - libc::ENOSYS,
         "listed under a deny list: ENOSYS"
+    );
+    let allow = allow_list(&["SCMP_ARCH_X86_64", "SCMP_ARCH_X32"]);
+    assert_eq!(
+        probe_abi(true, Some(allow)),
+        256 - libc::EPERM,
+        "allow list: the default"
     );
     // Native syscalls are unaffected by the x32 check.
     let b = bundle(&["true"], Some(deny(MKDIR, json!({}))), |_| {});
