@@ -266,6 +266,7 @@ fn flags_are_accepted() {
     let mut prof = deny(MKDIR, json!({}));
     prof["flags"] = json!([
         "SECCOMP_FILTER_FLAG_TSYNC",
+        "SECCOMP_FILTER_FLAG_LOG",
         "SECCOMP_FILTER_FLAG_SPEC_ALLOW"
     ]);
     if cfg!(target_arch = "x86_64") {
