@@ -1,10 +1,11 @@
 //! The last steps: find the binary, switch user, report ready, wait for `start`, exec.
 use super::user;
 use crate::libcontainer::hooks;
+use crate::libcontainer::seccomp;
 use crate::libcontainer::sync::{Channel, FromInit, InitConfig};
 use anyhow::{bail, Context, Result};
 use nix::unistd::{access, AccessFlags};
-use oci_spec::runtime::Process;
+use oci_spec::runtime::{LinuxSeccomp, Process};
 use std::convert::Infallible;
 use std::ffi::CString;
 use std::io::Write;
@@ -21,11 +22,17 @@ pub struct Prepared {
     argv: Vec<CString>,
     envp: Vec<CString>,
     preserve_fds: i32,
+    /// Installed right before execve (unless it had to go on before the user switch).
+    late_filter: Option<seccomp::Filter>,
 }
 
 /// Environment, user and capabilities, binary lookup, cwd, no_new_privs: the part shared by
 /// create and exec.
-pub fn prepare(process: &Process, preserve_fds: i32) -> Result<Prepared> {
+pub fn prepare(
+    process: &Process,
+    preserve_fds: i32,
+    profile: Option<&LinuxSeccomp>,
+) -> Result<Prepared> {
     let args = process.args().as_deref().unwrap_or_default();
     if args.is_empty() {
         bail!("process.args must not be empty");
@@ -33,6 +40,19 @@ pub fn prepare(process: &Process, preserve_fds: i32) -> Result<Prepared> {
     let mut env: Vec<String> = process.env().clone().unwrap_or_default();
     if !env.iter().any(|e| e.starts_with("HOME=")) {
         env.push(format!("HOME={}", home_of(process.user().uid())));
+    }
+    // Compiled before Ready so a bad profile fails `rt create`.
+    let filter = profile.map(seccomp::compile).transpose()?.flatten();
+    // Without no_new_privs only CAP_SYS_ADMIN may install a filter: when the process will not
+    // keep it, the filter goes on now, before the user switch (as runc does).
+    let late = seccomp::can_install_after_user_switch(process);
+    let mut late_filter = None;
+    if let Some(f) = filter {
+        if late {
+            late_filter = Some(f);
+        } else {
+            seccomp::install(&f)?;
+        }
     }
     user::switch_user(process)?;
     let path_var = env
@@ -67,13 +87,17 @@ pub fn prepare(process: &Process, preserve_fds: i32) -> Result<Prepared> {
             .map(|e| CString::new(e.as_bytes()))
             .collect::<Result<_, _>>()?,
         preserve_fds,
+        late_filter,
     })
 }
 
-/// The end of init: LSM labels, close every fd of ours, execve.
+/// The end of init: LSM labels, close every fd of ours, seccomp, execve.
 pub fn exec(p: Prepared, process: &Process) -> Result<Infallible> {
     super::attrs::apply_lsm_labels(process)?;
     close_fds_from(3 + p.preserve_fds);
+    if let Some(f) = &p.late_filter {
+        seccomp::install(f)?;
+    }
     let err = nix::unistd::execve(&p.binary, &p.argv, &p.envp).unwrap_err();
     bail!("exec {}: {err}", p.binary.to_string_lossy())
 }
@@ -85,7 +109,8 @@ pub fn wait_and_exec(
     state_json: Option<&str>,
 ) -> Result<Infallible> {
     let process = cfg.spec.process().as_ref().context("process must be set")?;
-    let prepared = prepare(process, cfg.preserve_fds)?;
+    let profile = cfg.spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
+    let prepared = prepare(process, cfg.preserve_fds, profile)?;
     chan.send(&FromInit::Ready)?;
     // Blocks until `rt start` opens the other end.
     let fifo_path = format!("/proc/self/fd/{}", cfg.fifo_fd);

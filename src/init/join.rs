@@ -51,7 +51,8 @@ pub fn run(cfg: &ExecConfig, chan: &mut Channel) -> Result<Infallible> {
     user::apply_rlimits(process)?;
     super::attrs::apply_scheduler(process)?;
     super::attrs::apply_io_priority(process)?;
-    let prepared = exec::prepare(process, cfg.preserve_fds)?;
+    let profile = cfg.spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
+    let prepared = exec::prepare(process, cfg.preserve_fds, profile)?;
     chan.send(&FromInit::Ready)?;
     exec::exec(prepared, process)
 }

@@ -1,0 +1,536 @@
+//! Unit tests: the compiled program is run through a small classic-BPF interpreter, so the
+//! semantics are checked without installing anything.
+use super::*;
+use serde_json::json;
+
+fn profile(v: serde_json::Value) -> LinuxSeccomp {
+    serde_json::from_value(v).expect("profile parses")
+}
+
+fn compiled(v: serde_json::Value) -> Filter {
+    compile(&profile(v)).expect("compiles").expect("a filter")
+}
+
+fn err(v: serde_json::Value) -> String {
+    format!("{:#}", compile(&profile(v)).expect_err("refused"))
+}
+
+fn nr(name: &str) -> u32 {
+    syscalls::number(name).unwrap() as u32
+}
+
+/// Runs the program on one seccomp_data; supports what compile emits.
+fn run_on(f: &Filter, arch: u32, nr: u32, args: [u64; 6]) -> u32 {
+    let mut data = [0u8; 64];
+    data[0..4].copy_from_slice(&nr.to_ne_bytes());
+    data[4..8].copy_from_slice(&arch.to_ne_bytes());
+    for (i, a) in args.iter().enumerate() {
+        data[16 + 8 * i..24 + 8 * i].copy_from_slice(&a.to_ne_bytes());
+    }
+    let (mut acc, mut pc) = (0u32, 0usize);
+    loop {
+        let i = &f.prog[pc];
+        let code = u32::from(i.code);
+        pc += 1;
+        match code {
+            c if c == libc::BPF_LD | libc::BPF_W | libc::BPF_ABS => {
+                let o = i.k as usize;
+                acc = u32::from_ne_bytes(data[o..o + 4].try_into().unwrap());
+            }
+            c if c == libc::BPF_ALU | libc::BPF_AND | libc::BPF_K => acc &= i.k,
+            c if c == libc::BPF_JMP | libc::BPF_JA => pc += i.k as usize,
+            c if c & 0x07 == libc::BPF_JMP => {
+                let taken = match c & 0xf0 {
+                    0x10 => acc == i.k,
+                    0x20 => acc > i.k,
+                    0x30 => acc >= i.k,
+                    0x40 => acc & i.k != 0,
+                    other => panic!("jump op {other:#x}"),
+                };
+                pc += usize::from(if taken { i.jt } else { i.jf });
+            }
+            c if c == libc::BPF_RET | libc::BPF_K => return i.k,
+            other => panic!("opcode {other:#x} at {}", pc - 1),
+        }
+    }
+}
+
+fn run(f: &Filter, name: &str, args: [u64; 6]) -> u32 {
+    run_on(f, NATIVE.1, nr(name), args)
+}
+
+const ALLOW: u32 = libc::SECCOMP_RET_ALLOW;
+const EPERM: u32 = libc::SECCOMP_RET_ERRNO | 1;
+const NONE: [u64; 6] = [0; 6];
+
+#[test]
+fn actions() {
+    use LinuxSeccompAction::*;
+    assert_eq!(action(ScmpActErrno, None).unwrap(), EPERM);
+    assert_eq!(
+        action(ScmpActErrno, Some(38)).unwrap(),
+        libc::SECCOMP_RET_ERRNO | 38
+    );
+    assert_eq!(
+        action(ScmpActTrace, Some(7)).unwrap(),
+        libc::SECCOMP_RET_TRACE | 7
+    );
+    assert_eq!(
+        action(ScmpActTrace, None).unwrap(),
+        libc::SECCOMP_RET_TRACE | 1
+    );
+    assert_eq!(
+        action(ScmpActKill, None).unwrap(),
+        libc::SECCOMP_RET_KILL_THREAD
+    );
+    assert_eq!(
+        action(ScmpActKillThread, None).unwrap(),
+        libc::SECCOMP_RET_KILL_THREAD
+    );
+    assert_eq!(
+        action(ScmpActKillProcess, None).unwrap(),
+        libc::SECCOMP_RET_KILL_PROCESS
+    );
+    assert_eq!(action(ScmpActTrap, None).unwrap(), libc::SECCOMP_RET_TRAP);
+    assert_eq!(action(ScmpActLog, None).unwrap(), libc::SECCOMP_RET_LOG);
+    assert_eq!(action(ScmpActAllow, None).unwrap(), ALLOW);
+    let e = action(ScmpActAllow, Some(1)).unwrap_err().to_string();
+    assert_eq!(
+        e,
+        "errnoRet is only valid with SCMP_ACT_ERRNO or SCMP_ACT_TRACE, not SCMP_ACT_ALLOW"
+    );
+    assert!(action(ScmpActErrno, Some(0x1_0000)).is_err());
+    assert!(action(ScmpActNotify, None)
+        .unwrap_err()
+        .to_string()
+        .contains("not supported"));
+}
+
+#[test]
+fn unknown_action_op_and_arch_fail_to_parse() {
+    let bad = |v: serde_json::Value| {
+        serde_json::from_value::<LinuxSeccomp>(v)
+            .unwrap_err()
+            .to_string()
+    };
+    let e = bad(
+        json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["read"], "action": "SCMP_ACT_NOPE"}]}),
+    );
+    assert!(e.contains("SCMP_ACT_NOPE"), "{e}");
+    let e = bad(
+        json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ERRNO",
+        "args": [{"index": 0, "value": 1, "op": "SCMP_CMP_LIKE"}]}]}),
+    );
+    assert!(e.contains("SCMP_CMP_LIKE"), "{e}");
+    let e = bad(json!({"defaultAction": "SCMP_ACT_ALLOW", "flags": ["SECCOMP_FILTER_FLAG_BOGUS"]}));
+    assert!(e.contains("SECCOMP_FILTER_FLAG_BOGUS"), "{e}");
+}
+
+#[test]
+fn deny_list_and_errno() {
+    let f = compiled(json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+        {"names": ["fchmodat", "mkdirat"], "action": "SCMP_ACT_ERRNO"},
+        {"names": ["unlinkat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38},
+        {"names": ["reboot"], "action": "SCMP_ACT_KILL_PROCESS"},
+    ]}));
+    assert_eq!(run(&f, "fchmodat", NONE), EPERM);
+    assert_eq!(run(&f, "mkdirat", NONE), EPERM);
+    assert_eq!(run(&f, "unlinkat", NONE), libc::SECCOMP_RET_ERRNO | 38);
+    assert_eq!(run(&f, "reboot", NONE), libc::SECCOMP_RET_KILL_PROCESS);
+    assert_eq!(run(&f, "read", NONE), ALLOW);
+    assert_eq!(run(&f, "write", NONE), ALLOW);
+    assert_eq!(run_on(&f, NATIVE.1, 9999, NONE), ALLOW);
+}
+
+#[test]
+fn default_errno_ret_and_allow_list() {
+    let f = compiled(
+        json!({"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 38, "syscalls": [
+            {"names": ["read", "write", "exit_group"], "action": "SCMP_ACT_ALLOW"},
+        ]}),
+    );
+    assert_eq!(run(&f, "read", NONE), ALLOW);
+    assert_eq!(run(&f, "exit_group", NONE), ALLOW);
+    assert_eq!(run(&f, "mkdirat", NONE), libc::SECCOMP_RET_ERRNO | 38);
+    assert!(
+        err(json!({"defaultAction": "SCMP_ACT_ALLOW", "defaultErrnoRet": 1}))
+            .contains("defaultAction")
+    );
+}
+
+#[test]
+fn every_operator() {
+    let cases = [
+        (
+            "SCMP_CMP_NE",
+            5,
+            None,
+            [(5, false), (4, true), (1 << 40, true)],
+        ),
+        (
+            "SCMP_CMP_LT",
+            5,
+            None,
+            [(4, true), (5, false), (u64::MAX, false)],
+        ),
+        ("SCMP_CMP_LE", 5, None, [(5, true), (6, false), (0, true)]),
+        (
+            "SCMP_CMP_EQ",
+            0xffff_ffff,
+            None,
+            [(0xffff_ffff, true), (0x1_ffff_ffff, false), (0, false)],
+        ),
+        (
+            "SCMP_CMP_GE",
+            1 << 33,
+            None,
+            [(1 << 33, true), ((1 << 33) - 1, false), (u64::MAX, true)],
+        ),
+        (
+            "SCMP_CMP_GT",
+            5,
+            None,
+            [(6, true), (5, false), (1 << 32, true)],
+        ),
+        (
+            "SCMP_CMP_MASKED_EQ",
+            0xf0,
+            Some(0x20),
+            [(0x2f, true), (0x30, false), (0x120, true)],
+        ),
+    ];
+    for (op, value, two, checks) in cases {
+        let mut arg = json!({"index": 2, "value": value, "op": op});
+        if let Some(t) = two {
+            arg["valueTwo"] = json!(t);
+        }
+        let f = compiled(json!({"defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["ioctl"], "action": "SCMP_ACT_ERRNO", "args": [arg]}]}));
+        for (v, denied) in checks {
+            let got = run(&f, "ioctl", [0, 0, v, 0, 0, 0]);
+            assert_eq!(
+                got,
+                if denied { EPERM } else { ALLOW },
+                "{op} {value:#x} against {v:#x}"
+            );
+            // Another argument slot with the same value must not match.
+            assert_eq!(
+                run(&f, "ioctl", [v, v, 7, v, v, v]) == EPERM,
+                checks_at(op, value, two, 7)
+            );
+        }
+    }
+}
+
+fn checks_at(op: &str, value: u64, two: Option<u64>, v: u64) -> bool {
+    match op {
+        "SCMP_CMP_NE" => v != value,
+        "SCMP_CMP_LT" => v < value,
+        "SCMP_CMP_LE" => v <= value,
+        "SCMP_CMP_EQ" => v == value,
+        "SCMP_CMP_GE" => v >= value,
+        "SCMP_CMP_GT" => v > value,
+        _ => v & value == two.unwrap_or(0) & value,
+    }
+}
+
+#[test]
+fn conditions_and_entries_or() {
+    // Two conditions in one entry AND; two entries for one syscall OR.
+    let f = compiled(json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+        {"names": ["socket"], "action": "SCMP_ACT_ERRNO",
+         "args": [{"index": 0, "value": 1, "op": "SCMP_CMP_EQ"}, {"index": 1, "value": 2, "op": "SCMP_CMP_EQ"}]},
+        {"names": ["socket"], "action": "SCMP_ACT_ERRNO", "errnoRet": 97,
+         "args": [{"index": 0, "value": 40, "op": "SCMP_CMP_EQ"}]},
+    ]}));
+    assert_eq!(run(&f, "socket", [1, 2, 0, 0, 0, 0]), EPERM);
+    assert_eq!(run(&f, "socket", [1, 1, 0, 0, 0, 0]), ALLOW);
+    assert_eq!(run(&f, "socket", [2, 2, 0, 0, 0, 0]), ALLOW);
+    assert_eq!(
+        run(&f, "socket", [40, 9, 0, 0, 0, 0]),
+        libc::SECCOMP_RET_ERRNO | 97
+    );
+    assert_eq!(run(&f, "bind", [1, 2, 0, 0, 0, 0]), ALLOW);
+}
+
+#[test]
+fn grouping_rules_per_syscall() {
+    let p = profile(json!({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [
+        {"names": ["personality"], "action": "SCMP_ACT_ALLOW", "args": [{"index": 0, "value": 0, "op": "SCMP_CMP_EQ"}]},
+        {"names": ["read", "personality"], "action": "SCMP_ACT_ALLOW", "args": [{"index": 0, "value": 8, "op": "SCMP_CMP_EQ"}]},
+        {"names": ["read"], "action": "SCMP_ACT_ALLOW"},
+        {"names": ["read"], "action": "SCMP_ACT_KILL_PROCESS"},
+        {"names": ["write"], "action": "SCMP_ACT_ERRNO"},
+    ]}));
+    let mut groups = BTreeMap::new();
+    let mut unknown = Vec::new();
+    for s in p.syscalls().as_ref().unwrap() {
+        add_entry(&mut groups, &mut unknown, s, EPERM).unwrap();
+    }
+    assert!(unknown.is_empty());
+    assert_eq!(
+        groups.len(),
+        2,
+        "write's entry matches the default and is dropped"
+    );
+    let pers = &groups[&i64::from(nr("personality"))];
+    assert_eq!((pers.conditional.len(), pers.unconditional), (2, None));
+    let read = &groups[&i64::from(nr("read"))];
+    assert_eq!(
+        (read.conditional.len(), read.unconditional),
+        (1, Some(ALLOW)),
+        "first unconditional entry wins"
+    );
+
+    let f = compile(&p).unwrap().unwrap();
+    assert_eq!(run(&f, "personality", [0; 6]), ALLOW);
+    assert_eq!(run(&f, "personality", [8, 0, 0, 0, 0, 0]), ALLOW);
+    assert_eq!(run(&f, "personality", [9, 0, 0, 0, 0, 0]), EPERM);
+    assert_eq!(run(&f, "read", [3, 0, 0, 0, 0, 0]), ALLOW);
+    assert_eq!(run(&f, "write", NONE), EPERM);
+}
+
+#[test]
+fn conditional_before_unconditional_and_mixed_actions() {
+    let f = compiled(json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+        {"names": ["kill"], "action": "SCMP_ACT_ERRNO"},
+        {"names": ["kill"], "action": "SCMP_ACT_TRAP", "args": [{"index": 1, "value": 9, "op": "SCMP_CMP_EQ"}]},
+        {"names": ["getpid"], "action": "SCMP_ACT_LOG"},
+        {"names": ["gettid"], "action": "SCMP_ACT_TRACE", "errnoRet": 3},
+    ]}));
+    assert_eq!(run(&f, "kill", [1, 9, 0, 0, 0, 0]), libc::SECCOMP_RET_TRAP);
+    assert_eq!(run(&f, "kill", [1, 15, 0, 0, 0, 0]), EPERM);
+    assert_eq!(run(&f, "getpid", NONE), libc::SECCOMP_RET_LOG);
+    assert_eq!(run(&f, "gettid", NONE), libc::SECCOMP_RET_TRACE | 3);
+}
+
+#[test]
+fn unknown_syscalls_are_skipped() {
+    let f = compiled(json!({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [
+        {"names": ["no_such_call", "read", "from_the_future"], "action": "SCMP_ACT_ALLOW"},
+    ]}));
+    assert_eq!(run(&f, "read", NONE), ALLOW);
+    let p = profile(json!({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [
+        {"names": ["no_such_call", "read", "from_the_future"], "action": "SCMP_ACT_ALLOW"}]}));
+    let (mut groups, mut unknown) = (BTreeMap::new(), Vec::new());
+    add_entry(
+        &mut groups,
+        &mut unknown,
+        &p.syscalls().as_ref().unwrap()[0],
+        EPERM,
+    )
+    .unwrap();
+    assert_eq!(unknown, ["no_such_call", "from_the_future"]);
+    assert_eq!(
+        groups.keys().copied().collect::<Vec<_>>(),
+        [i64::from(nr("read"))]
+    );
+    let none = compile(&profile(
+        json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+        {"names": ["no_such_call"], "action": "SCMP_ACT_ERRNO"}]}),
+    ));
+    assert!(none.unwrap().is_none(), "nothing left to enforce");
+}
+
+#[test]
+fn malformed_profiles_are_refused() {
+    let e = err(json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+        {"names": ["read"], "action": "SCMP_ACT_ERRNO"},
+        {"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "args": [{"index": 6, "value": 1, "op": "SCMP_CMP_EQ"}]},
+    ]}));
+    assert_eq!(
+        e,
+        "linux.seccomp.syscalls[1] (mkdir, mkdirat): args[0]: index 6 is out of range: syscalls take arguments 0 to 5"
+    );
+    let e = err(
+        json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": [], "action": "SCMP_ACT_ERRNO"}]}),
+    );
+    assert_eq!(e, "linux.seccomp.syscalls[0] (): names must not be empty");
+    let e = err(
+        json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["read"], "action": "SCMP_ACT_KILL", "errnoRet": 1}]}),
+    );
+    assert!(
+        e.starts_with("linux.seccomp.syscalls[0] (read): errnoRet is only valid"),
+        "{e}"
+    );
+    let e = err(
+        json!({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [{"names": ["read"], "action": "SCMP_ACT_NOTIFY"}]}),
+    );
+    assert!(
+        e.contains("SCMP_ACT_NOTIFY") && e.contains("not supported"),
+        "{e}"
+    );
+    let e = err(json!({"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/run/agent.sock"}));
+    assert!(e.starts_with("linux.seccomp.listenerPath"), "{e}");
+    let e = err(
+        json!({"defaultAction": "SCMP_ACT_ALLOW", "flags": ["SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"]}),
+    );
+    assert!(e.contains("WAIT_KILLABLE_RECV"), "{e}");
+}
+
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn architectures() {
+    let e = err(
+        json!({"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_AARCH64", "SCMP_ARCH_ARM"]}),
+    );
+    assert_eq!(
+        e,
+        "linux.seccomp.architectures [SCMP_ARCH_AARCH64, SCMP_ARCH_ARM] lists no architecture this host runs (it is SCMP_ARCH_X86_64)"
+    );
+    let deny = json!([{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO"}]);
+    // Native only: other ABIs are killed, x32 numbers included.
+    let f = compiled(json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": deny}));
+    assert_eq!(
+        run_on(&f, AUDIT_ARCH_I386, 39, NONE),
+        libc::SECCOMP_RET_KILL_PROCESS
+    );
+    assert_eq!(
+        run_on(&f, AUDIT_ARCH_X86_64, X32_SYSCALL_BIT | 83, NONE),
+        libc::SECCOMP_RET_KILL_PROCESS
+    );
+    assert_eq!(
+        run_on(&f, 0xc000_00b7, 34, NONE),
+        libc::SECCOMP_RET_KILL_PROCESS,
+        "aarch64"
+    );
+    // Compat ABIs listed with a permissive default and some denials: fail closed with ENOSYS.
+    let enosys = libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32;
+    let f = compiled(
+        json!({"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86", "SCMP_ARCH_X32"], "syscalls": deny}),
+    );
+    assert_eq!(run_on(&f, AUDIT_ARCH_I386, 39, NONE), enosys);
+    assert_eq!(
+        run_on(&f, AUDIT_ARCH_X86_64, X32_SYSCALL_BIT | 83, NONE),
+        enosys
+    );
+    assert_eq!(run(&f, "mkdir", NONE), EPERM);
+    assert_eq!(run(&f, "read", NONE), ALLOW);
+    // An allow-list profile: compat ABIs get the default, x86 alone listed leaves x32 killed.
+    let f = compiled(
+        json!({"defaultAction": "SCMP_ACT_ERRNO", "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86"],
+        "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ALLOW"}]}),
+    );
+    assert_eq!(run_on(&f, AUDIT_ARCH_I386, 3, NONE), EPERM);
+    assert_eq!(
+        run_on(&f, AUDIT_ARCH_X86_64, X32_SYSCALL_BIT, NONE),
+        libc::SECCOMP_RET_KILL_PROCESS
+    );
+    assert_eq!(run(&f, "read", NONE), ALLOW);
+}
+
+#[test]
+fn flags() {
+    let f = compiled(json!({"defaultAction": "SCMP_ACT_ALLOW",
+        "flags": ["SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW"]}));
+    assert_eq!(
+        f.flags,
+        libc::SECCOMP_FILTER_FLAG_TSYNC
+            | libc::SECCOMP_FILTER_FLAG_LOG
+            | libc::SECCOMP_FILTER_FLAG_SPEC_ALLOW
+    );
+    assert_eq!(run(&f, "read", NONE), ALLOW);
+}
+
+/// Docker's default profile shape: a long allow list, ERRNO default, arg rules on clone,
+/// personality and socket, clone3 answering ENOSYS.
+#[cfg(target_arch = "x86_64")]
+fn docker_like() -> serde_json::Value {
+    let names: Vec<&str> = syscalls::LIBC
+        .iter()
+        .map(|(n, _)| &n[4..])
+        .filter(|n| {
+            ![
+                "clone",
+                "clone3",
+                "personality",
+                "socket",
+                "reboot",
+                "mount",
+                "kexec_load",
+                "ptrace",
+            ]
+            .contains(n)
+        })
+        .collect();
+    json!({"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 1,
+    "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+    "syscalls": [
+        {"names": names, "action": "SCMP_ACT_ALLOW"},
+        {"names": ["personality"], "action": "SCMP_ACT_ALLOW", "args": [{"index": 0, "value": 0, "op": "SCMP_CMP_EQ"}]},
+        {"names": ["personality"], "action": "SCMP_ACT_ALLOW", "args": [{"index": 0, "value": 8, "op": "SCMP_CMP_EQ"}]},
+        {"names": ["personality"], "action": "SCMP_ACT_ALLOW", "args": [{"index": 0, "value": 0xffff_ffffu64, "op": "SCMP_CMP_EQ"}]},
+        {"names": ["clone"], "action": "SCMP_ACT_ALLOW",
+         "args": [{"index": 0, "value": 2_114_060_288u64, "valueTwo": 0, "op": "SCMP_CMP_MASKED_EQ"}]},
+        {"names": ["clone3"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38},
+        {"names": ["socket"], "action": "SCMP_ACT_ALLOW", "args": [{"index": 0, "value": 40, "op": "SCMP_CMP_NE"}]},
+    ]})
+}
+
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn docker_profile_shape() {
+    let p = profile(docker_like());
+    let t = std::time::Instant::now();
+    let f = compile(&p).unwrap().unwrap();
+    let took = t.elapsed();
+    assert!(f.prog.len() < 900, "{} instructions", f.prog.len());
+    assert!(
+        took < std::time::Duration::from_millis(50),
+        "compile took {took:?}"
+    );
+    assert_eq!(run(&f, "read", NONE), ALLOW);
+    assert_eq!(run(&f, "mkdirat", NONE), ALLOW);
+    assert_eq!(run(&f, "reboot", NONE), EPERM);
+    assert_eq!(run(&f, "clone3", NONE), libc::SECCOMP_RET_ERRNO | 38);
+    let sigchld = libc::SIGCHLD as u64;
+    assert_eq!(
+        run(
+            &f,
+            "clone",
+            [sigchld | libc::CLONE_VM as u64, 0, 0, 0, 0, 0]
+        ),
+        ALLOW
+    );
+    assert_eq!(
+        run(
+            &f,
+            "clone",
+            [sigchld | libc::CLONE_NEWUSER as u64, 0, 0, 0, 0, 0]
+        ),
+        EPERM
+    );
+    assert_eq!(run(&f, "personality", [0xffff_ffff, 0, 0, 0, 0, 0]), ALLOW);
+    assert_eq!(run(&f, "personality", [1, 0, 0, 0, 0, 0]), EPERM);
+    assert_eq!(
+        run(&f, "socket", [libc::AF_UNIX as u64, 0, 0, 0, 0, 0]),
+        ALLOW
+    );
+    assert_eq!(run(&f, "socket", [40, 0, 0, 0, 0, 0]), EPERM);
+    assert_eq!(run_on(&f, AUDIT_ARCH_I386, 3, NONE), EPERM);
+    assert_eq!(
+        run_on(&f, AUDIT_ARCH_X86_64, X32_SYSCALL_BIT | 3, NONE),
+        EPERM
+    );
+}
+
+#[test]
+fn can_install_late() {
+    let proc_of = |v: serde_json::Value| serde_json::from_value::<Process>(v).unwrap();
+    let base = json!({"cwd": "/", "user": {"uid": 0, "gid": 0}});
+    let mut p = base.clone();
+    assert!(
+        can_install_after_user_switch(&proc_of(p.clone())),
+        "root keeps its capabilities"
+    );
+    p["user"]["uid"] = json!(1000);
+    assert!(!can_install_after_user_switch(&proc_of(p.clone())));
+    p["noNewPrivileges"] = json!(true);
+    assert!(can_install_after_user_switch(&proc_of(p.clone())));
+    let mut p = base;
+    p["capabilities"] =
+        json!({"effective": ["CAP_CHOWN"], "bounding": ["CAP_CHOWN"], "permitted": ["CAP_CHOWN"]});
+    assert!(!can_install_after_user_switch(&proc_of(p.clone())));
+    p["capabilities"]["effective"] = json!(["CAP_SYS_ADMIN"]);
+    assert!(can_install_after_user_switch(&proc_of(p)));
+}
