@@ -1,8 +1,12 @@
 //! One file per subcommand: arguments in, one call into libcontainer or image, output out.
+pub mod bundle;
 pub mod create;
 pub mod delete;
+pub mod images;
 pub mod kill;
 pub mod list;
+pub mod pull;
+pub mod rmi;
 pub mod run;
 pub mod spec;
 pub mod start;
