@@ -29,7 +29,9 @@ pub fn run(_g: &GlobalOpts, a: Args) -> Exit {
     let opts = image::BundleOptions {
         store: a.store,
         args: (!a.args.is_empty()).then_some(a.args),
-        entrypoint: a.entrypoint.map(|e| if e.is_empty() { vec![] } else { vec![e] }),
+        entrypoint: a
+            .entrypoint
+            .map(|e| if e.is_empty() { vec![] } else { vec![e] }),
         terminal: a.terminal,
         platform: a.platform.as_deref().map(Platform::parse).transpose()?,
     };

@@ -24,7 +24,10 @@ pub fn run(_g: &GlobalOpts, a: Args) -> Exit {
     println!("{:w$}  {:19}  {:>9}  PLATFORM", "NAME", "DIGEST", "SIZE");
     for i in list {
         let short = &i.digest[..i.digest.len().min(19)];
-        let size = i.size.map(image::progress::human_size).unwrap_or_else(|| "?".into());
+        let size = i
+            .size
+            .map(image::progress::human_size)
+            .unwrap_or_else(|| "?".into());
         println!("{:w$}  {short:19}  {size:>9}  {}", i.name, i.platform);
     }
     Ok(0)

@@ -41,7 +41,11 @@ pub fn run(_g: &GlobalOpts, a: Args) -> Exit {
     };
     let r: image::PullResult = image::pull(&a.source, &opts)?;
     if !a.quiet {
-        eprintln!("fetched {} blobs, {}", r.blobs_fetched, image::progress::human_size(r.bytes_fetched));
+        eprintln!(
+            "fetched {} blobs, {}",
+            r.blobs_fetched,
+            image::progress::human_size(r.bytes_fetched)
+        );
         println!("{} {}", r.name, r.manifest.digest);
     }
     Ok(0)

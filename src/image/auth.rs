@@ -64,9 +64,15 @@ pub fn parse_challenges(h: &str) -> Vec<Challenge> {
             } else {
                 value = token(&mut i);
             }
-            out.last_mut().unwrap().params.insert(word.to_ascii_lowercase(), value);
+            out.last_mut()
+                .unwrap()
+                .params
+                .insert(word.to_ascii_lowercase(), value);
         } else {
-            out.push(Challenge { scheme: word.to_ascii_lowercase(), params: BTreeMap::new() });
+            out.push(Challenge {
+                scheme: word.to_ascii_lowercase(),
+                params: BTreeMap::new(),
+            });
         }
     }
     out
@@ -88,7 +94,10 @@ impl Creds {
     /// `user:pass` as given to `--creds`.
     pub fn parse(s: &str) -> Result<Creds> {
         match s.split_once(':') {
-            Some((u, p)) if !u.is_empty() => Ok(Creds { user: u.into(), pass: p.into() }),
+            Some((u, p)) if !u.is_empty() => Ok(Creds {
+                user: u.into(),
+                pass: p.into(),
+            }),
             _ => bail!("--creds must be USER:PASSWORD"),
         }
     }
@@ -114,25 +123,41 @@ pub fn lookup_creds(registry: &str) -> Result<Option<Creds>> {
 
 pub fn creds_from_auth_json(text: &str, registry: &str) -> Result<Option<Creds>> {
     let v: serde_json::Value = serde_json::from_str(text).context("not valid JSON")?;
-    let Some(auths) = v.get("auths").and_then(|a| a.as_object()) else { return Ok(None) };
+    let Some(auths) = v.get("auths").and_then(|a| a.as_object()) else {
+        return Ok(None);
+    };
     let docker = registry == "docker.io";
     for (key, entry) in auths {
         // Keys may be bare hosts or URLs ("https://index.docker.io/v1/").
-        let host = key.trim_start_matches("https://").trim_start_matches("http://");
+        let host = key
+            .trim_start_matches("https://")
+            .trim_start_matches("http://");
         let host = host.split('/').next().unwrap_or("");
-        let hit = host == registry || (docker && (host == "index.docker.io" || host == "registry-1.docker.io"));
+        let hit = host == registry
+            || (docker && (host == "index.docker.io" || host == "registry-1.docker.io"));
         if !hit {
             continue;
         }
-        if let Some(a) = entry.get("auth").and_then(|a| a.as_str()).filter(|a| !a.is_empty()) {
-            let raw = base64_decode(a).with_context(|| format!("auths[{key:?}].auth is not base64"))?;
-            let s = String::from_utf8(raw).with_context(|| format!("auths[{key:?}].auth is not UTF-8"))?;
-            return Creds::parse(&s).map(Some).with_context(|| format!("auths[{key:?}].auth is not user:pass"));
+        if let Some(a) = entry
+            .get("auth")
+            .and_then(|a| a.as_str())
+            .filter(|a| !a.is_empty())
+        {
+            let raw =
+                base64_decode(a).with_context(|| format!("auths[{key:?}].auth is not base64"))?;
+            let s = String::from_utf8(raw)
+                .with_context(|| format!("auths[{key:?}].auth is not UTF-8"))?;
+            return Creds::parse(&s)
+                .map(Some)
+                .with_context(|| format!("auths[{key:?}].auth is not user:pass"));
         }
         let user = entry.get("username").and_then(|u| u.as_str());
         let pass = entry.get("password").and_then(|u| u.as_str());
         if let (Some(u), Some(p)) = (user, pass) {
-            return Ok(Some(Creds { user: u.into(), pass: p.into() }));
+            return Ok(Some(Creds {
+                user: u.into(),
+                pass: p.into(),
+            }));
         }
     }
     Ok(None)
@@ -172,8 +197,20 @@ mod tests {
     fn auth_json_entries() {
         let j = r#"{"auths":{"https://index.docker.io/v1/":{"auth":"dXNlcjpwYXNz"},
                     "127.0.0.1:5000":{"username":"u","password":"p:q"}}}"#;
-        assert_eq!(creds_from_auth_json(j, "docker.io").unwrap(), Some(Creds { user: "user".into(), pass: "pass".into() }));
-        assert_eq!(creds_from_auth_json(j, "127.0.0.1:5000").unwrap(), Some(Creds { user: "u".into(), pass: "p:q".into() }));
+        assert_eq!(
+            creds_from_auth_json(j, "docker.io").unwrap(),
+            Some(Creds {
+                user: "user".into(),
+                pass: "pass".into()
+            })
+        );
+        assert_eq!(
+            creds_from_auth_json(j, "127.0.0.1:5000").unwrap(),
+            Some(Creds {
+                user: "u".into(),
+                pass: "p:q".into()
+            })
+        );
         assert_eq!(creds_from_auth_json(j, "quay.io").unwrap(), None);
         assert!(creds_from_auth_json(r#"{"auths":{"x":{"auth":"!!"}}}"#, "x").is_err());
         assert!(Creds::parse("nocolon").is_err());

@@ -9,7 +9,8 @@ pub fn decompress<'a, R: Read + 'a>(r: R) -> Result<Box<dyn Read + 'a>> {
     if head.starts_with(&[0x1f, 0x8b]) {
         Ok(Box::new(flate2::bufread::MultiGzDecoder::new(br)))
     } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-        let d = ruzstd::decoding::StreamingDecoder::new(br).map_err(|e| anyhow::anyhow!("zstd: {e}"))?;
+        let d = ruzstd::decoding::StreamingDecoder::new(br)
+            .map_err(|e| anyhow::anyhow!("zstd: {e}"))?;
         Ok(Box::new(d))
     } else {
         Ok(Box::new(br))
@@ -27,22 +28,37 @@ mod tests {
         e.write_all(b"hello tar").unwrap();
         let gz = e.finish().unwrap();
         let mut out = String::new();
-        decompress(&gz[..]).unwrap().read_to_string(&mut out).unwrap();
+        decompress(&gz[..])
+            .unwrap()
+            .read_to_string(&mut out)
+            .unwrap();
         assert_eq!(out, "hello tar");
         out.clear();
-        decompress(&b"plain"[..]).unwrap().read_to_string(&mut out).unwrap();
+        decompress(&b"plain"[..])
+            .unwrap()
+            .read_to_string(&mut out)
+            .unwrap();
         assert_eq!(out, "plain");
         out.clear();
-        decompress(&b""[..]).unwrap().read_to_string(&mut out).unwrap();
+        decompress(&b""[..])
+            .unwrap()
+            .read_to_string(&mut out)
+            .unwrap();
         assert_eq!(out, "");
     }
 
     #[test]
     fn zstd_frame() {
         // "hi\n" compressed by zstd(1) -19: a raw-block frame with a content checksum.
-        let z = [0x28, 0xb5, 0x2f, 0xfd, 0x04, 0x68, 0x19, 0x00, 0x00, 0x68, 0x69, 0x0a, 0x34, 0x3d, 0x50, 0x92];
+        let z = [
+            0x28, 0xb5, 0x2f, 0xfd, 0x04, 0x68, 0x19, 0x00, 0x00, 0x68, 0x69, 0x0a, 0x34, 0x3d,
+            0x50, 0x92,
+        ];
         let mut out = String::new();
-        decompress(&z[..]).unwrap().read_to_string(&mut out).unwrap();
+        decompress(&z[..])
+            .unwrap()
+            .read_to_string(&mut out)
+            .unwrap();
         assert_eq!(out, "hi\n");
     }
 }

@@ -22,7 +22,12 @@ pub struct Verifier<R> {
 
 impl<R: Read> Verifier<R> {
     pub fn new(inner: R, limit: Option<u64>) -> Self {
-        Verifier { inner, hasher: Sha256::new(), count: 0, limit }
+        Verifier {
+            inner,
+            hasher: Sha256::new(),
+            count: 0,
+            limit,
+        }
     }
 
     /// The digest of everything read so far.
@@ -35,7 +40,10 @@ impl<R: Read> Verifier<R> {
         io::copy(&mut self, &mut io::sink())?;
         if let Some(s) = size {
             if self.count != s {
-                bail!("{what}: size mismatch: expected {s} bytes, got {}", self.count);
+                bail!(
+                    "{what}: size mismatch: expected {s} bytes, got {}",
+                    self.count
+                );
             }
         }
         let got = self.digest();
@@ -53,7 +61,9 @@ impl<R: Read> Read for Verifier<R> {
         self.count += n as u64;
         if let Some(l) = self.limit {
             if self.count > l {
-                return Err(io::Error::other(format!("more data than the expected {l} bytes")));
+                return Err(io::Error::other(format!(
+                    "more data than the expected {l} bytes"
+                )));
             }
         }
         Ok(n)
@@ -87,7 +97,10 @@ const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012
 pub fn base64_encode(data: &[u8]) -> String {
     let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
     for chunk in data.chunks(3) {
-        let n = chunk.iter().enumerate().fold(0u32, |acc, (i, &b)| acc | (b as u32) << (16 - 8 * i));
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |acc, (i, &b)| acc | (b as u32) << (16 - 8 * i));
         for i in 0..4 {
             if i <= chunk.len() {
                 out.push(B64[(n >> (18 - 6 * i) & 63) as usize] as char);
@@ -137,11 +150,19 @@ mod tests {
     fn verifier_checks_size_and_digest() {
         let data = b"hello";
         let d = sha256_digest(data);
-        Verifier::new(&data[..], Some(5)).finish("blob", &d, Some(5)).unwrap();
-        let e = Verifier::new(&data[..], None).finish("blob x", &d, Some(4)).unwrap_err();
+        Verifier::new(&data[..], Some(5))
+            .finish("blob", &d, Some(5))
+            .unwrap();
+        let e = Verifier::new(&data[..], None)
+            .finish("blob x", &d, Some(4))
+            .unwrap_err();
         assert!(e.to_string().contains("blob x: size mismatch"));
-        let e = Verifier::new(&b"hellO"[..], None).finish("blob y", &d, Some(5)).unwrap_err();
+        let e = Verifier::new(&b"hellO"[..], None)
+            .finish("blob y", &d, Some(5))
+            .unwrap_err();
         assert!(e.to_string().contains("blob y: digest mismatch"));
-        assert!(Verifier::new(&data[..], Some(3)).finish("z", &d, Some(5)).is_err());
+        assert!(Verifier::new(&data[..], Some(3))
+            .finish("z", &d, Some(5))
+            .is_err());
     }
 }

@@ -42,26 +42,55 @@ impl Drop for TempDir {
 impl Layout {
     pub fn open(dir: &Path) -> Result<Layout> {
         if !dir.join("index.json").is_file() {
-            bail!("{} is not an OCI image layout (no index.json)", dir.display());
+            bail!(
+                "{} is not an OCI image layout (no index.json)",
+                dir.display()
+            );
         }
-        Ok(Layout { dir: dir.to_path_buf(), _tmp: None })
+        Ok(Layout {
+            dir: dir.to_path_buf(),
+            _tmp: None,
+        })
     }
 
     /// Finds the entry for `tag` in index.json: by its ref.name, or the only entry when no tag is given.
     pub fn resolve(&self, tag: Option<&str>) -> Result<Descriptor> {
         let p = self.dir.join("index.json");
         let bytes = fs::read(&p).with_context(|| format!("reading {}", p.display()))?;
-        let idx: oci::Index = serde_json::from_slice(&bytes).with_context(|| format!("parsing {}", p.display()))?;
-        let name_of = |d: &Descriptor| d.annotations.as_ref().and_then(|a| a.get(REF_NAME)).cloned();
+        let idx: oci::Index =
+            serde_json::from_slice(&bytes).with_context(|| format!("parsing {}", p.display()))?;
+        let name_of = |d: &Descriptor| {
+            d.annotations
+                .as_ref()
+                .and_then(|a| a.get(REF_NAME))
+                .cloned()
+        };
         match tag {
-            Some(t) => idx.manifests.iter().find(|d| name_of(d).as_deref() == Some(t)).cloned().ok_or_else(|| {
-                let names: Vec<String> = idx.manifests.iter().filter_map(name_of).collect();
-                anyhow!("no image tagged {t:?} in {} (it has: {})", self.dir.display(), names.join(", "))
-            }),
+            Some(t) => idx
+                .manifests
+                .iter()
+                .find(|d| name_of(d).as_deref() == Some(t))
+                .cloned()
+                .ok_or_else(|| {
+                    let names: Vec<String> = idx.manifests.iter().filter_map(name_of).collect();
+                    anyhow!(
+                        "no image tagged {t:?} in {} (it has: {})",
+                        self.dir.display(),
+                        names.join(", ")
+                    )
+                }),
             None if idx.manifests.len() == 1 => Ok(idx.manifests[0].clone()),
-            None => match idx.manifests.iter().find(|d| name_of(d).as_deref() == Some("latest")) {
+            None => match idx
+                .manifests
+                .iter()
+                .find(|d| name_of(d).as_deref() == Some("latest"))
+            {
                 Some(d) => Ok(d.clone()),
-                None => bail!("{} holds {} images; name one with oci:DIR:TAG", self.dir.display(), idx.manifests.len()),
+                None => bail!(
+                    "{} holds {} images; name one with oci:DIR:TAG",
+                    self.dir.display(),
+                    idx.manifests.len()
+                ),
             },
         }
     }
@@ -71,7 +100,9 @@ impl Layout {
             bail!("unsupported digest {digest:?}");
         }
         let p = self.dir.join("blobs/sha256").join(&digest[7..]);
-        Ok(Box::new(File::open(&p).with_context(|| format!("blob {digest} missing from {}", self.dir.display()))?))
+        Ok(Box::new(File::open(&p).with_context(|| {
+            format!("blob {digest} missing from {}", self.dir.display())
+        })?))
     }
 
     pub fn oci_archive(file: &Path) -> Result<Layout> {
@@ -79,7 +110,10 @@ impl Layout {
         fs::create_dir_all(tmp.0.join("blobs/sha256"))?;
         let f = File::open(file).with_context(|| format!("opening {}", file.display()))?;
         let mut ar = tar::Archive::new(f);
-        for e in ar.entries().with_context(|| format!("reading {}", file.display()))? {
+        for e in ar
+            .entries()
+            .with_context(|| format!("reading {}", file.display()))?
+        {
             let mut e = e.with_context(|| format!("reading {}", file.display()))?;
             if e.header().entry_type() != tar::EntryType::Regular {
                 continue;
@@ -88,13 +122,17 @@ impl Layout {
             let name = clean(&path);
             let ok = name == "index.json"
                 || name == "oci-layout"
-                || name.strip_prefix("blobs/sha256/").is_some_and(|h| super::reference::valid_digest(&format!("sha256:{h}")));
+                || name
+                    .strip_prefix("blobs/sha256/")
+                    .is_some_and(|h| super::reference::valid_digest(&format!("sha256:{h}")));
             if ok {
                 let mut out = File::create(tmp.0.join(&name))?;
-                io::copy(&mut e, &mut out).with_context(|| format!("extracting {name} from {}", file.display()))?;
+                io::copy(&mut e, &mut out)
+                    .with_context(|| format!("extracting {name} from {}", file.display()))?;
             }
         }
-        let mut l = Layout::open(&tmp.0).with_context(|| format!("{} is not an OCI archive", file.display()))?;
+        let mut l = Layout::open(&tmp.0)
+            .with_context(|| format!("{} is not an OCI archive", file.display()))?;
         l._tmp = Some(tmp);
         Ok(l)
     }
@@ -111,7 +149,10 @@ impl Layout {
         let mut files: HashMap<String, (String, u64)> = HashMap::new();
         let mut links: Vec<(String, String)> = Vec::new();
         let mut count = 0u32;
-        for e in ar.entries().with_context(|| format!("reading {}", file.display()))? {
+        for e in ar
+            .entries()
+            .with_context(|| format!("reading {}", file.display()))?
+        {
             let mut e = e.with_context(|| format!("reading {}", file.display()))?;
             let name = clean(&e.path()?);
             match e.header().entry_type() {
@@ -119,14 +160,21 @@ impl Layout {
                     count += 1;
                     let tmpf = tmp.0.join(format!("f{count}"));
                     let mut out = File::create(&tmpf)?;
-                    let mut tee = TeeHash { inner: &mut e, sink: HashSink::default(), n: 0 };
-                    io::copy(&mut tee, &mut out).with_context(|| format!("extracting {name} from {}", file.display()))?;
+                    let mut tee = TeeHash {
+                        inner: &mut e,
+                        sink: HashSink::default(),
+                        n: 0,
+                    };
+                    io::copy(&mut tee, &mut out)
+                        .with_context(|| format!("extracting {name} from {}", file.display()))?;
                     let (d, n) = (tee.sink.digest(), tee.n);
                     fs::rename(&tmpf, blobs.join(&d[7..]))?;
                     files.insert(name, (d, n));
                 }
                 tar::EntryType::Symlink => {
-                    let target = e.link_name()?.ok_or_else(|| anyhow!("symlink {name} without target"))?;
+                    let target = e
+                        .link_name()?
+                        .ok_or_else(|| anyhow!("symlink {name} without target"))?;
                     let base = Path::new(&name).parent().unwrap_or(Path::new(""));
                     links.push((name.clone(), clean(&base.join(target))));
                 }
@@ -138,28 +186,64 @@ impl Layout {
                 files.insert(from, v);
             }
         }
-        let (mdig, _) = files.get("manifest.json").ok_or_else(|| anyhow!("{}: no manifest.json; not a docker archive", file.display()))?;
-        let m: serde_json::Value = serde_json::from_reader(File::open(blobs.join(&mdig[7..]))?).context("parsing manifest.json")?;
-        let images = m.as_array().ok_or_else(|| anyhow!("manifest.json is not a list"))?;
+        let (mdig, _) = files
+            .get("manifest.json")
+            .ok_or_else(|| anyhow!("{}: no manifest.json; not a docker archive", file.display()))?;
+        let m: serde_json::Value = serde_json::from_reader(File::open(blobs.join(&mdig[7..]))?)
+            .context("parsing manifest.json")?;
+        let images = m
+            .as_array()
+            .ok_or_else(|| anyhow!("manifest.json is not a list"))?;
         let tags_of = |i: &serde_json::Value| -> Vec<String> {
-            i.get("RepoTags").and_then(|t| t.as_array()).map(|a| a.iter().filter_map(|s| s.as_str().map(String::from)).collect()).unwrap_or_default()
+            i.get("RepoTags")
+                .and_then(|t| t.as_array())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|s| s.as_str().map(String::from))
+                        .collect()
+                })
+                .unwrap_or_default()
         };
         let img = match want {
-            Some(w) => images.iter().find(|i| tags_of(i).iter().any(|t| t == w)).ok_or_else(|| anyhow!("no image tagged {w:?} in {}", file.display()))?,
+            Some(w) => images
+                .iter()
+                .find(|i| tags_of(i).iter().any(|t| t == w))
+                .ok_or_else(|| anyhow!("no image tagged {w:?} in {}", file.display()))?,
             None if images.len() == 1 => &images[0],
-            None => bail!("{} holds {} images; name one with docker-archive:FILE:REPO:TAG", file.display(), images.len()),
+            None => bail!(
+                "{} holds {} images; name one with docker-archive:FILE:REPO:TAG",
+                file.display(),
+                images.len()
+            ),
         };
         let get = |k: &str| -> Result<(String, u64)> {
-            files.get(k).cloned().ok_or_else(|| anyhow!("{}: {k} is listed in manifest.json but missing", file.display()))
+            files.get(k).cloned().ok_or_else(|| {
+                anyhow!(
+                    "{}: {k} is listed in manifest.json but missing",
+                    file.display()
+                )
+            })
         };
-        let cfg_name = img.get("Config").and_then(|c| c.as_str()).ok_or_else(|| anyhow!("manifest.json: no Config"))?;
+        let cfg_name = img
+            .get("Config")
+            .and_then(|c| c.as_str())
+            .ok_or_else(|| anyhow!("manifest.json: no Config"))?;
         let (cd, cs) = get(&clean(Path::new(cfg_name)))?;
         let mut layers = Vec::new();
-        for l in img.get("Layers").and_then(|l| l.as_array()).ok_or_else(|| anyhow!("manifest.json: no Layers"))? {
+        for l in img
+            .get("Layers")
+            .and_then(|l| l.as_array())
+            .ok_or_else(|| anyhow!("manifest.json: no Layers"))?
+        {
             let (ld, ls) = get(&clean(Path::new(l.as_str().unwrap_or(""))))?;
             let mut head = [0u8; 2];
-            let gz = File::open(blobs.join(&ld[7..]))?.read(&mut head)? == 2 && head == [0x1f, 0x8b];
-            let mt = if gz { "application/vnd.oci.image.layer.v1.tar+gzip" } else { "application/vnd.oci.image.layer.v1.tar" };
+            let gz =
+                File::open(blobs.join(&ld[7..]))?.read(&mut head)? == 2 && head == [0x1f, 0x8b];
+            let mt = if gz {
+                "application/vnd.oci.image.layer.v1.tar+gzip"
+            } else {
+                "application/vnd.oci.image.layer.v1.tar"
+            };
             layers.push(serde_json::json!({"mediaType": mt, "digest": ld, "size": ls}));
         }
         let manifest = serde_json::json!({
@@ -173,9 +257,20 @@ impl Layout {
         let index = serde_json::json!({"schemaVersion": 2, "manifests": [
             {"mediaType": oci::OCI_MANIFEST, "digest": md, "size": mbytes.len()}]});
         fs::write(tmp.0.join("index.json"), serde_json::to_vec(&index)?)?;
-        fs::write(tmp.0.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#)?;
-        let tag = want.map(String::from).or_else(|| tags_of(img).into_iter().next());
-        Ok((Layout { dir: tmp.0.clone(), _tmp: Some(tmp) }, tag))
+        fs::write(
+            tmp.0.join("oci-layout"),
+            br#"{"imageLayoutVersion":"1.0.0"}"#,
+        )?;
+        let tag = want
+            .map(String::from)
+            .or_else(|| tags_of(img).into_iter().next());
+        Ok((
+            Layout {
+                dir: tmp.0.clone(),
+                _tmp: Some(tmp),
+            },
+            tag,
+        ))
     }
 }
 

@@ -37,16 +37,25 @@ pub fn list(store: &Path) -> Result<Vec<ImageInfo>> {
     let s = store::Store::open_existing(store)?;
     let mut out = Vec::new();
     for (name, d) in s.refs()? {
-        let size = s.read_blob(&d).ok().and_then(|b| match oci::parse_manifest(&b, Some(&d.media_type)).ok()? {
-            oci::Parsed::Manifest(m) => Some(d.size + m.config.size + m.layers.iter().map(|l| l.size).sum::<u64>()),
-            oci::Parsed::Index(_) => Some(d.size),
+        let size = s.read_blob(&d).ok().and_then(|b| {
+            match oci::parse_manifest(&b, Some(&d.media_type)).ok()? {
+                oci::Parsed::Manifest(m) => {
+                    Some(d.size + m.config.size + m.layers.iter().map(|l| l.size).sum::<u64>())
+                }
+                oci::Parsed::Index(_) => Some(d.size),
+            }
         });
         let platform = match (&d.platform, d.media_type.as_str()) {
             (Some(p), _) => p.to_string(),
             (None, oci::OCI_INDEX | oci::DOCKER_LIST) => "(index)".into(),
             (None, _) => "-".into(),
         };
-        out.push(ImageInfo { name, digest: d.digest, size, platform });
+        out.push(ImageInfo {
+            name,
+            digest: d.digest,
+            size,
+            platform,
+        });
     }
     out.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(out)
@@ -56,7 +65,11 @@ pub fn list(store: &Path) -> Result<Vec<ImageInfo>> {
 /// checked first, so a typo removes nothing. Returns the names removed.
 pub fn remove(store: &Path, names: &[String]) -> Result<Vec<String>> {
     if !store.join("index.json").exists() {
-        bail!("image {:?} is not in the store {} (there is no store)", names.first().map(String::as_str).unwrap_or(""), store.display());
+        bail!(
+            "image {:?} is not in the store {} (there is no store)",
+            names.first().map(String::as_str).unwrap_or(""),
+            store.display()
+        );
     }
     let s = store::Store::open_existing(store)?;
     let mut resolved = Vec::new();

@@ -35,7 +35,11 @@ pub struct Platform {
     pub os: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub variant: Option<String>,
-    #[serde(default, rename = "os.version", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "os.version",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub os_version: Option<String>,
 }
 
@@ -109,16 +113,22 @@ pub struct RootFs {
 
 /// What a manifest-endpoint body turned out to be.
 pub enum Parsed {
-    Manifest(Manifest),
+    Manifest(Box<Manifest>),
     Index(Index),
 }
 
 /// Parses a manifest or index body; `media_type` is the Content-Type or descriptor type, if any.
 pub fn parse_manifest(body: &[u8], media_type: Option<&str>) -> Result<Parsed> {
-    let v: serde_json::Value = serde_json::from_slice(body).context("manifest is not valid JSON")?;
+    let v: serde_json::Value =
+        serde_json::from_slice(body).context("manifest is not valid JSON")?;
     let declared = v.get("mediaType").and_then(|m| m.as_str());
-    let mt = declared.or(media_type.filter(|m| !m.is_empty() && *m != "application/json")).unwrap_or("");
-    if mt == DOCKER_SCHEMA1 || mt == DOCKER_SCHEMA1_SIGNED || v.get("schemaVersion").and_then(|s| s.as_u64()) == Some(1) {
+    let mt = declared
+        .or(media_type.filter(|m| !m.is_empty() && *m != "application/json"))
+        .unwrap_or("");
+    if mt == DOCKER_SCHEMA1
+        || mt == DOCKER_SCHEMA1_SIGNED
+        || v.get("schemaVersion").and_then(|s| s.as_u64()) == Some(1)
+    {
         bail!("manifest is Docker schema 1, which rt does not support (re-push the image with a current client)");
     }
     let is_index = match mt {
@@ -128,9 +138,13 @@ pub fn parse_manifest(body: &[u8], media_type: Option<&str>) -> Result<Parsed> {
         other => bail!("unsupported manifest media type {other:?}"),
     };
     if is_index {
-        Ok(Parsed::Index(serde_json::from_value(v).context("malformed image index")?))
+        Ok(Parsed::Index(
+            serde_json::from_value(v).context("malformed image index")?,
+        ))
     } else {
-        Ok(Parsed::Manifest(serde_json::from_value(v).context("malformed image manifest")?))
+        Ok(Parsed::Manifest(
+            serde_json::from_value(v).context("malformed image manifest")?,
+        ))
     }
 }
 
@@ -147,7 +161,12 @@ impl Platform {
             "riscv64" => ("riscv64", None),
             other => (other, None),
         };
-        Platform { architecture: architecture.into(), os: "linux".into(), variant: variant.map(Into::into), os_version: None }
+        Platform {
+            architecture: architecture.into(),
+            os: "linux".into(),
+            variant: variant.map(Into::into),
+            os_version: None,
+        }
     }
 
     /// `os/arch[/variant]`.
@@ -190,7 +209,10 @@ impl std::fmt::Display for Platform {
 
 /// Chooses the manifest for `want` from an index.
 pub fn select_platform<'a>(index: &'a Index, want: &Platform) -> Result<&'a Descriptor> {
-    let manifests = index.manifests.iter().filter(|d| d.media_type == OCI_MANIFEST || d.media_type == DOCKER_MANIFEST);
+    let manifests = index
+        .manifests
+        .iter()
+        .filter(|d| d.media_type == OCI_MANIFEST || d.media_type == DOCKER_MANIFEST);
     let mut fallback = None;
     for d in manifests {
         match &d.platform {
@@ -202,8 +224,15 @@ pub fn select_platform<'a>(index: &'a Index, want: &Platform) -> Result<&'a Desc
     if let Some(d) = fallback {
         return Ok(d);
     }
-    let have: Vec<String> = index.manifests.iter().filter_map(|d| d.platform.as_ref().map(|p| p.to_string())).collect();
-    bail!("no manifest for platform {want} in the index (it has: {})", have.join(", "))
+    let have: Vec<String> = index
+        .manifests
+        .iter()
+        .filter_map(|d| d.platform.as_ref().map(|p| p.to_string()))
+        .collect();
+    bail!(
+        "no manifest for platform {want} in the index (it has: {})",
+        have.join(", ")
+    )
 }
 
 #[cfg(test)]
@@ -213,7 +242,9 @@ mod tests {
     #[test]
     fn schema1_is_refused_clearly() {
         let body = br#"{"schemaVersion":1,"name":"x","tag":"y","fsLayers":[]}"#;
-        let e = parse_manifest(body, Some(DOCKER_SCHEMA1_SIGNED)).err().unwrap();
+        let e = parse_manifest(body, Some(DOCKER_SCHEMA1_SIGNED))
+            .err()
+            .unwrap();
         assert!(e.to_string().contains("schema 1"), "{e}");
     }
 
@@ -226,12 +257,16 @@ mod tests {
             {{"mediaType":"{OCI_MANIFEST}","digest":"sha256:c","size":1,"platform":{{"os":"linux","architecture":"arm","variant":"v6"}}}}]}}"#
         ))
         .unwrap();
-        let pick = |p: &str| select_platform(&idx, &Platform::parse(p).unwrap()).map(|d| d.digest.clone());
+        let pick =
+            |p: &str| select_platform(&idx, &Platform::parse(p).unwrap()).map(|d| d.digest.clone());
         assert_eq!(pick("linux/amd64").unwrap(), "sha256:b");
         assert_eq!(pick("linux/arm64").unwrap(), "sha256:a");
         assert_eq!(pick("linux/arm64/v8").unwrap(), "sha256:a");
         assert_eq!(pick("linux/arm/v6").unwrap(), "sha256:c");
-        assert!(pick("linux/arm/v7").unwrap_err().to_string().contains("linux/arm/v6"));
+        assert!(pick("linux/arm/v7")
+            .unwrap_err()
+            .to_string()
+            .contains("linux/arm/v6"));
         assert!(Platform::parse("linux").is_err());
     }
 }

@@ -25,7 +25,10 @@ pub struct Progress {
 impl Progress {
     pub fn new(quiet: bool) -> Progress {
         if quiet || !std::io::stderr().is_terminal() {
-            return Progress { inner: None, thread: None };
+            return Progress {
+                inner: None,
+                thread: None,
+            };
         }
         let inner = Arc::new(Inner::default());
         let i2 = inner.clone();
@@ -37,15 +40,26 @@ impl Progress {
             draw(&i2);
             eprintln!();
         });
-        Progress { inner: Some(inner), thread: Some(thread) }
+        Progress {
+            inner: Some(inner),
+            thread: Some(thread),
+        }
     }
 
     /// Registers a blob; the returned counter is bumped as its bytes arrive.
     pub fn track(&self, digest: &str, total: u64) -> Arc<AtomicU64> {
         let done = Arc::new(AtomicU64::new(0));
         if let Some(i) = &self.inner {
-            let label = digest.trim_start_matches("sha256:").chars().take(12).collect();
-            i.items.lock().unwrap().push(Item { label, done: done.clone(), total });
+            let label = digest
+                .trim_start_matches("sha256:")
+                .chars()
+                .take(12)
+                .collect();
+            i.items.lock().unwrap().push(Item {
+                label,
+                done: done.clone(),
+                total,
+            });
         }
         done
     }
@@ -88,7 +102,14 @@ fn draw(i: &Inner) {
     }
     let parts: Vec<String> = items
         .iter()
-        .map(|it| format!("{} {}/{}", it.label, human(it.done.load(Ordering::Relaxed)), human(it.total)))
+        .map(|it| {
+            format!(
+                "{} {}/{}",
+                it.label,
+                human(it.done.load(Ordering::Relaxed)),
+                human(it.total)
+            )
+        })
         .collect();
     let mut e = std::io::stderr().lock();
     let _ = write!(e, "\r\x1b[K{}", parts.join("  "));

@@ -88,7 +88,12 @@ fn check_bytes(bytes: &[u8], d: &Descriptor, what: &str) -> Result<()> {
         bail!("{what} {}: digest mismatch (got {got})", d.digest);
     }
     if bytes.len() as u64 != d.size {
-        bail!("{what} {}: size mismatch: expected {} bytes, got {}", d.digest, d.size, bytes.len());
+        bail!(
+            "{what} {}: size mismatch: expected {} bytes, got {}",
+            d.digest,
+            d.size,
+            bytes.len()
+        );
     }
     Ok(())
 }
@@ -120,15 +125,27 @@ pub fn pull(source: &str, opts: &PullOptions) -> Result<PullResult> {
         }
         Source::OciDir { dir, tag } => {
             let l = Layout::open(dir)?;
-            local_top(l, tag.as_deref(), tag.clone().unwrap_or_else(|| "latest".into()))?
+            local_top(
+                l,
+                tag.as_deref(),
+                tag.clone().unwrap_or_else(|| "latest".into()),
+            )?
         }
         Source::OciArchive { file, tag } => {
             let l = Layout::oci_archive(file)?;
-            local_top(l, tag.as_deref(), tag.clone().unwrap_or_else(|| "latest".into()))?
+            local_top(
+                l,
+                tag.as_deref(),
+                tag.clone().unwrap_or_else(|| "latest".into()),
+            )?
         }
         Source::DockerArchive { file, tag } => {
             let (l, found) = Layout::docker_archive(file, tag.as_deref())?;
-            let name = found.as_deref().and_then(|t| Reference::parse(t).ok()).map(|r| r.to_string()).unwrap_or_else(|| "latest".into());
+            let name = found
+                .as_deref()
+                .and_then(|t| Reference::parse(t).ok())
+                .map(|r| r.to_string())
+                .unwrap_or_else(|| "latest".into());
             local_top(l, None, name)?
         }
     };
@@ -143,13 +160,21 @@ pub fn pull(source: &str, opts: &PullOptions) -> Result<PullResult> {
         annotations: None,
         urls: None,
     };
-    let (mdesc, mbytes, manifest) = match oci::parse_manifest(&top_bytes, top_type.as_deref()).with_context(|| format!("{source}"))? {
+    let (mdesc, mbytes, manifest) = match oci::parse_manifest(&top_bytes, top_type.as_deref())
+        .with_context(|| source.to_string())?
+    {
         Parsed::Manifest(m) => {
-            let mt = m.media_type.clone().or(top_type.clone()).unwrap_or_else(|| oci::OCI_MANIFEST.into());
+            let mt = m
+                .media_type
+                .clone()
+                .or(top_type.clone())
+                .unwrap_or_else(|| oci::OCI_MANIFEST.into());
             (top_desc(mt), top_bytes.clone(), m)
         }
         Parsed::Index(idx) => {
-            let d = oci::select_platform(&idx, &want).with_context(|| format!("{source}"))?.clone();
+            let d = oci::select_platform(&idx, &want)
+                .with_context(|| source.to_string())?
+                .clone();
             let bytes = from.manifest_by(&d)?;
             match oci::parse_manifest(&bytes, Some(&d.media_type))? {
                 Parsed::Manifest(m) => (d, bytes, m),
@@ -159,7 +184,11 @@ pub fn pull(source: &str, opts: &PullOptions) -> Result<PullResult> {
     };
     for l in &manifest.layers {
         if l.media_type.contains("nondistributable") || l.media_type.contains("foreign") {
-            bail!("layer {} has media type {} (foreign layers are not supported)", l.digest, l.media_type);
+            bail!(
+                "layer {} has media type {} (foreign layers are not supported)",
+                l.digest,
+                l.media_type
+            );
         }
     }
 
@@ -169,18 +198,29 @@ pub fn pull(source: &str, opts: &PullOptions) -> Result<PullResult> {
     } else {
         let mut v = Vec::new();
         let r = from.blob(&manifest.config.digest)?;
-        r.take(manifest.config.size + 1).read_to_end(&mut v).with_context(|| format!("downloading config {}", manifest.config.digest))?;
+        r.take(manifest.config.size + 1)
+            .read_to_end(&mut v)
+            .with_context(|| format!("downloading config {}", manifest.config.digest))?;
         check_bytes(&v, &manifest.config, "config")?;
         fetched.0 += 1;
         fetched.1 += v.len() as u64;
         v
     };
-    let cfg: ImageConfig = serde_json::from_slice(&cfg_bytes).with_context(|| format!("config {}: malformed", manifest.config.digest))?;
+    let cfg: ImageConfig = serde_json::from_slice(&cfg_bytes)
+        .with_context(|| format!("config {}: malformed", manifest.config.digest))?;
     if explicit_platform && (cfg.os != want.os || cfg.architecture != want.architecture) {
-        bail!("{source} is for {}/{}, not {want}", cfg.os, cfg.architecture);
+        bail!(
+            "{source} is for {}/{}, not {want}",
+            cfg.os,
+            cfg.architecture
+        );
     }
     if cfg.rootfs.kind != "layers" {
-        bail!("config {}: rootfs.type is {:?}, not \"layers\"", manifest.config.digest, cfg.rootfs.kind);
+        bail!(
+            "config {}: rootfs.type is {:?}, not \"layers\"",
+            manifest.config.digest,
+            cfg.rootfs.kind
+        );
     }
     if cfg.rootfs.diff_ids.len() != manifest.layers.len() {
         bail!(
@@ -213,7 +253,12 @@ pub fn pull(source: &str, opts: &PullOptions) -> Result<PullResult> {
         os_version: None,
     });
     store.set_ref(&name, &named)?;
-    Ok(PullResult { name, manifest: named, blobs_fetched: fetched.0, bytes_fetched: fetched.1 })
+    Ok(PullResult {
+        name,
+        manifest: named,
+        blobs_fetched: fetched.0,
+        bytes_fetched: fetched.1,
+    })
 }
 
 type Top = (Origin, Vec<u8>, Option<String>, String, String);
@@ -221,15 +266,32 @@ type Top = (Origin, Vec<u8>, Option<String>, String, String);
 fn local_top(l: Layout, tag: Option<&str>, name: String) -> Result<Top> {
     let d = l.resolve(tag)?;
     let mut bytes = Vec::new();
-    l.blob(&d.digest)?.take(d.size + 1).read_to_end(&mut bytes)?;
+    l.blob(&d.digest)?
+        .take(d.size + 1)
+        .read_to_end(&mut bytes)?;
     check_bytes(&bytes, &d, "manifest")?;
-    Ok((Origin::Layout(l), bytes, Some(d.media_type.clone()), d.digest, name))
+    Ok((
+        Origin::Layout(l),
+        bytes,
+        Some(d.media_type.clone()),
+        d.digest,
+        name,
+    ))
 }
 
 /// Downloads layers with a small pool of threads; the first failure stops the others from taking
 /// new work, and every partial file is removed.
-fn fetch_layers(store: &Store, from: &Origin, todo: Vec<(Descriptor, String)>, jobs: usize, progress: &Progress) -> Result<(u64, u64)> {
-    let counters: Vec<_> = todo.iter().map(|(d, _)| progress.track(&d.digest, d.size)).collect();
+fn fetch_layers(
+    store: &Store,
+    from: &Origin,
+    todo: Vec<(Descriptor, String)>,
+    jobs: usize,
+    progress: &Progress,
+) -> Result<(u64, u64)> {
+    let counters: Vec<_> = todo
+        .iter()
+        .map(|(d, _)| progress.track(&d.digest, d.size))
+        .collect();
     let queue = Mutex::new(todo.into_iter().zip(counters));
     let failed = AtomicBool::new(false);
     let errors = Mutex::new(Vec::new());
@@ -240,7 +302,9 @@ fn fetch_layers(store: &Store, from: &Origin, todo: Vec<(Descriptor, String)>, j
                 if failed.load(Ordering::Relaxed) {
                     break;
                 }
-                let Some(((d, diff), counter)) = queue.lock().unwrap().next() else { break };
+                let Some(((d, diff), counter)) = queue.lock().unwrap().next() else {
+                    break;
+                };
                 match fetch_layer(store, from, &d, &diff, counter) {
                     Ok(()) => {
                         blobs.fetch_add(1, Ordering::Relaxed);
@@ -260,11 +324,23 @@ fn fetch_layers(store: &Store, from: &Origin, todo: Vec<(Descriptor, String)>, j
     Ok((blobs.into_inner(), bytes.into_inner()))
 }
 
-fn fetch_layer(store: &Store, from: &Origin, d: &Descriptor, diff_id: &str, counter: std::sync::Arc<AtomicU64>) -> Result<()> {
+fn fetch_layer(
+    store: &Store,
+    from: &Origin,
+    d: &Descriptor,
+    diff_id: &str,
+    counter: std::sync::Arc<AtomicU64>,
+) -> Result<()> {
     let what = format!("layer {}", d.digest);
     let mut t = store.temp_blob()?;
     let r = from.blob(&d.digest)?;
-    let mut v = Verifier::new(Counted { inner: r, done: counter }, Some(d.size));
+    let mut v = Verifier::new(
+        Counted {
+            inner: r,
+            done: counter,
+        },
+        Some(d.size),
+    );
     io::copy(&mut v, &mut t.file).with_context(|| format!("downloading {what}"))?;
     v.finish(&what, &d.digest, Some(d.size))?;
     // The uncompressed stream must be what the config promises before the blob may enter the store.

@@ -20,11 +20,20 @@ pub struct Reference {
 pub enum Source {
     Registry(Reference),
     /// An OCI image layout directory, `oci:DIR[:TAG]`.
-    OciDir { dir: PathBuf, tag: Option<String> },
+    OciDir {
+        dir: PathBuf,
+        tag: Option<String>,
+    },
     /// A tar of an OCI image layout, `oci-archive:FILE[:TAG]`.
-    OciArchive { file: PathBuf, tag: Option<String> },
+    OciArchive {
+        file: PathBuf,
+        tag: Option<String>,
+    },
     /// `docker save` output, `docker-archive:FILE[:REPO:TAG]`.
-    DockerArchive { file: PathBuf, tag: Option<String> },
+    DockerArchive {
+        file: PathBuf,
+        tag: Option<String>,
+    },
 }
 
 impl Source {
@@ -88,13 +97,18 @@ fn valid_tag(t: &str) -> bool {
     !b.is_empty()
         && b.len() <= 128
         && (b[0].is_ascii_alphanumeric() || b[0] == b'_')
-        && b.iter().all(|&x| x.is_ascii_alphanumeric() || b"_.-".contains(&x))
+        && b.iter()
+            .all(|&x| x.is_ascii_alphanumeric() || b"_.-".contains(&x))
 }
 
 /// Checks `sha256:<64 lowercase hex>`; the only algorithm rt stores.
 pub fn valid_digest(d: &str) -> bool {
     match d.strip_prefix("sha256:") {
-        Some(h) => h.len() == 64 && h.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)),
+        Some(h) => {
+            h.len() == 64
+                && h.bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        }
         None => false,
     }
 }
@@ -147,7 +161,10 @@ impl Reference {
         };
         let (registry, repo) = match name.split_once('/') {
             Some((first, rest))
-                if first.contains('.') || first.contains(':') || first == "localhost" || first.starts_with('[') =>
+                if first.contains('.')
+                    || first.contains(':')
+                    || first == "localhost"
+                    || first.starts_with('[') =>
             {
                 (first.to_string(), rest.to_string())
             }
@@ -172,13 +189,25 @@ impl Reference {
         if repo.len() + registry.len() + 1 > 255 {
             bail!("invalid reference {s:?}: name longer than 255 characters");
         }
-        let tag = if tag.is_none() && digest.is_none() { Some(DEFAULT_TAG.to_string()) } else { tag };
-        Ok(Reference { registry, repo, tag, digest })
+        let tag = if tag.is_none() && digest.is_none() {
+            Some(DEFAULT_TAG.to_string())
+        } else {
+            tag
+        };
+        Ok(Reference {
+            registry,
+            repo,
+            tag,
+            digest,
+        })
     }
 
     /// What to ask the registry's manifest endpoint for: the digest wins over the tag.
     pub fn manifest_ref(&self) -> &str {
-        self.digest.as_deref().or(self.tag.as_deref()).unwrap_or(DEFAULT_TAG)
+        self.digest
+            .as_deref()
+            .or(self.tag.as_deref())
+            .unwrap_or(DEFAULT_TAG)
     }
 
     /// The host that serves the API (docker.io's API lives elsewhere).
@@ -217,8 +246,14 @@ mod tests {
         assert_eq!(norm("busybox"), "docker.io/library/busybox:latest");
         assert_eq!(norm("busybox:1.36"), "docker.io/library/busybox:1.36");
         assert_eq!(norm("user/app"), "docker.io/user/app:latest");
-        assert_eq!(norm("docker.io/busybox"), "docker.io/library/busybox:latest");
-        assert_eq!(norm("index.docker.io/library/busybox"), "docker.io/library/busybox:latest");
+        assert_eq!(
+            norm("docker.io/busybox"),
+            "docker.io/library/busybox:latest"
+        );
+        assert_eq!(
+            norm("index.docker.io/library/busybox"),
+            "docker.io/library/busybox:latest"
+        );
         assert_eq!(norm("localhost/app"), "localhost/app:latest");
         assert_eq!(norm("127.0.0.1:5000/a/b/c:v1"), "127.0.0.1:5000/a/b/c:v1");
         assert_eq!(norm("quay.io/x/y_z-w.v__q"), "quay.io/x/y_z-w.v__q:latest");
@@ -240,32 +275,68 @@ mod tests {
 
     #[test]
     fn rejects_bad_names() {
-        for bad in ["", "Busybox", "a//b", "a/", "-a", "a:", "a:-x", "a:b:c", "reg.io:99999/a", "a b", "a/../b"] {
+        for bad in [
+            "",
+            "Busybox",
+            "a//b",
+            "a/",
+            "-a",
+            "a:",
+            "a:-x",
+            "a:b:c",
+            "reg.io:99999/a",
+            "a b",
+            "a/../b",
+        ] {
             assert!(Reference::parse(bad).is_err(), "{bad:?} should be rejected");
         }
     }
 
     #[test]
     fn api_host() {
-        assert_eq!(Reference::parse("busybox").unwrap().api_host(), "registry-1.docker.io");
-        assert_eq!(Reference::parse("127.0.0.1:5000/x").unwrap().api_host(), "127.0.0.1:5000");
+        assert_eq!(
+            Reference::parse("busybox").unwrap().api_host(),
+            "registry-1.docker.io"
+        );
+        assert_eq!(
+            Reference::parse("127.0.0.1:5000/x").unwrap().api_host(),
+            "127.0.0.1:5000"
+        );
     }
 
     #[test]
     fn sources() {
         assert_eq!(
             Source::parse("oci:/tmp/img:v1").unwrap(),
-            Source::OciDir { dir: "/tmp/img".into(), tag: Some("v1".into()) }
+            Source::OciDir {
+                dir: "/tmp/img".into(),
+                tag: Some("v1".into())
+            }
         );
-        assert_eq!(Source::parse("oci:/tmp/img").unwrap(), Source::OciDir { dir: "/tmp/img".into(), tag: None });
+        assert_eq!(
+            Source::parse("oci:/tmp/img").unwrap(),
+            Source::OciDir {
+                dir: "/tmp/img".into(),
+                tag: None
+            }
+        );
         assert_eq!(
             Source::parse("oci-archive:/x.tar").unwrap(),
-            Source::OciArchive { file: "/x.tar".into(), tag: None }
+            Source::OciArchive {
+                file: "/x.tar".into(),
+                tag: None
+            }
         );
         assert_eq!(
             Source::parse("docker-archive:/x.tar:app:v2").unwrap(),
-            Source::DockerArchive { file: "/x.tar".into(), tag: Some("app:v2".into()) }
+            Source::DockerArchive {
+                file: "/x.tar".into(),
+                tag: Some("app:v2".into())
+            }
         );
-        assert!(matches!(Source::parse("docker://busybox").unwrap(), Source::Registry(_)));
+        assert!(matches!(
+            Source::parse("docker://busybox").unwrap(),
+            Source::Registry(_)
+        ));
     }
 }

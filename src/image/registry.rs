@@ -27,13 +27,18 @@ pub fn is_loopback(registry: &str) -> bool {
         _ => registry,
     };
     let host = host.trim_start_matches('[').trim_end_matches(']');
-    host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 fn query_escape(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
             _ => format!("%{b:02X}"),
         })
         .collect()
@@ -43,15 +48,21 @@ fn query_escape(s: &str) -> String {
 fn error_text(resp: Response) -> String {
     let status = resp.status();
     let mut body = String::new();
-    let _ = resp.into_body().into_reader().take(64 * 1024).read_to_string(&mut body);
-    let detail = serde_json::from_str::<serde_json::Value>(&body).ok().and_then(|v| {
-        let e = v.get("errors")?.get(0)?;
-        Some(format!(
-            "{}: {}",
-            e.get("code").and_then(|c| c.as_str()).unwrap_or(""),
-            e.get("message").and_then(|c| c.as_str()).unwrap_or("")
-        ))
-    });
+    let _ = resp
+        .into_body()
+        .into_reader()
+        .take(64 * 1024)
+        .read_to_string(&mut body);
+    let detail = serde_json::from_str::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|v| {
+            let e = v.get("errors")?.get(0)?;
+            Some(format!(
+                "{}: {}",
+                e.get("code").and_then(|c| c.as_str()).unwrap_or(""),
+                e.get("message").and_then(|c| c.as_str()).unwrap_or("")
+            ))
+        });
     match detail {
         Some(d) => format!("HTTP {status} ({d})"),
         None => format!("HTTP {status}"),
@@ -60,7 +71,11 @@ fn error_text(resp: Response) -> String {
 
 impl Registry {
     pub fn new(r: &Reference, creds: Option<Creds>, insecure: bool) -> Result<Registry> {
-        let scheme = if insecure || is_loopback(r.api_host()) { "http" } else { "https" };
+        let scheme = if insecure || is_loopback(r.api_host()) {
+            "http"
+        } else {
+            "https"
+        };
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .max_redirects(10)
@@ -82,21 +97,35 @@ impl Registry {
     /// Pings `/v2/` and sets up whatever authentication the registry asks for.
     pub fn login(&self) -> Result<()> {
         let url = format!("{}/v2/", self.base);
-        let resp = self.agent.get(&url).call().with_context(|| format!("connecting to registry {}", self.registry))?;
+        let resp = self
+            .agent
+            .get(&url)
+            .call()
+            .with_context(|| format!("connecting to registry {}", self.registry))?;
         match resp.status().as_u16() {
             200..=299 => Ok(()),
             401 => {
                 let ch = challenge_of(&resp);
                 self.authenticate(ch.as_ref())
             }
-            404 => bail!("{} does not speak the registry v2 API ({url}: HTTP 404)", self.registry),
-            _ => bail!("registry {}: ping {url}: {}", self.registry, error_text(resp)),
+            404 => bail!(
+                "{} does not speak the registry v2 API ({url}: HTTP 404)",
+                self.registry
+            ),
+            _ => bail!(
+                "registry {}: ping {url}: {}",
+                self.registry,
+                error_text(resp)
+            ),
         }
     }
 
     fn authenticate(&self, ch: Option<&Challenge>) -> Result<()> {
         let Some(ch) = ch else {
-            bail!("registry {} answered 401 without a WWW-Authenticate challenge", self.registry)
+            bail!(
+                "registry {} answered 401 without a WWW-Authenticate challenge",
+                self.registry
+            )
         };
         let header = match ch.scheme.as_str() {
             "basic" => match &self.creds {
@@ -111,28 +140,59 @@ impl Registry {
     }
 
     fn fetch_token(&self, ch: &Challenge) -> Result<String> {
-        let realm = ch.params.get("realm").ok_or_else(|| anyhow!("registry {}: Bearer challenge without realm", self.registry))?;
+        let realm = ch
+            .params
+            .get("realm")
+            .ok_or_else(|| anyhow!("registry {}: Bearer challenge without realm", self.registry))?;
         if !(realm.starts_with("https://") || realm.starts_with("http://")) {
-            bail!("registry {}: token realm {realm:?} is not an http(s) URL", self.registry);
+            bail!(
+                "registry {}: token realm {realm:?} is not an http(s) URL",
+                self.registry
+            );
         }
         let mut url = format!("{realm}{}", if realm.contains('?') { '&' } else { '?' });
         if let Some(s) = ch.params.get("service") {
             url += &format!("service={}&", query_escape(s));
         }
-        let scope = ch.params.get("scope").cloned().unwrap_or_else(|| format!("repository:{}:pull", self.repo));
+        let scope = ch
+            .params
+            .get("scope")
+            .cloned()
+            .unwrap_or_else(|| format!("repository:{}:pull", self.repo));
         url += &format!("scope={}", query_escape(&scope));
         let mut req = self.agent.get(&url);
         if let Some(c) = &self.creds {
-            req = req.header("Authorization", format!("Basic {}", base64_encode(format!("{}:{}", c.user, c.pass).as_bytes())));
+            req = req.header(
+                "Authorization",
+                format!(
+                    "Basic {}",
+                    base64_encode(format!("{}:{}", c.user, c.pass).as_bytes())
+                ),
+            );
         }
-        let resp = req.call().with_context(|| format!("requesting a token from {realm}"))?;
+        let resp = req
+            .call()
+            .with_context(|| format!("requesting a token from {realm}"))?;
         match resp.status().as_u16() {
             200..=299 => {}
-            401 | 403 => bail!("registry {}: authentication failed: {}", self.registry, error_text(resp)),
-            _ => bail!("registry {}: token request to {realm}: {}", self.registry, error_text(resp)),
+            401 | 403 => bail!(
+                "registry {}: authentication failed: {}",
+                self.registry,
+                error_text(resp)
+            ),
+            _ => bail!(
+                "registry {}: token request to {realm}: {}",
+                self.registry,
+                error_text(resp)
+            ),
         }
-        let body = resp.into_body().with_config().limit(1 << 20).read_to_string()?;
-        let v: serde_json::Value = serde_json::from_str(&body).context("token response is not JSON")?;
+        let body = resp
+            .into_body()
+            .with_config()
+            .limit(1 << 20)
+            .read_to_string()?;
+        let v: serde_json::Value =
+            serde_json::from_str(&body).context("token response is not JSON")?;
         v.get("token")
             .or_else(|| v.get("access_token"))
             .and_then(|t| t.as_str())
@@ -158,7 +218,11 @@ impl Registry {
                 return Ok(resp);
             }
             if attempt == 1 {
-                bail!("registry {}: authentication failed for {path}: {}", self.registry, error_text(resp));
+                bail!(
+                    "registry {}: authentication failed for {path}: {}",
+                    self.registry,
+                    error_text(resp)
+                );
             }
             let ch = challenge_of(&resp);
             self.authenticate(ch.as_ref())?;
@@ -172,11 +236,29 @@ impl Registry {
         let resp = self.get(&path, Some(ACCEPT_MANIFESTS))?;
         match resp.status().as_u16() {
             200 => {}
-            404 => bail!("manifest {}/{}:{reference} not found", self.registry, self.repo),
-            _ => bail!("manifest {}/{}:{reference}: {}", self.registry, self.repo, error_text(resp)),
+            404 => bail!(
+                "manifest {}/{}:{reference} not found",
+                self.registry,
+                self.repo
+            ),
+            _ => bail!(
+                "manifest {}/{}:{reference}: {}",
+                self.registry,
+                self.repo,
+                error_text(resp)
+            ),
         }
-        let ct = resp.headers().get("content-type").and_then(|v| v.to_str().ok()).map(|s| s.split(';').next().unwrap_or("").trim().to_string());
-        let body = resp.into_body().with_config().limit(4 << 20).read_to_vec().context("reading manifest")?;
+        let ct = resp
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .map(|s| s.split(';').next().unwrap_or("").trim().to_string());
+        let body = resp
+            .into_body()
+            .with_config()
+            .limit(4 << 20)
+            .read_to_vec()
+            .context("reading manifest")?;
         Ok((body, ct))
     }
 
@@ -200,7 +282,10 @@ fn challenge_of(resp: &Response) -> Option<Challenge> {
         }
     }
     // Prefer Bearer: it works with and without credentials.
-    all.iter().find(|c| c.scheme == "bearer").or(all.first()).cloned()
+    all.iter()
+        .find(|c| c.scheme == "bearer")
+        .or(all.first())
+        .cloned()
 }
 
 #[cfg(test)]
@@ -219,6 +304,9 @@ mod tests {
 
     #[test]
     fn escapes_scope() {
-        assert_eq!(query_escape("repository:a/b:pull"), "repository%3Aa%2Fb%3Apull");
+        assert_eq!(
+            query_escape("repository:a/b:pull"),
+            "repository%3Aa%2Fb%3Apull"
+        );
     }
 }

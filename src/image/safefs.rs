@@ -37,13 +37,22 @@ pub struct Root {
 }
 
 fn open_dir_at<Fd: AsFd>(dir: Fd, name: &OsStr) -> nix::Result<OwnedFd> {
-    openat(dir, name, OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC, Mode::empty())
+    openat(
+        dir,
+        name,
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
 }
 
 impl Root {
     pub fn open(dir: &Path) -> Result<Root> {
-        let fd = nix::fcntl::open(dir, OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
-            .with_context(|| format!("opening {}", dir.display()))?;
+        let fd = nix::fcntl::open(
+            dir,
+            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .with_context(|| format!("opening {}", dir.display()))?;
         Ok(Root { fd })
     }
 
@@ -57,7 +66,13 @@ impl Root {
     pub fn dir(&self, comps: &[OsString], create: bool) -> Result<Option<OwnedFd>> {
         let mut cur = self.fd.try_clone()?;
         for (i, c) in comps.iter().enumerate() {
-            let shown = || comps[..=i].iter().map(|c| c.to_string_lossy()).collect::<Vec<_>>().join("/");
+            let shown = || {
+                comps[..=i]
+                    .iter()
+                    .map(|c| c.to_string_lossy())
+                    .collect::<Vec<_>>()
+                    .join("/")
+            };
             let next = match open_dir_at(&cur, c) {
                 Ok(fd) => fd,
                 Err(Errno::ENOENT) if create => {
@@ -69,7 +84,10 @@ impl Root {
                 }
                 Err(Errno::ENOENT) => return Ok(None),
                 Err(Errno::ELOOP) | Err(Errno::ENOTDIR) => {
-                    bail!("{} is a symlink or not a directory; refusing to go through it", shown())
+                    bail!(
+                        "{} is a symlink or not a directory; refusing to go through it",
+                        shown()
+                    )
                 }
                 Err(e) => return Err(anyhow!("opening {}: {e}", shown())),
             };
@@ -94,13 +112,18 @@ pub fn is_dir(st: &nix::sys::stat::FileStat) -> bool {
 
 /// Removes `name` in `dir` and, for a directory, everything under it, never following symlinks.
 pub fn remove_all_at<Fd: AsFd>(dir: Fd, name: &OsStr) -> Result<()> {
-    let Some(st) = lstat_at(&dir, name)? else { return Ok(()) };
+    let Some(st) = lstat_at(&dir, name)? else {
+        return Ok(());
+    };
     if is_dir(&st) {
-        let sub = open_dir_at(&dir, name).with_context(|| format!("opening {}", name.to_string_lossy()))?;
+        let sub = open_dir_at(&dir, name)
+            .with_context(|| format!("opening {}", name.to_string_lossy()))?;
         clear_dir(&sub, &|_| false)?;
-        unlinkat(&dir, name, UnlinkatFlags::RemoveDir).with_context(|| format!("removing {}", name.to_string_lossy()))?;
+        unlinkat(&dir, name, UnlinkatFlags::RemoveDir)
+            .with_context(|| format!("removing {}", name.to_string_lossy()))?;
     } else {
-        unlinkat(&dir, name, UnlinkatFlags::NoRemoveDir).with_context(|| format!("removing {}", name.to_string_lossy()))?;
+        unlinkat(&dir, name, UnlinkatFlags::NoRemoveDir)
+            .with_context(|| format!("removing {}", name.to_string_lossy()))?;
     }
     Ok(())
 }
@@ -132,9 +155,18 @@ pub fn set_xattr<Fd: AsFd>(dir: Fd, name: &OsStr, key: &str, value: &[u8]) -> Re
     let p = std::ffi::CString::new(p).map_err(|_| anyhow!("NUL in file name"))?;
     let k = std::ffi::CString::new(key).map_err(|_| anyhow!("NUL in xattr name"))?;
     // SAFETY: both strings are NUL-terminated and live across the call; value is a valid slice.
-    let r = unsafe { libc::lsetxattr(p.as_ptr(), k.as_ptr(), value.as_ptr().cast(), value.len(), 0) };
+    let r = unsafe {
+        libc::lsetxattr(
+            p.as_ptr(),
+            k.as_ptr(),
+            value.as_ptr().cast(),
+            value.len(),
+            0,
+        )
+    };
     if r != 0 {
-        return Err(std::io::Error::last_os_error()).with_context(|| format!("setting xattr {key}"));
+        return Err(std::io::Error::last_os_error())
+            .with_context(|| format!("setting xattr {key}"));
     }
     Ok(())
 }
@@ -145,7 +177,10 @@ mod tests {
 
     #[test]
     fn component_rules() {
-        assert_eq!(components(Path::new("./a/b/")).unwrap(), vec![OsString::from("a"), OsString::from("b")]);
+        assert_eq!(
+            components(Path::new("./a/b/")).unwrap(),
+            vec![OsString::from("a"), OsString::from("b")]
+        );
         assert!(components(Path::new("./")).unwrap().is_empty());
         assert!(components(Path::new("../x")).is_err());
         assert!(components(Path::new("a/../../x")).is_err());

@@ -31,10 +31,15 @@ fn flock(path: &Path, exclusive: bool) -> Result<Lock> {
         .write(true)
         .open(path)
         .with_context(|| format!("opening lock {}", path.display()))?;
-    let op = if exclusive { libc::LOCK_EX } else { libc::LOCK_SH };
+    let op = if exclusive {
+        libc::LOCK_EX
+    } else {
+        libc::LOCK_SH
+    };
     // SAFETY: flock on an fd we own; it only blocks until the lock is free.
     if unsafe { libc::flock(f.as_raw_fd(), op) } != 0 {
-        return Err(std::io::Error::last_os_error()).with_context(|| format!("locking {}", path.display()));
+        return Err(std::io::Error::last_os_error())
+            .with_context(|| format!("locking {}", path.display()));
     }
     Ok(Lock(f))
 }
@@ -57,8 +62,11 @@ impl Drop for TempBlob {
 impl Store {
     /// Opens the layout at `root`, creating an empty one if nothing is there.
     pub fn open(root: &Path) -> Result<Store> {
-        let s = Store { root: root.to_path_buf() };
-        fs::create_dir_all(s.root.join("blobs/sha256")).with_context(|| format!("creating store {}", root.display()))?;
+        let s = Store {
+            root: root.to_path_buf(),
+        };
+        fs::create_dir_all(s.root.join("blobs/sha256"))
+            .with_context(|| format!("creating store {}", root.display()))?;
         fs::create_dir_all(s.root.join(TMP_DIR))?;
         let layout = s.root.join("oci-layout");
         if !layout.exists() {
@@ -74,9 +82,14 @@ impl Store {
     /// Opens an existing layout read-only (no files created); for reading other tools' layouts.
     pub fn open_existing(root: &Path) -> Result<Store> {
         if !root.join("index.json").is_file() {
-            bail!("{} is not an OCI image layout (no index.json)", root.display());
+            bail!(
+                "{} is not an OCI image layout (no index.json)",
+                root.display()
+            );
         }
-        Ok(Store { root: root.to_path_buf() })
+        Ok(Store {
+            root: root.to_path_buf(),
+        })
     }
 
     pub fn blob_path(&self, digest: &str) -> Result<PathBuf> {
@@ -89,7 +102,10 @@ impl Store {
     /// A blob counts as present when its file has the descriptor's size; its content was verified
     /// when it came in.
     pub fn has(&self, d: &Descriptor) -> bool {
-        match self.blob_path(&d.digest).and_then(|p| Ok(fs::symlink_metadata(p)?)) {
+        match self
+            .blob_path(&d.digest)
+            .and_then(|p| Ok(fs::symlink_metadata(p)?))
+        {
             Ok(m) => m.is_file() && m.len() == d.size,
             Err(_) => false,
         }
@@ -105,8 +121,19 @@ impl Store {
         for n in 0..1000u32 {
             let name = format!("{}-{}-{n}", std::process::id(), unique());
             let path = dir.join(name);
-            match File::options().write(true).read(true).create_new(true).open(&path) {
-                Ok(file) => return Ok(TempBlob { path, file, committed: false }),
+            match File::options()
+                .write(true)
+                .read(true)
+                .create_new(true)
+                .open(&path)
+            {
+                Ok(file) => {
+                    return Ok(TempBlob {
+                        path,
+                        file,
+                        committed: false,
+                    })
+                }
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
                 Err(e) => return Err(e).with_context(|| format!("creating {}", path.display())),
             }
@@ -118,7 +145,8 @@ impl Store {
     pub fn commit(&self, mut t: TempBlob, digest: &str) -> Result<()> {
         t.file.sync_all().ok();
         let dst = self.blob_path(digest)?;
-        fs::rename(&t.path, &dst).with_context(|| format!("moving blob {digest} into the store"))?;
+        fs::rename(&t.path, &dst)
+            .with_context(|| format!("moving blob {digest} into the store"))?;
         t.committed = true;
         Ok(())
     }
@@ -141,10 +169,12 @@ impl Store {
     /// by another tool, or tampered with.
     pub fn read_blob(&self, d: &Descriptor) -> Result<Vec<u8>> {
         let p = self.blob_path(&d.digest)?;
-        let f = File::open(&p).with_context(|| format!("blob {} is missing from the store", d.digest))?;
+        let f = File::open(&p)
+            .with_context(|| format!("blob {} is missing from the store", d.digest))?;
         let mut v = Verifier::new(f.take(d.size + 1), Some(d.size));
         let mut buf = Vec::with_capacity(d.size as usize);
-        v.read_to_end(&mut buf).with_context(|| format!("reading blob {}", d.digest))?;
+        v.read_to_end(&mut buf)
+            .with_context(|| format!("reading blob {}", d.digest))?;
         v.finish(&format!("blob {}", d.digest), &d.digest, Some(d.size))?;
         Ok(buf)
     }
@@ -157,7 +187,8 @@ impl Store {
     fn read_index(&self) -> Result<serde_json::Value> {
         let p = self.root.join("index.json");
         let text = fs::read(&p).with_context(|| format!("reading {}", p.display()))?;
-        let v: serde_json::Value = serde_json::from_slice(&text).with_context(|| format!("parsing {}", p.display()))?;
+        let v: serde_json::Value =
+            serde_json::from_slice(&text).with_context(|| format!("parsing {}", p.display()))?;
         if !v.get("manifests").is_some_and(|m| m.is_array()) {
             bail!("{}: no manifests array", p.display());
         }
@@ -169,8 +200,14 @@ impl Store {
         let v = self.read_index()?;
         let mut out = Vec::new();
         for m in v["manifests"].as_array().unwrap() {
-            let d: Descriptor = serde_json::from_value(m.clone()).context("index.json: malformed descriptor")?;
-            let name = d.annotations.as_ref().and_then(|a| a.get(REF_NAME)).cloned().unwrap_or_default();
+            let d: Descriptor =
+                serde_json::from_value(m.clone()).context("index.json: malformed descriptor")?;
+            let name = d
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get(REF_NAME))
+                .cloned()
+                .unwrap_or_default();
             out.push((name, d));
         }
         Ok(out)
@@ -191,7 +228,9 @@ impl Store {
         }
         let by_digest: Vec<_> = refs
             .iter()
-            .filter(|(_, d)| d.digest == name || (name.len() >= 12 && d.digest[7..].starts_with(name)))
+            .filter(|(_, d)| {
+                d.digest == name || (name.len() >= 12 && d.digest[7..].starts_with(name))
+            })
             .collect();
         if let Some((n, d)) = by_digest.first() {
             return Ok((n.clone(), d.clone()));
@@ -206,9 +245,15 @@ impl Store {
         let list = v["manifests"].as_array_mut().unwrap();
         list.retain(|m| entry_name(m) != Some(name));
         let mut d = d.clone();
-        d.annotations.get_or_insert_with(Default::default).insert(REF_NAME.into(), name.into());
+        d.annotations
+            .get_or_insert_with(Default::default)
+            .insert(REF_NAME.into(), name.into());
         list.push(serde_json::to_value(&d)?);
-        atomic_write(self, &self.root.join("index.json"), &serde_json::to_vec_pretty(&v)?)
+        atomic_write(
+            self,
+            &self.root.join("index.json"),
+            &serde_json::to_vec_pretty(&v)?,
+        )
     }
 
     /// Drops the entries named `name`; false if there was none.
@@ -221,7 +266,11 @@ impl Store {
         if list.len() == before {
             return Ok(false);
         }
-        atomic_write(self, &self.root.join("index.json"), &serde_json::to_vec_pretty(&v)?)?;
+        atomic_write(
+            self,
+            &self.root.join("index.json"),
+            &serde_json::to_vec_pretty(&v)?,
+        )?;
         Ok(true)
     }
 
@@ -236,7 +285,10 @@ impl Store {
             if !live.insert(d.digest.clone()) {
                 continue;
             }
-            let is_manifest = matches!(d.media_type.as_str(), oci::OCI_MANIFEST | oci::DOCKER_MANIFEST | oci::OCI_INDEX | oci::DOCKER_LIST);
+            let is_manifest = matches!(
+                d.media_type.as_str(),
+                oci::OCI_MANIFEST | oci::DOCKER_MANIFEST | oci::OCI_INDEX | oci::DOCKER_LIST
+            );
             if !is_manifest || !self.has(&d) {
                 continue;
             }
@@ -281,7 +333,10 @@ fn entry_name(m: &serde_json::Value) -> Option<&str> {
 fn unique() -> u128 {
     use std::sync::atomic::{AtomicU64, Ordering};
     static N: AtomicU64 = AtomicU64::new(0);
-    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
     t ^ (N.fetch_add(1, Ordering::Relaxed) as u128) << 64
 }
 
@@ -319,7 +374,14 @@ mod tests {
         let orphan = b"orphan".to_vec();
         s.put_bytes(&sha256_digest(&orphan), &orphan).unwrap();
         assert!(s.put_bytes(&ld, b"other").is_err());
-        let d = Descriptor { media_type: oci::OCI_MANIFEST.into(), digest: md.clone(), size: man.len() as u64, platform: None, annotations: None, urls: None };
+        let d = Descriptor {
+            media_type: oci::OCI_MANIFEST.into(),
+            digest: md.clone(),
+            size: man.len() as u64,
+            platform: None,
+            annotations: None,
+            urls: None,
+        };
         s.set_ref("docker.io/library/busybox:latest", &d).unwrap();
         s.set_ref("docker.io/library/busybox:latest", &d).unwrap();
         assert_eq!(s.refs().unwrap().len(), 1);
@@ -330,6 +392,11 @@ mod tests {
         assert!(s.remove_ref("docker.io/library/busybox:latest").unwrap());
         assert!(!s.remove_ref("docker.io/library/busybox:latest").unwrap());
         assert_eq!(s.gc().unwrap().0, 3);
-        assert_eq!(fs::read_dir(dir.path().join("blobs/sha256")).unwrap().count(), 0);
+        assert_eq!(
+            fs::read_dir(dir.path().join("blobs/sha256"))
+                .unwrap()
+                .count(),
+            0
+        );
     }
 }

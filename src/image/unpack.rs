@@ -5,7 +5,9 @@ use super::digest::Verifier;
 use super::safefs::{self, components, is_plain_name, lstat_at, Root};
 use anyhow::{anyhow, bail, Context, Result};
 use nix::fcntl::{openat, AtFlags, OFlag};
-use nix::sys::stat::{fchmod, fchmodat, futimens, mknodat, utimensat, FchmodatFlags, Mode, SFlag, UtimensatFlags};
+use nix::sys::stat::{
+    fchmod, fchmodat, futimens, mknodat, utimensat, FchmodatFlags, Mode, SFlag, UtimensatFlags,
+};
 use nix::sys::time::TimeSpec;
 use nix::unistd::{fchown, fchownat, linkat, symlinkat, Gid, Uid};
 use std::collections::{HashMap, HashSet};
@@ -43,20 +45,36 @@ pub fn unpack(rootfs: &Path, layers: Vec<Layer<'_>>) -> Result<()> {
         if let Ok(Some(pfd)) = root.dir(parent, false) {
             let t = TimeSpec::new(mtime, 0);
             // A directory removed by a later layer simply has no time to set.
-            let _ = utimensat(&pfd, name.as_os_str(), &t, &t, UtimensatFlags::NoFollowSymlink);
+            let _ = utimensat(
+                &pfd,
+                name.as_os_str(),
+                &t,
+                &t,
+                UtimensatFlags::NoFollowSymlink,
+            );
         }
     }
     Ok(())
 }
 
-fn apply_layer(root: &Root, layer: Layer<'_>, dir_times: &mut HashMap<Vec<OsString>, i64>) -> Result<()> {
+fn apply_layer(
+    root: &Root,
+    layer: Layer<'_>,
+    dir_times: &mut HashMap<Vec<OsString>, i64>,
+) -> Result<()> {
     let label = layer.label;
-    let mut verifier = Verifier::new(decompress(layer.reader).with_context(|| label.clone())?, None);
+    let mut verifier = Verifier::new(
+        decompress(layer.reader).with_context(|| label.clone())?,
+        None,
+    );
     // Paths this layer wrote: an opaque marker must spare them whatever order the tar lists them in.
     let mut created: HashSet<Vec<OsString>> = HashSet::new();
     {
         let mut ar = tar::Archive::new(&mut verifier);
-        for entry in ar.entries().with_context(|| format!("{label}: reading tar"))? {
+        for entry in ar
+            .entries()
+            .with_context(|| format!("{label}: reading tar"))?
+        {
             let mut entry = entry.with_context(|| format!("{label}: reading tar"))?;
             let path = entry.path().map(|p| p.into_owned()).unwrap_or_default();
             apply_entry(root, &mut entry, &mut created, dir_times)
@@ -73,7 +91,13 @@ fn apply_entry<R: Read>(
     dir_times: &mut HashMap<Vec<OsString>, i64>,
 ) -> Result<()> {
     let kind = e.header().entry_type();
-    if matches!(kind, tar::EntryType::XGlobalHeader | tar::EntryType::XHeader | tar::EntryType::GNULongName | tar::EntryType::GNULongLink) {
+    if matches!(
+        kind,
+        tar::EntryType::XGlobalHeader
+            | tar::EntryType::XHeader
+            | tar::EntryType::GNULongName
+            | tar::EntryType::GNULongLink
+    ) {
         return Ok(());
     }
     let comps = components(&e.path()?)?;
@@ -87,7 +111,11 @@ fn apply_entry<R: Read>(
         if kind != tar::EntryType::Directory {
             bail!("the root can only be a directory");
         }
-        fchown(root.fd(), Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid)))?;
+        fchown(
+            root.fd(),
+            Some(Uid::from_raw(uid)),
+            Some(Gid::from_raw(gid)),
+        )?;
         fchmod(root.fd(), mode)?;
         dir_times.insert(vec![], mtime);
         return Ok(());
@@ -107,14 +135,25 @@ fn apply_entry<R: Read>(
         None => {}
     }
     let own = |fd: &OwnedFd, n: &OsStr| -> Result<()> {
-        fchownat(fd, n, Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid)), AtFlags::AT_SYMLINK_NOFOLLOW).context("chown")
+        fchownat(
+            fd,
+            n,
+            Some(Uid::from_raw(uid)),
+            Some(Gid::from_raw(gid)),
+            AtFlags::AT_SYMLINK_NOFOLLOW,
+        )
+        .context("chown")
     };
     match kind {
         tar::EntryType::Regular | tar::EntryType::Continuous => {
             let fd = openat(
                 &pfd,
                 name.as_os_str(),
-                OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+                OFlag::O_WRONLY
+                    | OFlag::O_CREAT
+                    | OFlag::O_EXCL
+                    | OFlag::O_NOFOLLOW
+                    | OFlag::O_CLOEXEC,
                 Mode::from_bits_truncate(0o600),
             )
             .context("creating file")?;
@@ -129,7 +168,8 @@ fn apply_entry<R: Read>(
         }
         tar::EntryType::Directory => {
             if existing.is_none() {
-                nix::sys::stat::mkdirat(&pfd, name.as_os_str(), Mode::from_bits_truncate(0o700)).context("mkdir")?;
+                nix::sys::stat::mkdirat(&pfd, name.as_os_str(), Mode::from_bits_truncate(0o700))
+                    .context("mkdir")?;
             }
             own(&pfd, name)?;
             fchmodat(&pfd, name.as_os_str(), mode, FchmodatFlags::NoFollowSymlink)
@@ -141,24 +181,49 @@ fn apply_entry<R: Read>(
             dir_times.insert(key, mtime);
         }
         tar::EntryType::Symlink => {
-            let target = e.link_name()?.ok_or_else(|| anyhow!("symlink without a target"))?;
+            let target = e
+                .link_name()?
+                .ok_or_else(|| anyhow!("symlink without a target"))?;
             // The target is stored, never followed by us, so any value is harmless here.
             symlinkat(target.as_os_str(), &pfd, name.as_os_str()).context("symlink")?;
             own(&pfd, name)?;
             let t = TimeSpec::new(mtime, 0);
-            utimensat(&pfd, name.as_os_str(), &t, &t, UtimensatFlags::NoFollowSymlink).context("setting mtime")?;
+            utimensat(
+                &pfd,
+                name.as_os_str(),
+                &t,
+                &t,
+                UtimensatFlags::NoFollowSymlink,
+            )
+            .context("setting mtime")?;
         }
         tar::EntryType::Link => {
-            let target = e.link_name()?.ok_or_else(|| anyhow!("hardlink without a target"))?;
-            let tc = components(&target).map_err(|err| anyhow!("hardlink target {:?}: {err}", target.to_string_lossy()))?;
-            let Some((tname, tparent)) = tc.split_last() else { bail!("hardlink to the root") };
+            let target = e
+                .link_name()?
+                .ok_or_else(|| anyhow!("hardlink without a target"))?;
+            let tc = components(&target)
+                .map_err(|err| anyhow!("hardlink target {:?}: {err}", target.to_string_lossy()))?;
+            let Some((tname, tparent)) = tc.split_last() else {
+                bail!("hardlink to the root")
+            };
             let tfd = root
                 .dir(tparent, false)
                 .with_context(|| format!("hardlink target {:?}", target.to_string_lossy()))?
-                .ok_or_else(|| anyhow!("hardlink target {:?} does not exist", target.to_string_lossy()))?;
+                .ok_or_else(|| {
+                    anyhow!(
+                        "hardlink target {:?} does not exist",
+                        target.to_string_lossy()
+                    )
+                })?;
             // Without AT_SYMLINK_FOLLOW a symlink target is linked as the link itself, never followed.
-            linkat(&tfd, tname.as_os_str(), &pfd, name.as_os_str(), AtFlags::empty())
-                .with_context(|| format!("hardlink to {:?}", target.to_string_lossy()))?;
+            linkat(
+                &tfd,
+                tname.as_os_str(),
+                &pfd,
+                name.as_os_str(),
+                AtFlags::empty(),
+            )
+            .with_context(|| format!("hardlink to {:?}", target.to_string_lossy()))?;
         }
         tar::EntryType::Char | tar::EntryType::Block | tar::EntryType::Fifo => {
             let (sflag, dev) = match kind {
@@ -168,10 +233,18 @@ fn apply_entry<R: Read>(
             };
             mknodat(&pfd, name.as_os_str(), sflag, mode, dev).context("mknod")?;
             own(&pfd, name)?;
-            fchmodat(&pfd, name.as_os_str(), mode, FchmodatFlags::FollowSymlink).context("chmod")?;
+            fchmodat(&pfd, name.as_os_str(), mode, FchmodatFlags::FollowSymlink)
+                .context("chmod")?;
             set_xattrs(e, &pfd, name)?;
             let t = TimeSpec::new(mtime, 0);
-            utimensat(&pfd, name.as_os_str(), &t, &t, UtimensatFlags::NoFollowSymlink).context("setting mtime")?;
+            utimensat(
+                &pfd,
+                name.as_os_str(),
+                &t,
+                &t,
+                UtimensatFlags::NoFollowSymlink,
+            )
+            .context("setting mtime")?;
         }
         other => bail!("unsupported tar entry type {other:?}"),
     }
@@ -190,7 +263,9 @@ fn dev_of<R: Read>(e: &tar::Entry<'_, R>) -> Result<libc::dev_t> {
 
 /// Copies `SCHILY.xattr.*` PAX records onto the new file.
 fn set_xattrs<R: Read>(e: &mut tar::Entry<'_, R>, pfd: &OwnedFd, name: &OsStr) -> Result<()> {
-    let Some(exts) = e.pax_extensions()? else { return Ok(()) };
+    let Some(exts) = e.pax_extensions()? else {
+        return Ok(());
+    };
     for ext in exts {
         let ext = ext?;
         let Ok(key) = ext.key() else { continue };
@@ -203,9 +278,16 @@ fn set_xattrs<R: Read>(e: &mut tar::Entry<'_, R>, pfd: &OwnedFd, name: &OsStr) -
 
 /// `.wh.NAME` deletes NAME from the layers below; `.wh..wh..opq` empties its directory of
 /// everything the layers below put there.
-fn whiteout(root: &Root, parent: &[OsString], target: &str, created: &HashSet<Vec<OsString>>) -> Result<()> {
+fn whiteout(
+    root: &Root,
+    parent: &[OsString],
+    target: &str,
+    created: &HashSet<Vec<OsString>>,
+) -> Result<()> {
     if WH_OPAQUE.strip_prefix(WH_PREFIX) == Some(target) {
-        let Some(dfd) = root.dir(parent, false)? else { return Ok(()) };
+        let Some(dfd) = root.dir(parent, false)? else {
+            return Ok(());
+        };
         let keep = |n: &OsStr| {
             let mut k = parent.to_vec();
             k.push(n.to_os_string());
@@ -263,7 +345,11 @@ mod tests {
                     b.append(&h, c.as_bytes()).unwrap();
                 }
                 E::Sym(p, t) | E::Hard(p, t) => {
-                    h.set_entry_type(if matches!(e, E::Sym(..)) { tar::EntryType::Symlink } else { tar::EntryType::Link });
+                    h.set_entry_type(if matches!(e, E::Sym(..)) {
+                        tar::EntryType::Symlink
+                    } else {
+                        tar::EntryType::Link
+                    });
                     h.set_mode(0o777);
                     h.set_size(0);
                     raw_name(&mut h, p);
@@ -290,7 +376,11 @@ mod tests {
         let ls = tars
             .iter()
             .enumerate()
-            .map(|(i, (d, id))| Layer { label: format!("layer {i}"), reader: Box::new(&d[..]), diff_id: id.clone() })
+            .map(|(i, (d, id))| Layer {
+                label: format!("layer {i}"),
+                reader: Box::new(&d[..]),
+                diff_id: id.clone(),
+            })
             .collect();
         unpack(dir, ls)
     }
@@ -302,15 +392,35 @@ mod tests {
         apply(
             r,
             &[
-                &[E::Dir("data/"), E::File("data/keep", "v1"), E::File("data/gone", "x"), E::Dir("data/dir/"), E::File("data/dir/x", "x"), E::Dir("opq/"), E::File("opq/a", "a")],
-                &[E::File("data/.wh.gone", ""), E::File("data/.wh.dir", ""), E::File("data/keep", "v2")],
+                &[
+                    E::Dir("data/"),
+                    E::File("data/keep", "v1"),
+                    E::File("data/gone", "x"),
+                    E::Dir("data/dir/"),
+                    E::File("data/dir/x", "x"),
+                    E::Dir("opq/"),
+                    E::File("opq/a", "a"),
+                ],
+                &[
+                    E::File("data/.wh.gone", ""),
+                    E::File("data/.wh.dir", ""),
+                    E::File("data/keep", "v2"),
+                ],
                 // The marker after a sibling of the same layer must not delete that sibling.
-                &[E::Dir("opq/"), E::File("opq/new", "new"), E::File("opq/.wh..wh..opq", ""), E::File(".wh.nothing-here", "")],
+                &[
+                    E::Dir("opq/"),
+                    E::File("opq/new", "new"),
+                    E::File("opq/.wh..wh..opq", ""),
+                    E::File(".wh.nothing-here", ""),
+                ],
             ],
         )
         .unwrap();
         let names = |d: &str| {
-            let mut v: Vec<_> = std::fs::read_dir(r.join(d)).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+            let mut v: Vec<_> = std::fs::read_dir(r.join(d))
+                .unwrap()
+                .map(|e| e.unwrap().file_name().into_string().unwrap())
+                .collect();
             v.sort();
             v
         };
@@ -318,7 +428,10 @@ mod tests {
         assert_eq!(std::fs::read_to_string(r.join("data/keep")).unwrap(), "v2");
         assert_eq!(names("opq"), ["new"]);
         use std::os::unix::fs::MetadataExt;
-        assert_eq!(std::fs::metadata(r.join("data")).unwrap().mtime(), 1_000_000);
+        assert_eq!(
+            std::fs::metadata(r.join("data")).unwrap().mtime(),
+            1_000_000
+        );
     }
 
     #[test]
@@ -327,10 +440,22 @@ mod tests {
             ("../evil", vec![vec![E::File("../evil", "x")]]),
             ("a/../../evil", vec![vec![E::File("a/../../evil", "x")]]),
             ("/evil", vec![vec![E::File("/evil", "x")]]),
-            ("link/evil", vec![vec![E::Sym("link", "..")], vec![E::File("link/evil", "x")]]),
-            ("abs/evil", vec![vec![E::Sym("abs", "/tmp"), E::File("abs/evil", "x")]]),
+            (
+                "link/evil",
+                vec![vec![E::Sym("link", "..")], vec![E::File("link/evil", "x")]],
+            ),
+            (
+                "abs/evil",
+                vec![vec![E::Sym("abs", "/tmp"), E::File("abs/evil", "x")]],
+            ),
             ("hl", vec![vec![E::Hard("hl", "../outside")]]),
-            ("link/.wh.outside", vec![vec![E::Sym("link", "..")], vec![E::File("link/.wh.outside", "")]]),
+            (
+                "link/.wh.outside",
+                vec![
+                    vec![E::Sym("link", "..")],
+                    vec![E::File("link/.wh.outside", "")],
+                ],
+            ),
             (".wh..", vec![vec![E::File("sub/.wh..", "")]]),
         ];
         for (needle, layers) in cases {
@@ -343,7 +468,11 @@ mod tests {
             assert!(err.contains(needle), "{needle}: {err}");
             assert!(!t.path().join("evil").exists(), "{needle}");
             assert!(!Path::new("/tmp/evil").exists(), "{needle}");
-            assert_eq!(std::fs::read_to_string(t.path().join("outside")).unwrap(), "keep", "{needle}");
+            assert_eq!(
+                std::fs::read_to_string(t.path().join("outside")).unwrap(),
+                "keep",
+                "{needle}"
+            );
         }
     }
 
@@ -352,7 +481,19 @@ mod tests {
         let t = tempfile::tempdir().unwrap();
         let (data, _) = tar_of(&[E::File("f", "x")]);
         let bad = format!("sha256:{}", "0".repeat(64));
-        let err = unpack(t.path(), vec![Layer { label: "layer L".into(), reader: Box::new(&data[..]), diff_id: bad }]).unwrap_err();
-        assert!(err.to_string().contains("layer L (uncompressed): digest mismatch"), "{err}");
+        let err = unpack(
+            t.path(),
+            vec![Layer {
+                label: "layer L".into(),
+                reader: Box::new(&data[..]),
+                diff_id: bad,
+            }],
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("layer L (uncompressed): digest mismatch"),
+            "{err}"
+        );
     }
 }

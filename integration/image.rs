@@ -1,0 +1,501 @@
+//! The image side against real things: docker-registry on loopback, images built by umoci and
+//! pushed by skopeo, umoci reading rt's store, and hand-made hostile layers.
+#[macro_use]
+pub mod util;
+
+use std::fs;
+use std::path::Path;
+use util::*;
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn oci_pull_bundle_matches_umoci_and_repull_fetches_nothing() {
+    require!("docker-registry", "skopeo", "umoci");
+    let t = tempfile::tempdir().unwrap();
+    let (img, store) = (t.path().join("img"), t.path().join("store"));
+    busybox_image(&img);
+    let reg = Registry::start(None);
+    reg.push(&img, "bb:latest", &[]);
+    let name = format!("{}/bb:latest", reg.addr);
+
+    let out = ok(&rt(&[
+        "pull",
+        "--store",
+        s(&store),
+        &format!("{}/bb", reg.addr),
+    ]));
+    assert!(out.starts_with(&format!("{name} sha256:")), "{out}");
+    let first = reg.blob_gets();
+    assert_eq!(first, 2, "config + one layer");
+    // A re-pull of a present image asks for the manifest only.
+    ok(&rt(&["pull", "--store", s(&store), &name]));
+    assert_eq!(reg.blob_gets(), first, "re-pull downloaded blobs");
+
+    // rt's store is a layout umoci and skopeo read.
+    let ours = t.path().join("ours");
+    ok(&rt(&["bundle", "--store", s(&store), &name, s(&ours)]));
+    let theirs = t.path().join("theirs");
+    sh(std::process::Command::new("umoci")
+        .arg("unpack")
+        .arg("--image")
+        .arg(format!("{}:{name}", store.display()))
+        .arg(&theirs));
+    assert_eq!(tree(&ours.join("rootfs")), tree(&theirs.join("rootfs")));
+    assert!(tree(&ours.join("rootfs")).contains("bin/busybox f 755 0 0"));
+    sh(std::process::Command::new("skopeo")
+        .arg("inspect")
+        .arg(format!("oci:{}:{name}", store.display())));
+
+    let cfg = read_json(&ours.join("config.json"));
+    assert_eq!(cfg["process"]["args"], serde_json::json!(["sh"]));
+    assert_eq!(
+        cfg["process"]["env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e.as_str().unwrap().starts_with("PATH="))
+            .count(),
+        1
+    );
+    assert_eq!(
+        cfg["process"]["env"][2],
+        "PATH=/usr/sbin:/usr/bin:/sbin:/bin"
+    );
+    assert_eq!(cfg["root"]["path"], "rootfs");
+    assert_eq!(cfg["process"]["terminal"], false);
+    assert_eq!(
+        cfg["annotations"]["org.opencontainers.image.architecture"],
+        "amd64"
+    );
+
+    // Overrides and an existing bundle.
+    let b2 = t.path().join("b2");
+    ok(&rt(&[
+        "bundle",
+        "--store",
+        s(&store),
+        "--terminal",
+        &name,
+        s(&b2),
+        "--",
+        "echo",
+        "hi",
+    ]));
+    let cfg = read_json(&b2.join("config.json"));
+    assert_eq!(cfg["process"]["args"], serde_json::json!(["echo", "hi"]));
+    assert_eq!(cfg["process"]["terminal"], true);
+    let e = fails(&rt(&["bundle", "--store", s(&store), &name, s(&b2)]));
+    assert!(e.contains("already exists"), "{e}");
+
+    let list = ok(&rt(&["images", "--store", s(&store)]));
+    assert!(
+        list.contains(&name) && list.contains("linux/amd64"),
+        "{list}"
+    );
+}
+
+#[test]
+fn docker_media_types_and_layered_whiteouts() {
+    require!("docker-registry", "skopeo", "umoci");
+    let t = tempfile::tempdir().unwrap();
+    let (base, img, store) = (
+        t.path().join("base"),
+        t.path().join("layered"),
+        t.path().join("store"),
+    );
+    busybox_image(&base);
+    layered_image(&base, &img);
+    let reg = Registry::start(None);
+    reg.push(&img, "layered:v2s2", &["--format", "v2s2"]);
+    reg.push(&img, "layered:oci", &[]);
+    for tag in ["v2s2", "oci"] {
+        let name = format!("{}/layered:{tag}", reg.addr);
+        ok(&rt(&["pull", "--store", s(&store), &name]));
+        let b = t.path().join(format!("b-{tag}"));
+        ok(&rt(&["bundle", "--store", s(&store), &name, s(&b)]));
+        let r = b.join("rootfs");
+        assert_eq!(names(&r.join("data")), ["keep"], "{tag}");
+        assert_eq!(fs::read_to_string(r.join("data/keep")).unwrap(), "v2\n");
+        assert_eq!(names(&r.join("opq")), ["new"], "{tag}");
+        assert!(r.join("bin/busybox").is_file());
+    }
+    let idx = read_json(&store.join("index.json"));
+    let types: Vec<&str> = idx["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["mediaType"].as_str().unwrap())
+        .collect();
+    assert!(
+        types.contains(&"application/vnd.docker.distribution.manifest.v2+json"),
+        "{types:?}"
+    );
+    assert!(
+        types.contains(&"application/vnd.oci.image.manifest.v1+json"),
+        "{types:?}"
+    );
+    // Both pulls share the same layers' content but different compressed blobs may differ; the
+    // oci one and the v2s2 one name the same uncompressed layers, so the store holds no duplicates.
+    let n = blob_count(&store);
+    let mut all = std::collections::HashSet::new();
+    for m in idx["manifests"].as_array().unwrap() {
+        let man = blob_json(&store, m["digest"].as_str().unwrap());
+        all.insert(m["digest"].as_str().unwrap().to_string());
+        all.insert(man["config"]["digest"].as_str().unwrap().to_string());
+        for l in man["layers"].as_array().unwrap() {
+            all.insert(l["digest"].as_str().unwrap().to_string());
+        }
+    }
+    assert_eq!(n, all.len(), "every blob stored once");
+}
+
+/// An index of two platforms built by hand: the same busybox layer, configs claiming amd64 and arm64.
+#[test]
+fn index_picks_the_platform() {
+    require!("docker-registry", "skopeo", "umoci");
+    let t = tempfile::tempdir().unwrap();
+    let (img, store) = (t.path().join("img"), t.path().join("store"));
+    busybox_image(&img);
+    let (_, m) = top_manifest(&img);
+    let mut platforms = Vec::new();
+    let mut digests = Vec::new();
+    for (arch, variant) in [("amd64", None), ("arm64", Some("v8"))] {
+        let mut cfg = blob_json(&img, m["config"]["digest"].as_str().unwrap());
+        cfg["architecture"] = arch.into();
+        if let Some(v) = variant {
+            cfg["variant"] = v.into();
+        }
+        let c = put_blob(
+            &img,
+            "application/vnd.oci.image.config.v1+json",
+            &serde_json::to_vec(&cfg).unwrap(),
+        );
+        let mut man = m.clone();
+        man["config"] = c;
+        let mut d = put_blob(
+            &img,
+            "application/vnd.oci.image.manifest.v1+json",
+            &serde_json::to_vec(&man).unwrap(),
+        );
+        let mut p = serde_json::json!({"os": "linux", "architecture": arch});
+        if let Some(v) = variant {
+            p["variant"] = v.into();
+        }
+        d["platform"] = p;
+        digests.push(d["digest"].as_str().unwrap().to_string());
+        platforms.push(d);
+    }
+    let index = serde_json::json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": platforms});
+    let mut d = put_blob(
+        &img,
+        "application/vnd.oci.image.index.v1+json",
+        &serde_json::to_vec(&index).unwrap(),
+    );
+    d["annotations"] = serde_json::json!({"org.opencontainers.image.ref.name": "latest"});
+    fs::write(
+        img.join("index.json"),
+        serde_json::to_vec(&serde_json::json!({"schemaVersion": 2, "manifests": [d]})).unwrap(),
+    )
+    .unwrap();
+    let reg = Registry::start(None);
+    reg.push(&img, "multi:latest", &["--all"]);
+    let name = format!("{}/multi", reg.addr);
+
+    let out = ok(&rt(&[
+        "pull",
+        "--store",
+        s(&store),
+        "--platform",
+        "linux/arm64",
+        "--name",
+        "arm",
+        &name,
+    ]));
+    assert!(out.contains(&digests[1]), "{out}");
+    let out = ok(&rt(&["pull", "--store", s(&store), &name]));
+    assert!(out.contains(&digests[0]), "host platform is amd64: {out}");
+    let e = fails(&rt(&[
+        "pull",
+        "--store",
+        s(&store),
+        "--platform",
+        "linux/s390x",
+        &name,
+    ]));
+    assert!(
+        e.contains("linux/s390x") && e.contains("linux/arm64/v8"),
+        "{e}"
+    );
+    let list = ok(&rt(&["images", "--store", s(&store)]));
+    assert!(
+        list.contains("linux/arm64/v8") && list.contains("linux/amd64"),
+        "{list}"
+    );
+}
+
+fn htpasswd_line(user: &str, pass: &str) -> Option<String> {
+    let o = std::process::Command::new("htpasswd")
+        .args(["-nbB", user, pass])
+        .output()
+        .ok()?;
+    o.status
+        .success()
+        .then(|| String::from_utf8_lossy(&o.stdout).trim().to_string() + "\n")
+}
+
+#[test]
+fn basic_auth_right_and_wrong_credentials() {
+    require!("docker-registry", "skopeo", "umoci", "htpasswd");
+    let t = tempfile::tempdir().unwrap();
+    let (img, store) = (t.path().join("img"), t.path().join("store"));
+    busybox_image(&img);
+    let reg = Registry::start(Some(&htpasswd_line("alice", "s3cret").unwrap()));
+    reg.push(&img, "private:latest", &["--dest-creds", "alice:s3cret"]);
+    let name = format!("{}/private", reg.addr);
+
+    let e = fails(&rt(&["pull", "--store", s(&store), &name]));
+    assert!(e.contains("requires a login"), "{e}");
+    let e = fails(&rt(&[
+        "pull",
+        "--store",
+        s(&store),
+        "--creds",
+        "alice:wrong",
+        &name,
+    ]));
+    assert!(e.contains("authentication failed"), "{e}");
+    assert_eq!(blob_count(&store), 0, "nothing stored after a refused pull");
+
+    ok(&rt(&[
+        "pull",
+        "--store",
+        s(&store),
+        "--creds",
+        "alice:s3cret",
+        &name,
+    ]));
+    // Credentials from an auth file, as docker and podman write them.
+    let store2 = t.path().join("store2");
+    let auth = t.path().join("auth.json");
+    fs::write(
+        &auth,
+        format!(
+            r#"{{"auths":{{"{}":{{"auth":"YWxpY2U6czNjcmV0"}}}}}}"#,
+            reg.addr
+        ),
+    )
+    .unwrap();
+    ok(&rt_env(
+        &["pull", "--store", s(&store2), &name],
+        &[("REGISTRY_AUTH_FILE", s(&auth))],
+    ));
+    assert_eq!(blob_count(&store2), 3);
+}
+
+#[test]
+fn corrupted_blob_is_rejected_and_nothing_kept() {
+    require!("docker-registry", "skopeo", "umoci");
+    let t = tempfile::tempdir().unwrap();
+    let (img, store) = (t.path().join("img"), t.path().join("store"));
+    busybox_image(&img);
+    let (_, m) = top_manifest(&img);
+    let layer = m["layers"][0]["digest"].as_str().unwrap().to_string();
+    let reg = Registry::start(None);
+    reg.push(&img, "bad:latest", &[]);
+    // Same size, one byte changed, in the registry's own storage.
+    let f = reg.blob_file(&layer);
+    let mut data = fs::read(&f).unwrap();
+    let mid = data.len() / 2;
+    data[mid] ^= 0xff;
+    fs::write(&f, &data).unwrap();
+
+    let e = fails(&rt(&[
+        "pull",
+        "--store",
+        s(&store),
+        &format!("{}/bad", reg.addr),
+    ]));
+    assert!(e.contains(&layer) && e.contains("mismatch"), "{e}");
+    assert!(!store.join("blobs/sha256").join(&layer[7..]).exists());
+    assert_eq!(
+        fs::read_dir(store.join(".rt-tmp")).unwrap().count(),
+        0,
+        "partial download left behind"
+    );
+    let idx = read_json(&store.join("index.json"));
+    assert_eq!(idx["manifests"].as_array().unwrap().len(), 0);
+}
+
+#[test]
+fn hostile_layers_are_refused() {
+    require!();
+    use Entry::*;
+    let cases: Vec<(&str, Vec<Vec<Entry>>)> = vec![
+        ("../escape", vec![vec![File("../escape", "x")]]),
+        ("/abs-escape", vec![vec![File("/abs-escape", "x")]]),
+        (
+            "link/escape",
+            vec![vec![Symlink("link", "..")], vec![File("link/escape", "x")]],
+        ),
+        (
+            "link2/escape",
+            vec![vec![Symlink("link2", "/tmp"), File("link2/escape", "x")]],
+        ),
+        ("hard", vec![vec![Hardlink("hard", "../victim")]]),
+        (
+            "dir/.wh...",
+            vec![vec![Dir("dir/"), File("dir/.wh...", "")]],
+        ),
+        (
+            "up/.wh.victim",
+            vec![vec![Symlink("up", "..")], vec![File("up/.wh.victim", "")]],
+        ),
+    ];
+    for (needle, layers) in cases {
+        let t = tempfile::tempdir().unwrap();
+        let (img, store, b) = (
+            t.path().join("img"),
+            t.path().join("store"),
+            t.path().join("b"),
+        );
+        let tars: Vec<Vec<u8>> = layers.iter().map(|l| tar_of(l)).collect();
+        layout_with_layers(&img, &tars);
+        fs::write(t.path().join("victim"), "keep").unwrap();
+        ok(&rt(&[
+            "pull",
+            "--store",
+            s(&store),
+            &format!("oci:{}", img.display()),
+        ]));
+        let e = fails(&rt(&["bundle", "--store", s(&store), "latest", s(&b)]));
+        assert!(e.contains(&format!("{needle:?}")), "{needle}: {e}");
+        assert!(!b.exists(), "{needle}: bundle left behind");
+        assert_eq!(
+            fs::read_to_string(t.path().join("victim")).unwrap(),
+            "keep",
+            "{needle}"
+        );
+        for p in [
+            t.path().join("escape"),
+            t.path().join("abs-escape"),
+            "/abs-escape".into(),
+            "/tmp/escape".into(),
+        ] {
+            assert!(!p.exists(), "{needle}: {} was written", p.display());
+        }
+    }
+}
+
+#[test]
+fn local_sources_and_rmi_gc() {
+    require!("skopeo", "umoci");
+    let t = tempfile::tempdir().unwrap();
+    let (base, img, store) = (
+        t.path().join("base"),
+        t.path().join("layered"),
+        t.path().join("store"),
+    );
+    busybox_image(&base);
+    layered_image(&base, &img);
+    ok(&rt(&[
+        "pull",
+        "--store",
+        s(&store),
+        "--name",
+        "bb",
+        &format!("oci:{}:latest", base.display()),
+    ]));
+    ok(&rt(&[
+        "pull",
+        "--store",
+        s(&store),
+        "--name",
+        "layered",
+        &format!("oci:{}", img.display()),
+    ]));
+    let both = blob_count(&store);
+    // The base layer is stored once: 4 layers, 2 configs, 2 manifests.
+    assert_eq!(both, 8);
+
+    let arch = t.path().join("bb-docker.tar");
+    sh(std::process::Command::new("skopeo")
+        .args(["copy", "-q"])
+        .arg(format!("oci:{}:latest", base.display()))
+        .arg(format!("docker-archive:{}:bb:v1", arch.display())));
+    let out = ok(&rt(&[
+        "pull",
+        "--store",
+        s(&store),
+        &format!("docker-archive:{}", arch.display()),
+    ]));
+    assert!(out.starts_with("docker.io/library/bb:v1 "), "{out}");
+    let oarch = t.path().join("bb-oci.tar");
+    sh(std::process::Command::new("tar")
+        .arg("-C")
+        .arg(&base)
+        .arg("-cf")
+        .arg(&oarch)
+        .arg("."));
+    ok(&rt(&[
+        "pull",
+        "--store",
+        s(&store),
+        "--name",
+        "bb-oci",
+        &format!("oci-archive:{}", oarch.display()),
+    ]));
+    for (n, b) in [("bb:v1", "b1"), ("bb-oci", "b2")] {
+        let b = t.path().join(b);
+        ok(&rt(&["bundle", "--store", s(&store), n, s(&b)]));
+        assert!(b.join("rootfs/bin/busybox").is_file());
+    }
+    ok(&rt(&["rmi", "--store", s(&store), "bb:v1", "bb-oci"]));
+
+    let e = fails(&rt(&["rmi", "--store", s(&store), "layered", "nope"]));
+    assert!(e.contains("\"nope\""), "{e}");
+    assert_eq!(blob_count(&store), both, "a failed rmi removes nothing");
+    ok(&rt(&["rmi", "--store", s(&store), "layered"]));
+    assert_eq!(blob_count(&store), 3, "shared base layer kept for bb");
+    let b = t.path().join("b3");
+    ok(&rt(&["bundle", "--store", s(&store), "bb", s(&b)]));
+    ok(&rt(&["rmi", "--store", s(&store), "bb"]));
+    assert_eq!(blob_count(&store), 0);
+    assert_eq!(ok(&rt(&["images", "--quiet", "--store", s(&store)])), "");
+}
+
+#[test]
+fn bad_input_gives_one_clear_line() {
+    require!();
+    let t = tempfile::tempdir().unwrap();
+    let store = t.path().join("store");
+    let e = fails(&rt(&["pull", "--store", s(&store), "Not/Valid"]));
+    assert!(e.contains("Not/Valid"), "{e}");
+    let e = fails(&rt(&[
+        "pull",
+        "--store",
+        s(&store),
+        "--platform",
+        "linux",
+        "busybox",
+    ]));
+    assert!(e.contains("os/arch"), "{e}");
+    let e = fails(&rt(&[
+        "bundle",
+        "--store",
+        s(&store),
+        "busybox",
+        s(&t.path().join("b")),
+    ]));
+    assert!(e.contains("busybox"), "{e}");
+    assert!(!t.path().join("b").exists());
+    let e = fails(&rt(&[
+        "pull",
+        "--store",
+        s(&store),
+        &format!("oci:{}", t.path().join("none").display()),
+    ]));
+    assert!(e.contains("not an OCI image layout"), "{e}");
+}
