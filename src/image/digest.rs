@@ -3,6 +3,22 @@ use anyhow::{bail, Result};
 use sha2::{Digest, Sha256};
 use std::io::{self, Read, Write};
 
+/// io::copy with a buffer sized for layers rather than 8 KiB, to keep syscalls few.
+pub fn copy_big<R: Read + ?Sized, W: Write + ?Sized>(r: &mut R, w: &mut W) -> io::Result<u64> {
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut n = 0u64;
+    loop {
+        let k = match r.read(&mut buf) {
+            Ok(0) => return Ok(n),
+            Ok(k) => k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        w.write_all(&buf[..k])?;
+        n += k as u64;
+    }
+}
+
 pub fn sha256_digest(bytes: &[u8]) -> String {
     format!("sha256:{}", hex(&Sha256::digest(bytes)))
 }
@@ -37,7 +53,7 @@ impl<R: Read> Verifier<R> {
 
     /// Drains what is left, then checks the size and digest; `what` names the blob in the error.
     pub fn finish(mut self, what: &str, digest: &str, size: Option<u64>) -> Result<()> {
-        io::copy(&mut self, &mut io::sink())?;
+        copy_big(&mut self, &mut io::sink())?;
         if let Some(s) = size {
             if self.count != s {
                 bail!(

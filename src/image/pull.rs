@@ -1,7 +1,7 @@
 //! Pull: from a registry or a local source into the store, verifying every byte on the way.
 use super::auth::{lookup_creds, Creds};
 use super::compress::decompress;
-use super::digest::{sha256_digest, Verifier};
+use super::digest::{copy_big, sha256_digest, Verifier};
 use super::local::Layout;
 use super::oci::{self, Descriptor, ImageConfig, Parsed, Platform};
 use super::progress::{Counted, Progress};
@@ -341,12 +341,12 @@ fn fetch_layer(
         },
         Some(d.size),
     );
-    io::copy(&mut v, &mut t.file).with_context(|| format!("downloading {what}"))?;
+    copy_big(&mut v, &mut t.file).with_context(|| format!("downloading {what}"))?;
     v.finish(&what, &d.digest, Some(d.size))?;
     // The uncompressed stream must be what the config promises before the blob may enter the store.
     t.file.rewind()?;
     let mut u = Verifier::new(decompress(&t.file).with_context(|| what.clone())?, None);
-    io::copy(&mut u, &mut io::sink()).with_context(|| format!("decompressing {what}"))?;
+    copy_big(&mut u, &mut io::sink()).with_context(|| format!("decompressing {what}"))?;
     u.finish(&format!("{what} (uncompressed)"), diff_id, None)?;
     store.commit(t, &d.digest)
 }

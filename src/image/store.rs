@@ -141,9 +141,10 @@ impl Store {
         bail!("could not create a temporary file in {}", dir.display())
     }
 
-    /// Moves a verified download into place under its digest.
+    /// Moves a verified download into place under its digest. No fsync: a blob damaged by a
+    /// crash has the wrong size (and is fetched again) or fails the digest checks made on every
+    /// read and unpack, so durability here would only cost time.
     pub fn commit(&self, mut t: TempBlob, digest: &str) -> Result<()> {
-        t.file.sync_all().ok();
         let dst = self.blob_path(digest)?;
         fs::rename(&t.path, &dst)
             .with_context(|| format!("moving blob {digest} into the store"))?;

@@ -1,7 +1,7 @@
 //! Applying layers to a rootfs: one streaming pass per layer, whiteouts honoured, metadata kept,
 //! and every entry confined to the rootfs (see safefs.rs).
 use super::compress::decompress;
-use super::digest::Verifier;
+use super::digest::{copy_big, Verifier};
 use super::safefs::{self, components, is_plain_name, lstat_at, Root};
 use anyhow::{anyhow, bail, Context, Result};
 use nix::fcntl::{openat, AtFlags, OFlag};
@@ -13,7 +13,7 @@ use nix::unistd::{fchown, fchownat, linkat, symlinkat, Gid, Uid};
 use std::collections::{HashMap, HashSet};
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
-use std::io::{self, Read};
+use std::io::Read;
 use std::os::fd::OwnedFd;
 use std::path::Path;
 
@@ -158,7 +158,7 @@ fn apply_entry<R: Read>(
             )
             .context("creating file")?;
             let mut f = File::from(fd);
-            io::copy(e, &mut f).context("writing file")?;
+            copy_big(e, &mut f).context("writing file")?;
             // chown clears set-id bits, so the mode goes on after it.
             fchown(&f, Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid))).context("chown")?;
             fchmod(&f, mode).context("chmod")?;
@@ -361,7 +361,7 @@ mod tests {
         }
         let data = b.into_inner().unwrap();
         let mut s = HashSink::default();
-        io::Write::write_all(&mut s, &data).unwrap();
+        std::io::Write::write_all(&mut s, &data).unwrap();
         (data, s.digest())
     }
 
