@@ -1,5 +1,6 @@
 //! The image side against real things: docker-registry on loopback, images built by umoci and
 //! pushed by skopeo, umoci reading rt's store, and hand-made hostile layers.
+pub mod token;
 #[macro_use]
 pub mod util;
 
@@ -292,6 +293,67 @@ fn basic_auth_right_and_wrong_credentials() {
         &["pull", "--store", s(&store2), &name],
         &[("REGISTRY_AUTH_FILE", s(&auth))],
     ));
+    assert_eq!(blob_count(&store2), 3);
+}
+
+/// The Bearer flow against docker-registry in token mode: challenge, token with Basic credentials,
+/// one token for the whole pull, and a fresh token after a 401 on an expired one.
+#[test]
+fn bearer_token_flow() {
+    require!("docker-registry", "skopeo", "umoci", "openssl");
+    let t = tempfile::tempdir().unwrap();
+    let (img, store) = (t.path().join("img"), t.path().join("store"));
+    busybox_image(&img);
+    let tokens = token::TokenServer::start(t.path(), "alice", "s3cret");
+    let reg = Registry::start_with(|_| Some(tokens.registry_auth()));
+    reg.push(&img, "tok:latest", &["--dest-creds", "alice:s3cret"]);
+    let name = format!("{}/tok", reg.addr);
+
+    let e = fails(&rt(&[
+        "pull",
+        "--store",
+        s(&store),
+        "--creds",
+        "alice:nope",
+        &name,
+    ]));
+    assert!(e.contains("authentication failed"), "{e}");
+    assert_eq!(blob_count(&store), 0);
+
+    let before = tokens.requests.load(std::sync::atomic::Ordering::SeqCst);
+    ok(&rt(&[
+        "pull",
+        "--store",
+        s(&store),
+        "--creds",
+        "alice:s3cret",
+        &name,
+    ]));
+    assert_eq!(
+        tokens.requests.load(std::sync::atomic::Ordering::SeqCst) - before,
+        1,
+        "one token serves the whole pull"
+    );
+    assert_eq!(blob_count(&store), 3);
+
+    // The first token is stale: the registry says 401, rt asks once more and carries on.
+    let store2 = t.path().join("store2");
+    tokens
+        .expire_next
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let before = tokens.requests.load(std::sync::atomic::Ordering::SeqCst);
+    ok(&rt(&[
+        "pull",
+        "--store",
+        s(&store2),
+        "--creds",
+        "alice:s3cret",
+        &name,
+    ]));
+    assert_eq!(
+        tokens.requests.load(std::sync::atomic::Ordering::SeqCst) - before,
+        2
+    );
     assert_eq!(blob_count(&store2), 3);
 }
 

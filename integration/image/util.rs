@@ -123,6 +123,18 @@ pub struct Registry {
 impl Registry {
     /// Starts docker-registry on a free loopback port; `htpasswd` turns on Basic auth.
     pub fn start(htpasswd: Option<&str>) -> Registry {
+        Registry::start_with(|dir| {
+            let h = htpasswd?;
+            fs::write(dir.join("htpasswd"), h).unwrap();
+            Some(format!(
+                "auth:\n  htpasswd:\n    realm: rt-test\n    path: {}\n",
+                dir.join("htpasswd").display()
+            ))
+        })
+    }
+
+    /// Starts docker-registry with the `auth:` section `auth` returns (given the registry's dir).
+    pub fn start_with(auth: impl FnOnce(&Path) -> Option<String>) -> Registry {
         let dir = tempfile::tempdir().unwrap();
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
@@ -134,12 +146,8 @@ impl Registry {
             "version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: false\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n",
             dir.path().join("data").display()
         );
-        if let Some(h) = htpasswd {
-            fs::write(dir.path().join("htpasswd"), h).unwrap();
-            cfg += &format!(
-                "auth:\n  htpasswd:\n    realm: rt-test\n    path: {}\n",
-                dir.path().join("htpasswd").display()
-            );
+        if let Some(a) = auth(dir.path()) {
+            cfg += &a;
         }
         fs::write(dir.path().join("config.yml"), cfg).unwrap();
         let log = fs::File::create(dir.path().join("log")).unwrap();
