@@ -561,3 +561,165 @@ fn bad_input_gives_one_clear_line() {
     ]));
     assert!(e.contains("not an OCI image layout"), "{e}");
 }
+
+/// Modes, owners, mtimes, set-id bits, xattrs, hardlinks, symlinks, devices and fifos survive,
+/// and umoci unpacks the same layout to the same tree.
+#[test]
+fn metadata_is_preserved_like_umoci() {
+    require!("umoci");
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let t = tempfile::tempdir().unwrap();
+    let (img, store, b) = (
+        t.path().join("img"),
+        t.path().join("store"),
+        t.path().join("b"),
+    );
+    let mut tb = tar::Builder::new(Vec::new());
+    type Dev = Option<(u32, u32)>;
+    let add = |tb: &mut tar::Builder<Vec<u8>>,
+               path: &str,
+               kind: tar::EntryType,
+               mode: u32,
+               data: &[u8],
+               link: Option<&str>,
+               dev: Dev| {
+        let mut h = tar::Header::new_ustar();
+        h.set_entry_type(kind);
+        h.set_mode(mode);
+        h.set_uid(1000);
+        h.set_gid(1001);
+        h.set_mtime(1_600_000_000);
+        h.set_size(data.len() as u64);
+        if let Some((ma, mi)) = dev {
+            h.set_device_major(ma).unwrap();
+            h.set_device_minor(mi).unwrap();
+        }
+        h.set_path(path).unwrap();
+        if let Some(l) = link {
+            h.set_link_name(l).unwrap();
+        }
+        h.set_cksum();
+        tb.append(&h, data).unwrap();
+    };
+    add(
+        &mut tb,
+        "srv/",
+        tar::EntryType::Directory,
+        0o750,
+        b"",
+        None,
+        None,
+    );
+    add(
+        &mut tb,
+        "dev/",
+        tar::EntryType::Directory,
+        0o755,
+        b"",
+        None,
+        None,
+    );
+    add(
+        &mut tb,
+        "srv/sym",
+        tar::EntryType::Symlink,
+        0o777,
+        b"",
+        Some("suid"),
+        None,
+    );
+    add(
+        &mut tb,
+        "srv/fifo",
+        tar::EntryType::Fifo,
+        0o600,
+        b"",
+        None,
+        None,
+    );
+    add(
+        &mut tb,
+        "dev/null2",
+        tar::EntryType::Char,
+        0o666,
+        b"",
+        None,
+        Some((1, 3)),
+    );
+    add(
+        &mut tb,
+        "dev/loop9",
+        tar::EntryType::Block,
+        0o660,
+        b"",
+        None,
+        Some((7, 9)),
+    );
+    tb.append_pax_extensions([("SCHILY.xattr.user.rt", &b"hello"[..])])
+        .unwrap();
+    add(
+        &mut tb,
+        "srv/suid",
+        tar::EntryType::Regular,
+        0o4755,
+        b"data",
+        None,
+        None,
+    );
+    add(
+        &mut tb,
+        "srv/hard",
+        tar::EntryType::Link,
+        0o4755,
+        b"",
+        Some("srv/suid"),
+        None,
+    );
+    layout_with_layers(&img, &[tb.into_inner().unwrap()]);
+    ok(&rt(&[
+        "pull",
+        "--store",
+        s(&store),
+        &format!("oci:{}", img.display()),
+    ]));
+    ok(&rt(&["bundle", "--store", s(&store), "latest", s(&b)]));
+    let r = b.join("rootfs");
+
+    let m = |p: &str| fs::symlink_metadata(r.join(p)).unwrap();
+    assert_eq!(m("srv/suid").mode() & 0o7777, 0o4755);
+    assert_eq!((m("srv/suid").uid(), m("srv/suid").gid()), (1000, 1001));
+    assert_eq!(m("srv/suid").mtime(), 1_600_000_000);
+    assert_eq!(m("srv").mode() & 0o7777, 0o750);
+    assert_eq!(
+        m("srv").mtime(),
+        1_600_000_000,
+        "directory mtime set after its children"
+    );
+    assert_eq!(m("srv/hard").ino(), m("srv/suid").ino());
+    assert_eq!(fs::read_link(r.join("srv/sym")).unwrap(), Path::new("suid"));
+    assert_eq!(m("srv/sym").uid(), 1000);
+    assert!(m("srv/fifo").file_type().is_fifo());
+    assert!(m("dev/null2").file_type().is_char_device());
+    assert_eq!(m("dev/null2").rdev(), libc::makedev(1, 3));
+    assert!(m("dev/loop9").file_type().is_block_device());
+    let mut buf = [0u8; 16];
+    let p = std::ffi::CString::new(r.join("srv/suid").to_str().unwrap()).unwrap();
+    // SAFETY: valid C strings and a buffer of the length passed.
+    let n = unsafe {
+        libc::lgetxattr(
+            p.as_ptr(),
+            c"user.rt".as_ptr(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+        )
+    };
+    assert_eq!(&buf[..n.max(0) as usize], b"hello");
+
+    let theirs = t.path().join("theirs");
+    sh(std::process::Command::new("umoci")
+        .arg("unpack")
+        .arg("--image")
+        .arg(format!("{}:latest", store.display()))
+        .arg(&theirs));
+    assert_eq!(tree(&r), tree(&theirs.join("rootfs")));
+}
