@@ -358,6 +358,27 @@ fn bearer_token_flow() {
 }
 
 #[test]
+fn redirects_are_followed() {
+    require!("docker-registry", "skopeo", "umoci");
+    let t = tempfile::tempdir().unwrap();
+    let (img, store) = (t.path().join("img"), t.path().join("store"));
+    busybox_image(&img);
+    let reg = Registry::start(None);
+    reg.push(&img, "bb:latest", &[]);
+    let front = redirector(&reg.addr);
+    let out = ok(&rt(&["pull", "--store", s(&store), &format!("{front}/bb")]));
+    assert!(
+        out.starts_with(&format!("{front}/bb:latest sha256:")),
+        "{out}"
+    );
+    assert_eq!(
+        reg.blob_gets(),
+        2,
+        "blobs came from the registry behind the redirect"
+    );
+}
+
+#[test]
 fn corrupted_blob_is_rejected_and_nothing_kept() {
     require!("docker-registry", "skopeo", "umoci");
     let t = tempfile::tempdir().unwrap();
@@ -722,4 +743,34 @@ fn metadata_is_preserved_like_umoci() {
         .arg(format!("{}:latest", store.display()))
         .arg(&theirs));
     assert_eq!(tree(&r), tree(&theirs.join("rootfs")));
+}
+
+#[test]
+fn gzip_zstd_and_plain_layers() {
+    require!("zstd");
+    use Entry::*;
+    let t = tempfile::tempdir().unwrap();
+    let (img, store, b) = (
+        t.path().join("img"),
+        t.path().join("store"),
+        t.path().join("b"),
+    );
+    let big = "z".repeat(300_000);
+    layout_with_compressed_layers(
+        &img,
+        &[
+            (tar_of(&[Dir("a/"), File("a/gz", "1")]), "gzip"),
+            (tar_of(&[File("a/zst", &big), File("a/.wh.gz", "")]), "zstd"),
+            (tar_of(&[File("a/plain", "3")]), "none"),
+        ],
+    );
+    ok(&rt(&[
+        "pull",
+        "--store",
+        s(&store),
+        &format!("oci:{}", img.display()),
+    ]));
+    ok(&rt(&["bundle", "--store", s(&store), "latest", s(&b)]));
+    assert_eq!(names(&b.join("rootfs/a")), ["plain", "zst"]);
+    assert_eq!(fs::read_to_string(b.join("rootfs/a/zst")).unwrap(), big);
 }

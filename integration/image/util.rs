@@ -244,18 +244,41 @@ pub fn top_manifest(layout: &Path) -> (serde_json::Value, serde_json::Value) {
     (d.clone(), blob_json(layout, d["digest"].as_str().unwrap()))
 }
 
-/// A single-image OCI layout whose layers are the given uncompressed tars.
+/// A single-image OCI layout whose layers are the given uncompressed tars, gzipped.
 pub fn layout_with_layers(dir: &Path, layers: &[Vec<u8>]) {
+    let c: Vec<(Vec<u8>, &str)> = layers.iter().map(|l| (l.clone(), "gzip")).collect();
+    layout_with_compressed_layers(dir, &c);
+}
+
+/// Like layout_with_layers, each layer compressed as named: "gzip", "zstd" (zstd(1)) or "none".
+pub fn layout_with_compressed_layers(dir: &Path, layers: &[(Vec<u8>, &str)]) {
     let mut descs = Vec::new();
     let mut diffs = Vec::new();
-    for l in layers {
-        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-        gz.write_all(l).unwrap();
-        descs.push(put_blob(
-            dir,
-            "application/vnd.oci.image.layer.v1.tar+gzip",
-            &gz.finish().unwrap(),
-        ));
+    for (l, how) in layers {
+        let (mt, bytes) = match *how {
+            "gzip" => {
+                let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+                gz.write_all(l).unwrap();
+                (
+                    "application/vnd.oci.image.layer.v1.tar+gzip",
+                    gz.finish().unwrap(),
+                )
+            }
+            "zstd" => {
+                let mut c = Command::new("zstd")
+                    .args(["-q", "-c"])
+                    .stdin(Stdio::piped())
+                    .stdout(Stdio::piped())
+                    .spawn()
+                    .unwrap();
+                c.stdin.take().unwrap().write_all(l).unwrap();
+                let o = c.wait_with_output().unwrap();
+                assert!(o.status.success());
+                ("application/vnd.oci.image.layer.v1.tar+zstd", o.stdout)
+            }
+            _ => ("application/vnd.oci.image.layer.v1.tar", l.clone()),
+        };
+        descs.push(put_blob(dir, mt, &bytes));
         diffs.push(sha256(l));
     }
     let cfg = serde_json::json!({"architecture": "amd64", "os": "linux",
@@ -346,4 +369,33 @@ pub fn blob_count(store: &Path) -> usize {
     fs::read_dir(store.join("blobs/sha256"))
         .map(|d| d.count())
         .unwrap_or(0)
+}
+
+/// An HTTP server that answers every request with a 307 to the same path on `target`, as
+/// registries do when blobs live on a CDN. Returns its address; it lives as long as the test.
+pub fn redirector(target: &str) -> String {
+    use std::io::{BufRead, BufReader};
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap().to_string();
+    let target = target.to_string();
+    std::thread::spawn(move || {
+        for c in l.incoming() {
+            let Ok(mut c) = c else { continue };
+            let mut r = BufReader::new(c.try_clone().unwrap());
+            let mut line = String::new();
+            r.read_line(&mut line).unwrap_or(0);
+            loop {
+                let mut h = String::new();
+                if r.read_line(&mut h).unwrap_or(0) == 0 || h.trim().is_empty() {
+                    break;
+                }
+            }
+            let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
+            let _ = write!(
+                c,
+                "HTTP/1.1 307 Temporary Redirect\r\nLocation: http://{target}{path}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            );
+        }
+    });
+    addr
 }

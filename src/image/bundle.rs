@@ -112,6 +112,9 @@ pub fn load_image(
 pub fn bundle(image: &str, dir: &Path, opts: &BundleOptions) -> Result<()> {
     let store = Store::open_existing(&opts.store)
         .with_context(|| format!("image {image:?} is not in the store"))?;
+    // Keeps `rt rmi` from collecting blobs while they are being unpacked; a store we may not
+    // write to (someone else's layout) simply goes unlocked.
+    let _gc = store.gc_shared().ok();
     let (_, manifest, cfg) = load_image(&store, image, opts.platform.as_ref())?;
     let rootfs = dir.join("rootfs");
     let config_path = dir.join("config.json");

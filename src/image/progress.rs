@@ -100,17 +100,26 @@ fn draw(i: &Inner) {
     if items.is_empty() {
         return;
     }
-    let parts: Vec<String> = items
+    // Finished layers collapse into the count, so the line stays short enough not to wrap.
+    let done = items
         .iter()
-        .map(|it| {
-            format!(
-                "{} {}/{}",
-                it.label,
-                human(it.done.load(Ordering::Relaxed)),
-                human(it.total)
-            )
-        })
-        .collect();
+        .filter(|it| it.done.load(Ordering::Relaxed) >= it.total)
+        .count();
+    let mut parts = vec![format!("[{done}/{} layers]", items.len())];
+    parts.extend(
+        items
+            .iter()
+            .filter(|it| it.done.load(Ordering::Relaxed) < it.total)
+            .take(3)
+            .map(|it| {
+                format!(
+                    "{} {}/{}",
+                    it.label,
+                    human(it.done.load(Ordering::Relaxed)),
+                    human(it.total)
+                )
+            }),
+    );
     let mut e = std::io::stderr().lock();
     let _ = write!(e, "\r\x1b[K{}", parts.join("  "));
     let _ = e.flush();
