@@ -81,6 +81,8 @@ impl Registry {
             .max_redirects(10)
             .timeout_connect(Some(Duration::from_secs(30)))
             .timeout_recv_response(Some(Duration::from_secs(120)))
+            // A stalled transfer fails instead of hanging; a slow one may take as long as it needs.
+            .timeout_per_read(Some(Duration::from_secs(60)))
             .user_agent(concat!("rt/", env!("CARGO_PKG_VERSION")))
             .build()
             .into();
@@ -218,8 +220,13 @@ impl Registry {
                 return Ok(resp);
             }
             if attempt == 1 {
+                let hint = if self.creds.is_none() {
+                    " (no credentials given: use --creds or the auth file)"
+                } else {
+                    ""
+                };
                 bail!(
-                    "registry {}: authentication failed for {path}: {}",
+                    "registry {}: authentication failed for {path}: {}{hint}",
                     self.registry,
                     error_text(resp)
                 );

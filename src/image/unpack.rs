@@ -250,6 +250,10 @@ fn apply_entry<R: Read>(
     }
     let mut key = parent.to_vec();
     key.push(name.clone());
+    if kind != tar::EntryType::Directory {
+        // A directory this path used to be must not get its mtime restored onto the new file.
+        dir_times.remove(&key);
+    }
     created.insert(key);
     Ok(())
 }
