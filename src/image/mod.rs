@@ -1,4 +1,24 @@
 //! The image side: references, registry client, content store, layer unpack, bundle config.
+//!
+//! `pull` puts an image into the store, `bundle` makes a runtime bundle from it; `list` and
+//! `remove` serve `rt images` and `rt rmi`. The trust chain is: the tag (or the digest the user
+//! gave) names a manifest, the manifest names the config and layers by digest, the config names
+//! each layer's uncompressed content by `diff_id`. Each link is checked before the next is used:
+//!
+//! - pull: every blob streams through a `Verifier` (digest and size, and never more bytes than
+//!   the descriptor says) into a temp file under `<store>/.rt-tmp`; a layer is decompressed and
+//!   checked against its `diff_id` before it is renamed into `blobs/sha256/`. index.json is only
+//!   updated (atomically, under a lock) once everything it names is present. A failed pull leaves
+//!   no blob behind.
+//! - bundle: manifests and configs are re-verified when read (the store may come from another
+//!   tool), layers are checked against their `diff_id` while they unpack, and a bundle that fails
+//!   half way is removed.
+//! - unpack: every path is resolved component by component with O_NOFOLLOW from a directory fd
+//!   of the rootfs (`safefs`), so `..`, absolute names, planted symlinks, hardlinks to outside and
+//!   whiteouts naming `..` are refused with an error naming the entry.
+//!
+//! The store is a plain OCI image layout: skopeo and umoci read it, and rt reads theirs.
+//! Manifests are stored as pulled (Docker v2s2 stays v2s2) so their digests stay the registry's.
 pub mod auth;
 pub mod bundle;
 pub mod compress;
