@@ -35,10 +35,12 @@ impl Progress {
         let thread = std::thread::spawn(move || {
             while !i2.stop.load(Ordering::Relaxed) {
                 draw(&i2);
-                std::thread::sleep(Duration::from_millis(200));
+                // Parked rather than asleep, so that the end of the pull wakes us at once.
+                std::thread::park_timeout(Duration::from_millis(200));
             }
-            draw(&i2);
-            eprintln!();
+            if draw(&i2) {
+                eprintln!();
+            }
         });
         Progress {
             inner: Some(inner),
@@ -71,6 +73,7 @@ impl Drop for Progress {
             i.stop.store(true, Ordering::Relaxed);
         }
         if let Some(t) = self.thread.take() {
+            t.thread().unpark();
             let _ = t.join();
         }
     }
@@ -95,10 +98,11 @@ pub fn human_size(n: u64) -> String {
     human(n)
 }
 
-fn draw(i: &Inner) {
+/// Redraws the status line; false when there is nothing to show.
+fn draw(i: &Inner) -> bool {
     let items = i.items.lock().unwrap();
     if items.is_empty() {
-        return;
+        return false;
     }
     // Finished layers collapse into the count, so the line stays short enough not to wrap.
     let done = items
@@ -123,6 +127,7 @@ fn draw(i: &Inner) {
     let mut e = std::io::stderr().lock();
     let _ = write!(e, "\r\x1b[K{}", parts.join("  "));
     let _ = e.flush();
+    true
 }
 
 /// A reader that reports how far it got.
