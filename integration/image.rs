@@ -453,7 +453,7 @@ fn hostile_layers_are_refused() {
             s(&store),
             &format!("oci:{}", img.display()),
         ]));
-        let e = fails(&rt(&["bundle", "--store", s(&store), "latest", s(&b)]));
+        let e = fails(&rt(&["bundle", "--store", s(&store), "img", s(&b)]));
         assert!(e.contains(&format!("{needle:?}")), "{needle}: {e}");
         assert!(!b.exists(), "{needle}: bundle left behind");
         assert_eq!(
@@ -703,7 +703,13 @@ fn metadata_is_preserved_like_umoci() {
         s(&store),
         &format!("oci:{}", img.display()),
     ]));
-    ok(&rt(&["bundle", "--store", s(&store), "latest", s(&b)]));
+    ok(&rt(&[
+        "bundle",
+        "--store",
+        s(&store),
+        "localhost/img:latest",
+        s(&b),
+    ]));
     let r = b.join("rootfs");
 
     let m = |p: &str| fs::symlink_metadata(r.join(p)).unwrap();
@@ -740,7 +746,7 @@ fn metadata_is_preserved_like_umoci() {
     sh(std::process::Command::new("umoci")
         .arg("unpack")
         .arg("--image")
-        .arg(format!("{}:latest", store.display()))
+        .arg(format!("{}:localhost/img:latest", store.display()))
         .arg(&theirs));
     assert_eq!(tree(&r), tree(&theirs.join("rootfs")));
 }
@@ -770,7 +776,13 @@ fn gzip_zstd_and_plain_layers() {
         s(&store),
         &format!("oci:{}", img.display()),
     ]));
-    ok(&rt(&["bundle", "--store", s(&store), "latest", s(&b)]));
+    ok(&rt(&[
+        "bundle",
+        "--store",
+        s(&store),
+        "localhost/img:latest",
+        s(&b),
+    ]));
     assert_eq!(names(&b.join("rootfs/a")), ["plain", "zst"]);
     assert_eq!(fs::read_to_string(b.join("rootfs/a/zst")).unwrap(), big);
 }

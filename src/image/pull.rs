@@ -125,27 +125,18 @@ pub fn pull(source: &str, opts: &PullOptions) -> Result<PullResult> {
         }
         Source::OciDir { dir, tag } => {
             let l = Layout::open(dir)?;
-            local_top(
-                l,
-                tag.as_deref(),
-                tag.clone().unwrap_or_else(|| "latest".into()),
-            )?
+            local_top(l, tag.as_deref(), local_name(dir, tag.as_deref()))?
         }
         Source::OciArchive { file, tag } => {
             let l = Layout::oci_archive(file)?;
-            local_top(
-                l,
-                tag.as_deref(),
-                tag.clone().unwrap_or_else(|| "latest".into()),
-            )?
+            local_top(l, tag.as_deref(), local_name(file, tag.as_deref()))?
         }
         Source::DockerArchive { file, tag } => {
             let (l, found) = Layout::docker_archive(file, tag.as_deref())?;
-            let name = found
-                .as_deref()
-                .and_then(|t| Reference::parse(t).ok())
-                .map(|r| r.to_string())
-                .unwrap_or_else(|| "latest".into());
+            let name = match found.as_deref().and_then(|t| Reference::parse(t).ok()) {
+                Some(r) => r.to_string(),
+                None => local_name(file, None),
+            };
             local_top(l, None, name)?
         }
     };
@@ -261,6 +252,35 @@ pub fn pull(source: &str, opts: &PullOptions) -> Result<PullResult> {
     })
 }
 
+/// The store name for an image from a local file or directory: its tag when that is a full
+/// reference, else `localhost/<file name>:<tag>` as podman names local images.
+fn local_name(path: &std::path::Path, tag: Option<&str>) -> String {
+    if let Some(r) = tag
+        .filter(|t| t.contains('/'))
+        .and_then(|t| Reference::parse(t).ok())
+    {
+        return r.to_string();
+    }
+    let stem = path
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let stem = stem
+        .strip_suffix(".tar")
+        .unwrap_or(&stem)
+        .to_ascii_lowercase();
+    let repo: String = stem
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    let repo = repo.trim_matches('-');
+    let tag = tag.unwrap_or(super::reference::DEFAULT_TAG);
+    match Reference::parse(&format!("localhost/{repo}:{tag}")) {
+        Ok(r) => r.to_string(),
+        Err(_) => format!("localhost/image:{}", super::reference::DEFAULT_TAG),
+    }
+}
+
 type Top = (Origin, Vec<u8>, Option<String>, String, String);
 
 fn local_top(l: Layout, tag: Option<&str>, name: String) -> Result<Top> {
@@ -349,4 +369,27 @@ fn fetch_layer(
     copy_big(&mut u, &mut io::sink()).with_context(|| format!("decompressing {what}"))?;
     u.finish(&format!("{what} (uncompressed)"), diff_id, None)?;
     store.commit(t, &d.digest)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    #[test]
+    fn local_names() {
+        assert_eq!(local_name(Path::new("/x/bb"), None), "localhost/bb:latest");
+        assert_eq!(
+            local_name(Path::new("/x/My_Img.tar"), Some("v1")),
+            "localhost/my-img:v1"
+        );
+        assert_eq!(
+            local_name(Path::new("/x/y"), Some("quay.io/a/b:c")),
+            "quay.io/a/b:c"
+        );
+        assert_eq!(
+            local_name(Path::new("/"), Some("v1")),
+            "localhost/image:latest"
+        );
+    }
 }

@@ -221,7 +221,14 @@ impl Store {
         if let Some((n, d)) = refs.iter().find(|(n, _)| n == name) {
             return Ok((n.clone(), d.clone()));
         }
-        if let Ok(r) = Reference::parse(name) {
+        // Then as a reference, and as a local image (`rt pull oci:...` names them localhost/...).
+        for r in [
+            Reference::parse(name),
+            Reference::parse(&format!("localhost/{name}")),
+        ]
+        .into_iter()
+        .flatten()
+        {
             let full = r.to_string();
             if let Some((n, d)) = refs.iter().find(|(n, _)| *n == full) {
                 return Ok((n.clone(), d.clone()));
