@@ -12,11 +12,7 @@ use commands::GlobalOpts;
 use std::path::PathBuf;
 
 #[derive(Parser)]
-#[command(
-    name = "rt",
-    about = "A small, fast OCI container runtime",
-    disable_version_flag = true
-)]
+#[command(name = "rt", about = "A small, fast OCI container runtime", disable_version_flag = true)]
 struct Cli {
     /// Root directory for the state of containers
     #[arg(long, default_value = "/run/rt")]

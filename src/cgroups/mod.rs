@@ -36,11 +36,7 @@ pub struct CgroupManager {
 impl CgroupManager {
     /// `cgroups_path` is `linux.cgroupsPath` (absolute or relative); None means "/rt/<id>".
     pub fn new(cgroups_path: Option<&str>, id: &str) -> Result<Self> {
-        Ok(Self {
-            path: cgroups_path
-                .map(str::to_string)
-                .unwrap_or_else(|| format!("/rt/{id}")),
-        })
+        Ok(Self { path: cgroups_path.map(str::to_string).unwrap_or_else(|| format!("/rt/{id}")) })
     }
     /// The cgroup path as stored in state.json (the same input gives the same manager).
     pub fn path(&self) -> &str {
