@@ -312,12 +312,13 @@ fn fetch_layers(
         .iter()
         .map(|(d, _)| progress.track(&d.digest, d.size))
         .collect();
+    let workers = jobs.min(todo.len());
     let queue = Mutex::new(todo.into_iter().zip(counters));
     let failed = AtomicBool::new(false);
     let errors = Mutex::new(Vec::new());
     let (blobs, bytes) = (AtomicU64::new(0), AtomicU64::new(0));
     std::thread::scope(|s| {
-        for _ in 0..jobs {
+        for _ in 0..workers {
             s.spawn(|| loop {
                 if failed.load(Ordering::Relaxed) {
                     break;

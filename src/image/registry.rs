@@ -105,7 +105,15 @@ impl Registry {
             .call()
             .with_context(|| format!("connecting to registry {}", self.registry))?;
         match resp.status().as_u16() {
-            200..=299 => Ok(()),
+            200..=299 => {
+                // Reading the (tiny) body lets the connection go back to the pool for reuse.
+                let _ = resp
+                    .into_body()
+                    .with_config()
+                    .limit(64 * 1024)
+                    .read_to_vec();
+                Ok(())
+            }
             401 => {
                 let ch = challenge_of(&resp);
                 self.authenticate(ch.as_ref())
