@@ -22,6 +22,14 @@ fn hostile_layers_are_refused() {
             vec![vec![Symlink("link2", "/tmp"), File("link2/escape", "x")]],
         ),
         ("hard", vec![vec![Hardlink("hard", "../victim")]]),
+        ("hard2", vec![vec![Hardlink("hard2", "/etc/passwd")]]),
+        (
+            "hard3",
+            vec![vec![
+                Symlink("etc", "/etc"),
+                Hardlink("hard3", "etc/passwd"),
+            ]],
+        ),
         (
             "dir/.wh...",
             vec![vec![Dir("dir/"), File("dir/.wh...", "")]],
@@ -379,4 +387,103 @@ fn gzip_zstd_and_plain_layers() {
     ]));
     assert_eq!(names(&b.join("rootfs/a")), ["plain", "zst"]);
     assert_eq!(fs::read_to_string(b.join("rootfs/a/zst")).unwrap(), big);
+}
+
+/// An image whose user is not in its /etc/passwd can't be bundled (conversion.md), and the
+/// failed bundle leaves nothing behind.
+#[test]
+fn unknown_user_is_an_error() {
+    require!();
+    use Entry::*;
+    let t = tempfile::tempdir().unwrap();
+    let (img, store, b) = (
+        t.path().join("img"),
+        t.path().join("store"),
+        t.path().join("b"),
+    );
+    let passwd = "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\n";
+    let layer = tar_of(&[
+        Dir("etc/"),
+        File("etc/passwd", passwd),
+        File("etc/group", "root:x:0:\n"),
+    ]);
+    layout_with_layers(&img, &[layer]);
+    set_config(&img, |c| c["config"]["User"] = "ghost".into());
+    ok(&rt(&[
+        "pull",
+        "--store",
+        s(&store),
+        &format!("oci:{}", img.display()),
+    ]));
+    let e = fails(&rt(&["bundle", "--store", s(&store), "img", s(&b)]));
+    assert!(e.contains("\"ghost\" not found"), "{e}");
+    assert!(!b.exists());
+
+    set_config(&img, |c| c["config"]["User"] = "app".into());
+    ok(&rt(&[
+        "pull",
+        "--store",
+        s(&store),
+        &format!("oci:{}", img.display()),
+    ]));
+    ok(&rt(&["bundle", "--store", s(&store), "img", s(&b)]));
+    let cfg = read_json(&b.join("config.json"));
+    assert_eq!(
+        cfg["process"]["user"],
+        serde_json::json!({"uid": 1000, "gid": 1000})
+    );
+    assert!(cfg["process"]["env"]
+        .as_array()
+        .unwrap()
+        .contains(&"HOME=/home/app".into()));
+}
+
+/// Archive entries outside the layout's own names are never extracted anywhere.
+#[test]
+fn hostile_oci_archive_writes_nothing_outside() {
+    require!();
+    use Entry::*;
+    let t = tempfile::tempdir().unwrap();
+    let (img, store) = (t.path().join("img"), t.path().join("store"));
+    layout_with_layers(&img, &[tar_of(&[File("f", "x")])]);
+    let mut entries: Vec<(String, Vec<u8>)> = vec![
+        ("../rt-archive-evil".into(), b"x".to_vec()),
+        (
+            "blobs/sha256/../../../rt-archive-evil2".into(),
+            b"x".to_vec(),
+        ),
+    ];
+    for p in ["index.json", "oci-layout"] {
+        entries.push((p.into(), fs::read(img.join(p)).unwrap()));
+    }
+    for e in fs::read_dir(img.join("blobs/sha256")).unwrap() {
+        let e = e.unwrap();
+        entries.push((
+            format!("blobs/sha256/{}", e.file_name().to_str().unwrap()),
+            fs::read(e.path()).unwrap(),
+        ));
+    }
+    // Blobs here are gzip (binary), so they go in as raw bytes rather than through tar_of's &str.
+    let mut bld = tar::Builder::new(Vec::new());
+    for (n, d) in &entries {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Regular);
+        h.set_mode(0o644);
+        h.set_size(d.len() as u64);
+        let name = &mut h.as_old_mut().name;
+        name[..n.len()].copy_from_slice(n.as_bytes());
+        h.set_cksum();
+        bld.append(&h, &d[..]).unwrap();
+    }
+    let arch = t.path().join("evil.tar");
+    fs::write(&arch, bld.into_inner().unwrap()).unwrap();
+    ok(&rt(&[
+        "pull",
+        "--store",
+        s(&store),
+        &format!("oci-archive:{}", arch.display()),
+    ]));
+    let tmp = std::env::temp_dir();
+    assert!(!tmp.join("rt-archive-evil").exists() && !tmp.join("rt-archive-evil2").exists());
+    assert!(!t.path().join("rt-archive-evil").exists());
 }

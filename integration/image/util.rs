@@ -244,6 +244,26 @@ pub fn top_manifest(layout: &Path) -> (serde_json::Value, serde_json::Value) {
     (d.clone(), blob_json(layout, d["digest"].as_str().unwrap()))
 }
 
+/// Rewrites the config of the only image in a layout (and its manifest and index entry).
+pub fn set_config(layout: &Path, f: impl FnOnce(&mut serde_json::Value)) {
+    let (_, mut m) = top_manifest(layout);
+    let mut cfg = blob_json(layout, m["config"]["digest"].as_str().unwrap());
+    f(&mut cfg);
+    m["config"] = put_blob(
+        layout,
+        "application/vnd.oci.image.config.v1+json",
+        &serde_json::to_vec(&cfg).unwrap(),
+    );
+    let mut md = put_blob(
+        layout,
+        "application/vnd.oci.image.manifest.v1+json",
+        &serde_json::to_vec(&m).unwrap(),
+    );
+    md["annotations"] = serde_json::json!({"org.opencontainers.image.ref.name": "latest"});
+    let idx = serde_json::json!({"schemaVersion": 2, "manifests": [md]});
+    fs::write(layout.join("index.json"), serde_json::to_vec(&idx).unwrap()).unwrap();
+}
+
 /// A single-image OCI layout whose layers are the given uncompressed tars, gzipped.
 pub fn layout_with_layers(dir: &Path, layers: &[Vec<u8>]) {
     let c: Vec<(Vec<u8>, &str)> = layers.iter().map(|l| (l.clone(), "gzip")).collect();
