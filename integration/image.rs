@@ -236,6 +236,46 @@ fn index_picks_the_platform() {
         list.contains("linux/arm64/v8") && list.contains("linux/amd64"),
         "{list}"
     );
+
+    // A whole index copied into a store by skopeo: rt picks the platform at bundle time, lists
+    // it as an index, and its gc follows the index down to the layers.
+    let sk = t.path().join("sk");
+    sh(std::process::Command::new("skopeo")
+        .args(["copy", "-q", "--all", "--src-tls-verify=false"])
+        .arg(format!("docker://{name}:latest"))
+        .arg(format!("oci:{}:multi", sk.display())));
+    let b = t.path().join("b");
+    ok(&rt(&[
+        "bundle",
+        "--store",
+        s(&sk),
+        "--platform",
+        "linux/arm64",
+        "multi",
+        s(&b),
+    ]));
+    let cfg = read_json(&b.join("config.json"));
+    assert_eq!(
+        cfg["annotations"]["org.opencontainers.image.architecture"],
+        "arm64"
+    );
+    assert!(ok(&rt(&["images", "--store", s(&sk)])).contains("(index)"));
+    let before = blob_count(&sk);
+    ok(&rt(&[
+        "pull",
+        "--store",
+        s(&sk),
+        "--name",
+        "arm",
+        "--platform",
+        "linux/arm64",
+        &name,
+    ]));
+    assert_eq!(blob_count(&sk), before, "everything was already there");
+    ok(&rt(&["rmi", "--store", s(&sk), "arm"]));
+    assert_eq!(blob_count(&sk), before, "gc kept what the index reaches");
+    ok(&rt(&["rmi", "--store", s(&sk), "multi"]));
+    assert_eq!(blob_count(&sk), 0);
 }
 
 fn htpasswd_line(user: &str, pass: &str) -> Option<String> {
