@@ -3,6 +3,20 @@
 use anyhow::{Context, Result};
 use std::io::{BufRead, BufReader, Read};
 
+/// The tar crate quotes raw header bytes in some errors; keep the one-line, printable start.
+pub fn tar_error(e: std::io::Error) -> anyhow::Error {
+    let text = e.to_string();
+    let first: String = text
+        .lines()
+        .next()
+        .unwrap_or("")
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(120)
+        .collect();
+    anyhow::anyhow!("not a valid tar stream ({first})")
+}
+
 pub fn decompress<'a, R: Read + 'a>(r: R) -> Result<Box<dyn Read + 'a>> {
     let mut br = BufReader::with_capacity(256 * 1024, r);
     let head = br.fill_buf().context("reading layer")?;

@@ -1,6 +1,7 @@
 //! Local image sources: an OCI layout directory, a tar of one, or `docker save` output.
 //! Archives are unpacked into a private temp directory first; only plainly named regular files
 //! (and, for docker archives, their symlinked aliases) are taken from them.
+use super::compress::tar_error;
 use super::digest::{sha256_digest, HashSink};
 use super::oci::{self, Descriptor, REF_NAME};
 use anyhow::{anyhow, bail, Context, Result};
@@ -112,9 +113,12 @@ impl Layout {
         let mut ar = tar::Archive::new(f);
         for e in ar
             .entries()
+            .map_err(tar_error)
             .with_context(|| format!("reading {}", file.display()))?
         {
-            let mut e = e.with_context(|| format!("reading {}", file.display()))?;
+            let mut e = e
+                .map_err(tar_error)
+                .with_context(|| format!("reading {}", file.display()))?;
             if e.header().entry_type() != tar::EntryType::Regular {
                 continue;
             }
@@ -151,9 +155,12 @@ impl Layout {
         let mut count = 0u32;
         for e in ar
             .entries()
+            .map_err(tar_error)
             .with_context(|| format!("reading {}", file.display()))?
         {
-            let mut e = e.with_context(|| format!("reading {}", file.display()))?;
+            let mut e = e
+                .map_err(tar_error)
+                .with_context(|| format!("reading {}", file.display()))?;
             let name = clean(&e.path()?);
             match e.header().entry_type() {
                 tar::EntryType::Regular => {

@@ -1,6 +1,6 @@
 //! Applying layers to a rootfs: one streaming pass per layer, whiteouts honoured, metadata kept,
 //! and every entry confined to the rootfs (see safefs.rs).
-use super::compress::decompress;
+use super::compress::{decompress, tar_error};
 use super::digest::{copy_big, Verifier};
 use super::safefs::{self, components, is_plain_name, lstat_at, Root};
 use anyhow::{anyhow, bail, Context, Result};
@@ -73,9 +73,12 @@ fn apply_layer(
         let mut ar = tar::Archive::new(&mut verifier);
         for entry in ar
             .entries()
+            .map_err(tar_error)
             .with_context(|| format!("{label}: reading tar"))?
         {
-            let mut entry = entry.with_context(|| format!("{label}: reading tar"))?;
+            let mut entry = entry
+                .map_err(tar_error)
+                .with_context(|| format!("{label}: reading tar"))?;
             let path = entry.path().map(|p| p.into_owned()).unwrap_or_default();
             apply_entry(root, &mut entry, &mut created, dir_times)
                 .with_context(|| format!("{label}: entry {:?}", path.to_string_lossy()))?;
