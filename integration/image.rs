@@ -35,6 +35,25 @@ fn oci_pull_bundle_matches_umoci_and_repull_fetches_nothing() {
     // A re-pull of a present image asks for the manifest only.
     ok(&rt(&["pull", "--store", s(&store), &name]));
     assert_eq!(reg.blob_gets(), first, "re-pull downloaded blobs");
+    // By digest, a present image needs no request at all.
+    let digest = out.split_whitespace().nth(1).unwrap().to_string();
+    let by_digest = format!("{}/bb@{digest}", reg.addr);
+    let requests = reg
+        .log()
+        .lines()
+        .filter(|l| l.contains("\"GET /v2/"))
+        .count();
+    let out = ok(&rt(&["pull", "--store", s(&store), &by_digest]));
+    assert_eq!(out.trim(), format!("{by_digest} {digest}"));
+    let after = reg
+        .log()
+        .lines()
+        .filter(|l| l.contains("\"GET /v2/"))
+        .count();
+    assert_eq!(
+        after, requests,
+        "pull by present digest went to the registry"
+    );
 
     // rt's store is a layout umoci and skopeo read.
     let ours = t.path().join("ours");

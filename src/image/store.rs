@@ -166,6 +166,24 @@ impl Store {
         self.commit(t, digest)
     }
 
+    /// Reads a small blob known only by digest (at most 4 MiB, the size of a large manifest).
+    pub fn read_blob_by_digest(&self, digest: &str) -> Result<Vec<u8>> {
+        let p = self.blob_path(digest)?;
+        let size = fs::symlink_metadata(&p)?.len();
+        if size > 4 << 20 {
+            bail!("blob {digest} is too large for a manifest");
+        }
+        let d = Descriptor {
+            media_type: String::new(),
+            digest: digest.to_string(),
+            size,
+            platform: None,
+            annotations: None,
+            urls: None,
+        };
+        self.read_blob(&d)
+    }
+
     /// Reads a small blob (manifest, config) and checks it again: the store may have been written
     /// by another tool, or tampered with.
     pub fn read_blob(&self, d: &Descriptor) -> Result<Vec<u8>> {
