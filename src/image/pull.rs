@@ -9,7 +9,7 @@ use super::reference::{Reference, Source};
 use super::registry::Registry;
 use super::store::Store;
 use anyhow::{bail, Context, Result};
-use std::io::{self, Read, Seek};
+use std::io::{self, Read, Write};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -356,6 +356,9 @@ fn fetch_layers(
     Ok((blobs.into_inner(), bytes.into_inner()))
 }
 
+/// Downloads one layer into a temp file while a second thread decompresses the same bytes and
+/// hashes the result, so the digest, the size and the diff_id are all known when the last byte
+/// arrives. Only then is the blob renamed into the store.
 fn fetch_layer(
     store: &Store,
     from: &Origin,
@@ -373,14 +376,64 @@ fn fetch_layer(
         },
         Some(d.size),
     );
-    copy_big(&mut v, &mut t.file).with_context(|| format!("downloading {what}"))?;
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(8);
+    let (want, label) = (diff_id.to_string(), format!("{what} (uncompressed)"));
+    let checker = std::thread::spawn(move || -> Result<()> {
+        let mut u = Verifier::new(
+            decompress(ChanReader {
+                rx,
+                buf: Vec::new(),
+                pos: 0,
+            })?,
+            None,
+        );
+        copy_big(&mut u, &mut io::sink()).context("decompressing")?;
+        u.finish(&label, &want, None)
+    });
+    let download = (|| -> Result<()> {
+        let mut buf = vec![0u8; 256 * 1024];
+        loop {
+            let n = v.read(&mut buf)?;
+            if n == 0 {
+                return Ok(());
+            }
+            t.file.write_all(&buf[..n])?;
+            if tx.send(buf[..n].to_vec()).is_err() {
+                // The checker gave up (bad compression); its error is the one to report.
+                return Ok(());
+            }
+        }
+    })();
+    drop(tx);
+    let checked = checker
+        .join()
+        .unwrap_or_else(|_| Err(anyhow::anyhow!("decompressing thread panicked")));
+    download.with_context(|| format!("downloading {what}"))?;
     v.finish(&what, &d.digest, Some(d.size))?;
-    // The uncompressed stream must be what the config promises before the blob may enter the store.
-    t.file.rewind()?;
-    let mut u = Verifier::new(decompress(&t.file).with_context(|| what.clone())?, None);
-    copy_big(&mut u, &mut io::sink()).with_context(|| format!("decompressing {what}"))?;
-    u.finish(&format!("{what} (uncompressed)"), diff_id, None)?;
+    checked.with_context(|| what.clone())?;
     store.commit(t, &d.digest)
+}
+
+/// The receiving end of the download tee, as a reader.
+struct ChanReader {
+    rx: std::sync::mpsc::Receiver<Vec<u8>>,
+    buf: Vec<u8>,
+    pos: usize,
+}
+
+impl Read for ChanReader {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        while self.pos == self.buf.len() {
+            match self.rx.recv() {
+                Ok(b) => (self.buf, self.pos) = (b, 0),
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = out.len().min(self.buf.len() - self.pos);
+        out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
 }
 
 #[cfg(test)]
