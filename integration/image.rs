@@ -15,7 +15,7 @@ fn s(p: &Path) -> &str {
 
 #[test]
 fn oci_pull_bundle_matches_umoci_and_repull_fetches_nothing() {
-    require!("docker-registry", "skopeo", "umoci");
+    require!("docker-registry", "skopeo", "umoci", "busybox");
     let t = tempfile::tempdir().unwrap();
     let (img, store) = (t.path().join("img"), t.path().join("store"));
     busybox_image(&img);
@@ -120,7 +120,7 @@ fn oci_pull_bundle_matches_umoci_and_repull_fetches_nothing() {
 
 #[test]
 fn docker_media_types_and_layered_whiteouts() {
-    require!("docker-registry", "skopeo", "umoci");
+    require!("docker-registry", "skopeo", "umoci", "busybox");
     let t = tempfile::tempdir().unwrap();
     let (base, img, store) = (
         t.path().join("base"),
@@ -176,7 +176,7 @@ fn docker_media_types_and_layered_whiteouts() {
 /// An index of two platforms built by hand: the same busybox layer, configs claiming amd64 and arm64.
 #[test]
 fn index_picks_the_platform() {
-    require!("docker-registry", "skopeo", "umoci");
+    require!("docker-registry", "skopeo", "umoci", "busybox");
     let t = tempfile::tempdir().unwrap();
     let (img, store) = (t.path().join("img"), t.path().join("store"));
     busybox_image(&img);
@@ -309,7 +309,7 @@ fn htpasswd_line(user: &str, pass: &str) -> Option<String> {
 
 #[test]
 fn basic_auth_right_and_wrong_credentials() {
-    require!("docker-registry", "skopeo", "umoci", "htpasswd");
+    require!("docker-registry", "skopeo", "umoci", "busybox", "htpasswd");
     let t = tempfile::tempdir().unwrap();
     let (img, store) = (t.path().join("img"), t.path().join("store"));
     busybox_image(&img);
@@ -360,7 +360,7 @@ fn basic_auth_right_and_wrong_credentials() {
 /// one token for the whole pull, and a fresh token after a 401 on an expired one.
 #[test]
 fn bearer_token_flow() {
-    require!("docker-registry", "skopeo", "umoci", "openssl");
+    require!("docker-registry", "skopeo", "umoci", "busybox", "openssl");
     let t = tempfile::tempdir().unwrap();
     let (img, store) = (t.path().join("img"), t.path().join("store"));
     busybox_image(&img);
@@ -419,7 +419,7 @@ fn bearer_token_flow() {
 
 #[test]
 fn redirects_are_followed() {
-    require!("docker-registry", "skopeo", "umoci");
+    require!("docker-registry", "skopeo", "umoci", "busybox");
     let t = tempfile::tempdir().unwrap();
     let (img, store) = (t.path().join("img"), t.path().join("store"));
     busybox_image(&img);
@@ -440,7 +440,7 @@ fn redirects_are_followed() {
 
 #[test]
 fn corrupted_blob_is_rejected_and_nothing_kept() {
-    require!("docker-registry", "skopeo", "umoci");
+    require!("docker-registry", "skopeo", "umoci", "busybox");
     let t = tempfile::tempdir().unwrap();
     let (img, store) = (t.path().join("img"), t.path().join("store"));
     busybox_image(&img);

@@ -76,7 +76,7 @@ fn hostile_layers_are_refused() {
 
 #[test]
 fn local_sources_and_rmi_gc() {
-    require!("skopeo", "umoci");
+    require!("skopeo", "umoci", "busybox", "tar");
     let t = tempfile::tempdir().unwrap();
     let (base, img, store) = (
         t.path().join("base"),
