@@ -35,7 +35,7 @@ fn nix_is_root() -> bool {
 macro_rules! require {
     ($($t:expr),*) => {
         if let Some(why) = $crate::image::util::missing(&[$($t),*]) {
-            eprintln!("SKIP {}: {why}", module_path!());
+            eprintln!("SKIP {}:{}: {why}", file!(), line!());
             return;
         }
     };
