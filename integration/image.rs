@@ -470,4 +470,33 @@ fn corrupted_blob_is_rejected_and_nothing_kept() {
     );
     let idx = read_json(&store.join("index.json"));
     assert_eq!(idx["manifests"].as_array().unwrap().len(), 0);
+
+    // A config damaged in rt's own store is caught on the next pull and fetched again.
+    data[mid] ^= 0xff;
+    fs::write(&f, &data).unwrap();
+    reg.push(&img, "good:latest", &[]);
+    let good = format!("{}/good", reg.addr);
+    ok(&rt(&["pull", "--store", s(&store), &good]));
+    let cfg = store
+        .join("blobs/sha256")
+        .join(&m["config"]["digest"].as_str().unwrap()[7..]);
+    let mut data = fs::read(&cfg).unwrap();
+    data[0] ^= 0x01;
+    fs::write(&cfg, &data).unwrap();
+    let e = fails(&rt(&[
+        "bundle",
+        "--store",
+        s(&store),
+        &good,
+        s(&t.path().join("b0")),
+    ]));
+    assert!(e.contains("mismatch"), "{e}");
+    ok(&rt(&["pull", "--store", s(&store), &good]));
+    ok(&rt(&[
+        "bundle",
+        "--store",
+        s(&store),
+        &good,
+        s(&t.path().join("b1")),
+    ]));
 }

@@ -195,8 +195,12 @@ pub fn pull(source: &str, opts: &PullOptions) -> Result<PullResult> {
     }
 
     // The config says what the layers must decompress to, so it comes first.
-    let cfg_bytes = if store.has(&manifest.config) {
-        store.read_blob(&manifest.config)?
+    // A present config that fails its check (damaged on disk) is simply fetched again.
+    let local_cfg = store
+        .has(&manifest.config)
+        .then(|| store.read_blob(&manifest.config).ok());
+    let cfg_bytes = if let Some(Some(b)) = local_cfg {
+        b
     } else {
         let mut v = Vec::new();
         let r = from.blob(&manifest.config.digest)?;

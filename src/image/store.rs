@@ -158,8 +158,12 @@ impl Store {
         if got != digest {
             bail!("blob {digest}: digest mismatch (got {got})");
         }
-        if self.blob_path(digest)?.is_file() {
-            return Ok(());
+        // Small blobs only pass through here, so re-checking one that is already present is cheap,
+        // and a damaged copy gets replaced.
+        if let Ok(old) = fs::read(self.blob_path(digest)?) {
+            if sha256_digest(&old) == digest {
+                return Ok(());
+            }
         }
         let mut t = self.temp_blob()?;
         t.file.write_all(bytes)?;
