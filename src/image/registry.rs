@@ -16,6 +16,7 @@ pub struct Registry {
     registry: String,
     repo: String,
     creds: Option<Creds>,
+    insecure: bool,
     /// The Authorization header value in use, shared by the download threads.
     auth: Mutex<Option<String>>,
 }
@@ -92,6 +93,7 @@ impl Registry {
             registry: r.registry.clone(),
             repo: r.repo.clone(),
             creds,
+            insecure,
             auth: Mutex::new(None),
         })
     }
@@ -159,6 +161,13 @@ impl Registry {
                 "registry {}: token realm {realm:?} is not an http(s) URL",
                 self.registry
             );
+        }
+        if let Some(rest) = realm.strip_prefix("http://") {
+            // A password must not cross the network in clear unless the user said so.
+            let host = rest.split('/').next().unwrap_or("");
+            if self.creds.is_some() && !self.insecure && !is_loopback(host) {
+                bail!("registry {}: refusing to send credentials to plain-HTTP token realm {realm} (use --insecure to allow)", self.registry);
+            }
         }
         let mut url = format!("{realm}{}", if realm.contains('?') { '&' } else { '?' });
         if let Some(s) = ch.params.get("service") {
