@@ -4,9 +4,11 @@
 #   busybox-static  the rootfs of every test bundle (bundles/mkrootfs.sh)
 #   runc            the reference runtime the integration tests are proven against
 #   jq              used by the demo and handy for reading state JSON
-#   make, ca-certificates are on CI machines already; listed so a bare Debian works
+#   make            listed so a bare Debian works
+#   docker-registry, skopeo, umoci   the registry and peers of the image tests (and make demo)
+#   apache2-utils (htpasswd), openssl, zstd, tar   fixtures of the image tests
 set -euo pipefail
-PKGS=(busybox-static runc jq make)
+PKGS=(busybox-static runc jq make docker-registry skopeo umoci apache2-utils openssl zstd tar)
 
 missing=()
 for p in "${PKGS[@]}"; do

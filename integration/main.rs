@@ -7,6 +7,7 @@ mod cleanup;
 mod common;
 mod console;
 mod errors;
+mod image;
 mod lifecycle;
 mod process;
 mod stdio;

@@ -85,7 +85,14 @@ fn run(
     tweak: impl FnOnce(&mut Value),
 ) -> (i32, String, String) {
     let b = bundle(args, seccomp, tweak);
-    let out = rt(&b, "run", "sc");
+    // Tests run in parallel and the default cgroup is /rt/<id>: every container needs its own id.
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let id = format!(
+        "sc-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    );
+    let out = rt(&b, "run", &id);
     let text = |v: &[u8]| String::from_utf8_lossy(v).into_owned();
     (
         out.status.code().expect("rt exited"),

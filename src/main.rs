@@ -75,6 +75,14 @@ enum Command {
     Spec(commands::spec::Args),
     /// List containers
     List(commands::list::Args),
+    /// Pull an image into the local store
+    Pull(commands::pull::Args),
+    /// Make a runtime bundle (rootfs + config.json) from a stored image
+    Bundle(commands::bundle::Args),
+    /// List images in the local store
+    Images(commands::images::Args),
+    /// Remove images from the local store and free their unshared blobs
+    Rmi(commands::rmi::Args),
     /// (internal) the container's init; never call it by hand
     #[command(hide = true)]
     Init,
@@ -123,6 +131,10 @@ fn main() {
         Command::Features(a) => commands::features::run(&g, a),
         Command::Spec(a) => commands::spec::run(&g, a),
         Command::List(a) => commands::list::run(&g, a),
+        Command::Pull(a) => commands::pull::run(&g, a),
+        Command::Bundle(a) => commands::bundle::run(&g, a),
+        Command::Images(a) => commands::images::run(&g, a),
+        Command::Rmi(a) => commands::rmi::run(&g, a),
         Command::Init => unreachable!("handled above"),
     };
     match result {

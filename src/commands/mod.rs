@@ -1,14 +1,18 @@
 //! One file per subcommand: arguments in, one call into libcontainer or image, output out.
+pub mod bundle;
 pub mod create;
 pub mod delete;
 pub mod events;
 pub mod exec;
 pub mod features;
+pub mod images;
 pub mod kill;
 pub mod list;
 pub mod pause;
 pub mod ps;
+pub mod pull;
 pub mod resume;
+pub mod rmi;
 pub mod run;
 pub mod spec;
 pub mod start;

@@ -27,7 +27,7 @@ pub fn spec(rootless: bool) -> Value {
         "namespaces": [],
         "maskedPaths": ["/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
                         "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware",
-                        "/proc/scsi"],
+                        "/proc/scsi", "/sys/devices/virtual/powercap"],
         "readonlyPaths": ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"],
     });
     if rootless {
