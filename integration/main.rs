@@ -3,10 +3,14 @@
 //!
 //! `RT_BIN=$(which runc) cargo test --test integration` proves the tests against runc.
 
+mod cgroups;
 mod cleanup;
 mod common;
 mod console;
 mod errors;
+mod exec;
+mod hooks;
 mod lifecycle;
 mod process;
+mod security;
 mod stdio;
