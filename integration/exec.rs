@@ -81,6 +81,9 @@ fn output_and_exit_code() {
     assert_eq!(out.stdout, "out\n");
     assert_eq!(out.stderr, "err\n");
     c.exec(&[], &["true"]).ok();
+    // killed by a signal: 128 + n, like a shell reports it
+    let out = c.exec(&[], &["sh", "-c", "kill -9 $$"]);
+    assert_eq!(out.code(), 137, "{out:#?}");
 }
 
 #[test]

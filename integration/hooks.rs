@@ -21,7 +21,7 @@ const STAGES: [&str; 6] = [
 /// A hook that records stdin, its argv and its env under `$D`, then appends its stage
 /// to `$D/order`. `sh` is the host's for host stages, busybox's for startContainer.
 fn marker_hook(stage: &str, dir: &str, path_var: &str) -> Value {
-    let script = r#"cat > "$D/$0.json"; printf '%s\n' "$0" "$@" > "$D/$0.args"; env > "$D/$0.env"; echo "$0" >> "$D/order""#;
+    let script = r#"cat > "$D/$0.json"; printf '%s\n' "$0" "$@" > "$D/$0.args"; env > "$D/$0.env"; readlink /proc/self/ns/mnt > "$D/$0.mnt"; echo "$0" >> "$D/order""#;
     json!({
         "path": "/bin/sh",
         "args": ["sh", "-c", script, stage, "one", "two words"],
@@ -73,6 +73,8 @@ fn all_stages(start_status: bool) {
     let c = Ctr::new("hooks-all", cfg);
     c.create().ok();
     let pid = c.state()["pid"].as_i64().unwrap();
+    let ctr_mnt = fs::read_link(format!("/proc/{pid}/ns/mnt")).unwrap();
+    let host_mnt = fs::read_link("/proc/self/ns/mnt").unwrap();
     // runc 1.1 runs poststart at the end of `create`; the spec has it run by `start`
     // after the user's process started, which rt does.
     let (at_create, order) = if is_runc() {
@@ -127,6 +129,17 @@ fn all_stages(start_status: bool) {
             _ => assert_eq!(st["pid"], pid, "{s}: {st}"),
         }
 
+        // createContainer and startContainer run in the container's mount namespace,
+        // the others in the runtime's
+        let want_mnt = match s {
+            "createContainer" | "startContainer" => &ctr_mnt,
+            _ => &host_mnt,
+        };
+        assert_eq!(
+            read(marks.path(), &format!("{s}.mnt")).trim(),
+            want_mnt.to_str().unwrap(),
+            "{s}: mount namespace"
+        );
         assert_eq!(
             read(marks.path(), &format!("{s}.args")),
             format!("{s}\none\ntwo words\n")
@@ -194,7 +207,7 @@ fn hook_timeout_enforced() {
     require_root!();
     let mut cfg = example("sleep");
     cfg["hooks"] = json!({"createRuntime": [
-        {"path": "/bin/sleep", "args": ["sleep", "20"], "timeout": 1}
+        {"path": "/bin/sleep", "args": ["sleep", "23.4567"], "timeout": 1}
     ]});
     let c = Ctr::new("hooks-timeout", cfg);
     let t0 = Instant::now();

@@ -131,7 +131,7 @@ fn host_sysctls_refused() {
         let mut cfg = example("sleep");
         cfg["linux"]["sysctl"] = json!({ key: "7" });
         let c = Ctr::new("sysctl-host", cfg);
-        c.create().fails_with(key);
+        c.create().fails_with(key).one_error_line();
         assert!(c.leftovers().is_empty(), "{key}: {:#?}", c.leftovers());
         assert_eq!(fs::read_to_string(file).unwrap(), before, "{key} changed");
     }
@@ -265,6 +265,7 @@ fn rootfs_dev_symlink_to_root() {
     let _ = fs::remove_dir_all(&dev);
     std::os::unix::fs::symlink("/", &dev).unwrap();
     let out = c.run();
+    eprintln!("/dev -> /: {out:?}");
     if out.code() == 0 {
         assert_eq!(out.stdout, "/dev/null\n", "{out:#?}");
     } else {
@@ -343,6 +344,7 @@ fn dev_null_symlink_not_used_for_masking() {
     fs::create_dir(rootfs.join("dev")).unwrap();
     std::os::unix::fs::symlink(&secret, rootfs.join("dev/null")).unwrap();
     let out = c.run();
+    eprintln!("/dev/null -> host file: {out:?}");
     assert!(!out.stdout.contains("HOST-SECRET"), "{out:#?}");
     assert!(!out.stderr.contains("HOST-SECRET"), "{out:#?}");
     assert_eq!(fs::read_to_string(&secret).unwrap(), "HOST-SECRET");
