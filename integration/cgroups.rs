@@ -44,7 +44,7 @@ fn sh(cmd: &str) -> Value {
     config_with_args(&["sh", "-c", cmd])
 }
 
-/// A `sleep` container with `resources` merged in.
+/// The `sleep` example running `args`, with `resources` merged into linux.resources.
 fn with_resources(args: &[&str], resources: Value) -> Value {
     let mut cfg = config_with_args(args);
     for (k, v) in resources.as_object().unwrap() {
@@ -360,6 +360,66 @@ fn update_memory_then_pids_keeps_memory() {
     c.rt(&["update", "--pids-limit", "20", &c.id]).ok();
     assert_eq!(host_file(&c, &pids), "20");
     assert_eq!(host_file(&c, &mem), (96 * MIB).to_string(), "memory lost");
+}
+
+#[test]
+fn update_every_flag() {
+    require_root!();
+    let c = Ctr::started(
+        "cg-updflags",
+        with_resources(&["sleep", "1000"], json!({"memory": {"limit": 64 * MIB}})),
+    );
+    let swap = !is_v2() && host_has("memory/memory.memsw.limit_in_bytes");
+    let mut args = vec![
+        "update",
+        "--cpu-share",
+        "300",
+        "--cpu-period",
+        "60000",
+        "--cpu-quota",
+        "30000",
+        "--cpuset-cpus",
+        "1",
+        "--memory",
+        "80m",
+        "--memory-reservation",
+        "40m",
+        "--pids-limit",
+        "33",
+    ];
+    if swap {
+        args.extend(["--memory-swap", "160m"]);
+    }
+    args.push(&c.id);
+    c.rt(&args).ok();
+    let mut want = vec![
+        (
+            rel("memory", "memory.limit_in_bytes", "memory.max"),
+            (80 * MIB).to_string(),
+        ),
+        (
+            rel("memory", "memory.soft_limit_in_bytes", "memory.low"),
+            (40 * MIB).to_string(),
+        ),
+        (rel("cpuset", "cpuset.cpus", "cpuset.cpus"), "1".into()),
+        (rel("pids", "pids.max", "pids.max"), "33".into()),
+    ];
+    if is_v2() {
+        want.push(("cpu.max".into(), "30000 60000".into()));
+    } else {
+        want.push(("cpu/cpu.shares".into(), "300".into()));
+        want.push(("cpu/cpu.cfs_period_us".into(), "60000".into()));
+        want.push(("cpu/cpu.cfs_quota_us".into(), "30000".into()));
+    }
+    if swap {
+        want.push((
+            "memory/memory.memsw.limit_in_bytes".into(),
+            (160 * MIB).to_string(),
+        ));
+    }
+    for (f, v) in &want {
+        assert_eq!(&host_file(&c, f), v, "{f}");
+    }
 }
 
 #[test]
