@@ -216,10 +216,11 @@ impl Events {
             _dir: dir,
         }
     }
+    /// The complete lines so far: the last one may still be half written.
     fn lines(&self) -> Vec<Value> {
-        fs::read_to_string(&self.out)
-            .unwrap()
-            .lines()
+        let text = fs::read_to_string(&self.out).unwrap();
+        let done = text.rfind('\n').map_or("", |i| &text[..i]);
+        done.lines()
             .filter(|l| !l.is_empty())
             .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l:?}: {e}")))
             .collect()
@@ -290,6 +291,25 @@ fn events_stats_once() {
     assert_eq!(d["memory"]["usage"]["limit"], 64 * MIB, "{v}");
     assert!(d["memory"]["usage"]["usage"].as_u64().unwrap() > 0, "{v}");
     assert!(d["cpu"]["usage"]["total"].as_u64().is_some(), "{v}");
+}
+
+#[test]
+fn events_stream_at_interval() {
+    require_root!();
+    let c = Ctr::started("cg-evstream", example("sleep"));
+    let ev = Events::start(&c, &["--interval", "100ms"]);
+    let stats = wait_for("three stats events", || {
+        let s: Vec<_> = ev
+            .lines()
+            .into_iter()
+            .filter(|e| e["type"] == "stats")
+            .collect();
+        (s.len() >= 3).then_some(s)
+    });
+    for e in &stats {
+        assert_eq!(e["id"], c.id.as_str(), "{e}");
+        assert_eq!(e["data"]["pids"]["current"], 1, "{e}");
+    }
 }
 
 /// How far the container's writer got: the size of the file it appends to.
