@@ -326,3 +326,48 @@ fn concurrent_execs_keep_status_and_output() {
         bad.len()
     );
 }
+
+#[test]
+fn cap_no_new_privs_additional_gids() {
+    require_root!();
+    let mut cfg = example("sleep");
+    cfg["process"]["noNewPrivileges"] = json!(false);
+    let c = Ctr::started("exec-caps", cfg);
+    let out = c.exec(
+        &[
+            "--cap",
+            "CAP_SYS_ADMIN",
+            "--no-new-privs",
+            "-g",
+            "5",
+            "-g",
+            "100",
+        ],
+        &[
+            "sh",
+            "-c",
+            "grep -E '^(Cap|NoNewPrivs)' /proc/self/status; id -G",
+        ],
+    );
+    out.ok();
+    let mut f = std::collections::HashMap::new();
+    let mut groups = "";
+    for l in out.stdout.lines() {
+        match l.split_once(':') {
+            Some((k, v)) => f.insert(k, v.trim()),
+            None => {
+                groups = l;
+                None
+            }
+        };
+    }
+    let hex = |k: &str| u64::from_str_radix(f[k], 16).unwrap_or_else(|e| panic!("{k}: {e}"));
+    // the example's AUDIT_WRITE(29), KILL(5), NET_BIND_SERVICE(10), and SYS_ADMIN(21)
+    let want = (1u64 << 29) | (1 << 5) | (1 << 10) | (1 << 21);
+    assert_eq!(hex("CapBnd"), want, "{out:#?}");
+    assert_eq!(hex("CapEff"), want, "{out:#?}");
+    assert_eq!(hex("CapPrm"), want, "{out:#?}");
+    assert_eq!(hex("CapInh"), 0, "{out:#?}");
+    assert_eq!(f["NoNewPrivs"], "1", "{out:#?}");
+    assert_eq!(groups, "0 5 100", "{out:#?}");
+}
