@@ -159,15 +159,16 @@ fn detach_pid_file() {
         .trim()
         .parse()
         .unwrap_or_else(|e| panic!("{text:?}: {e}"));
-    let cmdline = fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap();
-    assert_eq!(
-        cmdline, "sleep\x001000\x00",
-        "pid file names another process"
-    );
     assert!(
         cgroup_procs(&c.cgroup).contains(&pid),
         "{pid} not in cgroup"
     );
+    // exec -d may return while the runtime's side of the process is still on its way
+    // to execve: the pid is the process that becomes `sleep`
+    wait_for("the pid file's process to be `sleep 1000`", || {
+        let cmdline = fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        (cmdline == "sleep\x001000\x00").then_some(())
+    });
     let init = c.state()["pid"].as_i64().unwrap() as i32;
     assert_eq!(cgroup_of(pid), cgroup_of(init));
 }
