@@ -226,15 +226,14 @@ fn hook_timeout_enforced() {
 }
 
 #[test]
-#[ignore = "rt bug: delete dies of SIGPIPE writing the state to a poststop hook that \
-            exited unread, and a failing poststop hook stops the ones after it"]
+#[ignore = "rt bug: a failing poststop hook stops the poststop hooks after it"]
 fn failing_poststop_is_a_warning() {
     require_root!();
     let marks = tempfile::tempdir().unwrap();
     let after = marks.path().join("second-ran");
     let mut cfg = config_with_args(&["true"]);
     cfg["hooks"] = json!({"poststop": [
-        {"path": "/bin/sh", "args": ["sh", "-c", "exit 1"]},
+        {"path": "/bin/sh", "args": ["sh", "-c", "cat > /dev/null; exit 1"]},
         {"path": "/bin/sh", "args": ["sh", "-c", format!("touch {}", after.display())]}
     ]});
     let c = Ctr::started("hooks-poststop", cfg);
