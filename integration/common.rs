@@ -542,3 +542,60 @@ pub fn read_all_timeout<R: Read + Send + 'static>(mut r: R, what: &str) -> Strin
         Err(_) => panic!("timed out reading {what}"),
     }
 }
+
+/// Poll `f` every 10 ms until it yields a value; panic after TIMEOUT naming `what`.
+#[track_caller]
+pub fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// The pids in the container's cgroup, over every hierarchy, sorted.
+pub fn cgroup_procs(path: &str) -> Vec<i32> {
+    let mut all: Vec<i32> = cgroup_dirs(path)
+        .iter()
+        .filter_map(|d| fs::read_to_string(format!("{d}/cgroup.procs")).ok())
+        .flat_map(|s| {
+            s.lines()
+                .filter_map(|l| l.parse().ok())
+                .collect::<Vec<i32>>()
+        })
+        .collect();
+    all.sort();
+    all.dedup();
+    all
+}
+
+impl Ctr {
+    /// create + start, for tests that work on a running container.
+    pub fn started(tag: &str, config: Value) -> Ctr {
+        let c = Ctr::new(tag, config);
+        c.create().ok();
+        c.start().ok();
+        c
+    }
+
+    /// `exec ID ARGS…` in the foreground; the process's output comes back in Out.
+    pub fn exec(&self, flags: &[&str], args: &[&str]) -> Out {
+        let mut a = vec!["exec"];
+        a.extend(flags);
+        a.push(&self.id);
+        a.extend(args);
+        self.rt(&a)
+    }
+
+    /// `state`'s status without the OCI schema check: `paused` is runc's addition
+    /// to the spec's four states.
+    pub fn raw_status(&self) -> String {
+        let out = self.rt(&["state", &self.id]);
+        out.ok();
+        let v: Value = serde_json::from_str(&out.stdout).unwrap();
+        v["status"].as_str().unwrap().to_string()
+    }
+}

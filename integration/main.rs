@@ -3,11 +3,15 @@
 //!
 //! `RT_BIN=$(which runc) cargo test --test integration` proves the tests against runc.
 
+mod cgroups;
 mod cleanup;
 mod common;
 mod console;
 mod errors;
+mod exec;
+mod hooks;
 mod image;
 mod lifecycle;
 mod process;
+mod security;
 mod stdio;

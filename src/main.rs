@@ -89,10 +89,6 @@ enum Command {
 }
 
 fn main() {
-    // Rust ignores SIGPIPE before main; an ignored signal survives execve, so the container's
-    // process would inherit it, and our own output to a closed pipe would panic instead of exit.
-    // SAFETY: setting a default disposition has no preconditions.
-    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     // runc exits 1 on a usage error; clap's default is 2.
     let cli = Cli::try_parse().unwrap_or_else(|e| {
         let _ = e.print();

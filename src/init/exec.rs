@@ -98,6 +98,10 @@ pub fn exec(p: Prepared, process: &Process) -> Result<Infallible> {
     if let Some(f) = &p.late_filter {
         seccomp::install(f)?;
     }
+    // rt ignores SIGPIPE (Rust's default); an ignored signal survives execve, so the user's
+    // process gets the default back.
+    // SAFETY: setting a default disposition has no preconditions.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     let err = nix::unistd::execve(&p.binary, &p.argv, &p.envp).unwrap_err();
     bail!("exec {}: {err}", p.binary.to_string_lossy())
 }
@@ -126,7 +130,10 @@ pub fn wait_and_exec(
             .hooks()
             .as_ref()
             .and_then(|h| h.start_container().as_ref());
-        hooks::run_all("startContainer", hooks, json.as_bytes())?;
+        // The state the parent sent was taken while creating; the container is created now.
+        let mut state: serde_json::Value = serde_json::from_str(json).context("state for hooks")?;
+        state["status"] = serde_json::json!("created");
+        hooks::run_all("startContainer", hooks, &serde_json::to_vec(&state)?)?;
     }
     exec(prepared, process)
 }

@@ -5,7 +5,6 @@ use crate::libcontainer::sync::{Channel, ExecConfig, FromInit};
 use anyhow::{Context, Result};
 use nix::sched::setns;
 use nix::sys::stat::fstat;
-use nix::unistd::{fork, ForkResult};
 use oci_spec::runtime::LinuxNamespaceType;
 use std::convert::Infallible;
 use std::fs::File;
@@ -31,15 +30,7 @@ pub fn run(cfg: &ExecConfig, chan: &mut Channel) -> Result<Infallible> {
     }
     drop(files);
     if joined_pid {
-        // setns into a pid namespace applies to children only: the process is a fork of ours.
-        // SAFETY: init is single-threaded.
-        match unsafe { fork() }.context("forking into the container's pid namespace")? {
-            ForkResult::Parent { child } => {
-                let _ = chan.send(&FromInit::Pid(child.as_raw()));
-                std::process::exit(0);
-            }
-            ForkResult::Child => {}
-        }
+        super::fork_into_pid_namespace(chan)?;
     }
     let process = &cfg.process;
     if process.terminal().unwrap_or(false) {

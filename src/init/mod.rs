@@ -104,6 +104,8 @@ fn setup_container(cfg: &InitConfig, chan: &mut Channel) -> Result<Option<String
             .context("process.terminal is set but no console socket was passed")?;
         console::setup(fd, process.console_size(), true)?;
     }
+    // Before finalize: readonlyPaths usually include /proc/sys.
+    namespaces::write_sysctls(spec)?;
     crate::rootfs::finalize(spec)?;
     if let Some(h) = spec.hostname() {
         nix::unistd::sethostname(h).with_context(|| format!("setting hostname {h:?}"))?;
@@ -115,7 +117,6 @@ fn setup_container(cfg: &InitConfig, chan: &mut Channel) -> Result<Option<String
                 .with_context(|| format!("setting domainname {d:?}"));
         }
     }
-    namespaces::write_sysctls(spec)?;
     if !cfg.no_new_keyring {
         namespaces::join_session_keyring(&cfg.id);
     }
@@ -128,4 +129,26 @@ fn setup_container(cfg: &InitConfig, chan: &mut Channel) -> Result<Option<String
             .context("setting oomScoreAdj")?;
     }
     Ok(state_json)
+}
+
+/// After setns into a pid namespace only children land in it: fork, report the child's pid
+/// (as this, the parent, sees it: in the caller's namespace) and exit. The child waits on a pipe
+/// until that report is written, so its own messages can never overtake it on the channel.
+pub(crate) fn fork_into_pid_namespace(chan: &mut Channel) -> Result<()> {
+    let (r, w) = nix::unistd::pipe().context("pipe")?;
+    // SAFETY: init is single-threaded.
+    match unsafe { nix::unistd::fork() }.context("forking into the pid namespace")? {
+        nix::unistd::ForkResult::Parent { child } => {
+            let _ = chan.send(&FromInit::Pid(child.as_raw()));
+            drop(w);
+            std::process::exit(0);
+        }
+        nix::unistd::ForkResult::Child => {
+            drop(w);
+            let mut b = [0u8; 1];
+            // EOF: the parent has sent the pid and exited (or died, and then so do we below).
+            let _ = nix::unistd::read(&r, &mut b);
+            Ok(())
+        }
+    }
 }

@@ -1,9 +1,8 @@
 //! Init's part of namespaces: joining ones given by path, and the two that must wait for init.
 use crate::libcontainer::namespaces::{flag, is_new, namespaces};
-use crate::libcontainer::sync::{Channel, FromInit, InitConfig};
+use crate::libcontainer::sync::{Channel, InitConfig};
 use anyhow::{Context, Result};
 use nix::sched::{setns, unshare, CloneFlags};
-use nix::unistd::{fork, ForkResult};
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 
 pub fn enter(cfg: &InitConfig, chan: &mut Channel) -> Result<()> {
@@ -24,15 +23,7 @@ pub fn enter(cfg: &InitConfig, chan: &mut Channel) -> Result<()> {
         joined_pid |= ns.typ() == LinuxNamespaceType::Pid;
     }
     if joined_pid {
-        // setns into a pid namespace only applies to children: the container process is a fork.
-        // SAFETY: init is single-threaded.
-        match unsafe { fork() }.context("forking into the joined pid namespace")? {
-            ForkResult::Parent { child } => {
-                let _ = chan.send(&FromInit::Pid(child.as_raw()));
-                std::process::exit(0);
-            }
-            ForkResult::Child => {}
-        }
+        super::fork_into_pid_namespace(chan)?;
     }
     if is_new(spec, LinuxNamespaceType::Cgroup) {
         unshare(CloneFlags::CLONE_NEWCGROUP).context("creating the cgroup namespace")?;

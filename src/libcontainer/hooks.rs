@@ -5,6 +5,18 @@ use std::io::Write;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 
+/// poststart and poststop: a failing hook is a warning, and the hooks after it still run.
+pub fn run_all_warn(stage: &str, hooks: Option<&Vec<Hook>>, state_json: &[u8]) {
+    for (i, hook) in hooks.into_iter().flatten().enumerate() {
+        if let Err(e) = run(hook, state_json) {
+            crate::logging::warn(&format!(
+                "{stage} hook #{i} ({}): {e:#}",
+                hook.path().display()
+            ));
+        }
+    }
+}
+
 pub fn run_all(stage: &str, hooks: Option<&Vec<Hook>>, state_json: &[u8]) -> Result<()> {
     for (i, hook) in hooks.into_iter().flatten().enumerate() {
         run(hook, state_json)

@@ -66,9 +66,7 @@ pub fn start(c: &mut Container) -> Result<()> {
     let h = c.state.config.hooks().clone();
     if let Some(hs) = h.as_ref().and_then(|h| h.poststart().as_ref()) {
         let json = serde_json::to_vec(&c.state.public(Status::Running))?;
-        if let Err(e) = hooks::run_all("poststart", Some(hs), &json) {
-            crate::logging::warn(&format!("{e:#}"));
-        }
+        hooks::run_all_warn("poststart", Some(hs), &json);
     }
     Ok(())
 }
@@ -191,9 +189,7 @@ pub fn destroy(c: Container) -> Result<()> {
     let h = c.state.config.hooks().clone();
     if let Some(hs) = h.as_ref().and_then(|h| h.poststop().as_ref()) {
         let json = serde_json::to_vec(&c.state.public(Status::Stopped))?;
-        if let Err(e) = hooks::run_all("poststop", Some(hs), &json) {
-            crate::logging::warn(&format!("{e:#}"));
-        }
+        hooks::run_all_warn("poststop", Some(hs), &json);
     }
     Ok(())
 }

@@ -1,0 +1,608 @@
+//! linux.resources and the commands that act on a container's cgroup (events, pause,
+//! resume, update, ps, kill --all, delete --force). Values are read back both from
+//! inside (the container's /sys/fs/cgroup) and from the host's hierarchy.
+
+use crate::common::*;
+use crate::require_root;
+use serde_json::{json, Value};
+use std::fs;
+use std::io::Write;
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+const MIB: i64 = 1024 * 1024;
+
+fn is_v2() -> bool {
+    Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
+}
+
+/// `controller/file` relative to /sys/fs/cgroup: v1 has a hierarchy per controller,
+/// v2 one directory with every file.
+fn rel(controller: &str, v1: &str, v2: &str) -> String {
+    if is_v2() {
+        v2.to_string()
+    } else {
+        format!("{controller}/{v1}")
+    }
+}
+
+/// The host's copy of a cgroup file of container `c`.
+fn host_file(c: &Ctr, rel: &str) -> String {
+    let (dir, file) = match rel.split_once('/') {
+        Some((ctrl, f)) => (format!("/sys/fs/cgroup/{ctrl}{}", c.cgroup), f),
+        None => (format!("/sys/fs/cgroup{}", c.cgroup), rel),
+    };
+    let p = format!("{dir}/{file}");
+    fs::read_to_string(&p)
+        .unwrap_or_else(|e| panic!("{p}: {e}"))
+        .trim()
+        .to_string()
+}
+
+fn sh(cmd: &str) -> Value {
+    config_with_args(&["sh", "-c", cmd])
+}
+
+/// The `sleep` example running `args`, with `resources` merged into linux.resources.
+fn with_resources(args: &[&str], resources: Value) -> Value {
+    let mut cfg = config_with_args(args);
+    for (k, v) in resources.as_object().unwrap() {
+        cfg["linux"]["resources"][k] = v.clone();
+    }
+    cfg
+}
+
+fn host_has(rel: &str) -> bool {
+    Path::new("/sys/fs/cgroup").join(rel).exists()
+}
+
+/// A v1 hierarchy with `controller` is mounted: /sys/fs/cgroup is a tmpfs where
+/// anyone may create a directory of that name, so its existence proves nothing.
+fn v1_mounted(controller: &str) -> bool {
+    fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split_once(" - cgroup "))
+        .any(|(_, post)| {
+            post.split(' ')
+                .nth(1)
+                .is_some_and(|o| o.split(',').any(|x| x == controller))
+        })
+}
+
+#[test]
+fn resources_read_back() {
+    require_root!();
+    let swap = !is_v2() && host_has("memory/memory.memsw.limit_in_bytes")
+        || is_v2() && host_has("memory.swap.max");
+    let mut memory = json!({"limit": 64 * MIB, "reservation": 32 * MIB});
+    if swap {
+        memory["swap"] = json!(128 * MIB);
+    } else {
+        eprintln!("skip: memory.swap (no swap accounting on this host)");
+    }
+    let resources = json!({
+        "memory": memory,
+        "cpu": {"shares": 512, "quota": 50000, "period": 100000, "cpus": "0"},
+        "pids": {"limit": 42},
+    });
+    let mut files = vec![
+        (
+            rel("memory", "memory.limit_in_bytes", "memory.max"),
+            (64 * MIB).to_string(),
+        ),
+        (
+            rel("memory", "memory.soft_limit_in_bytes", "memory.low"),
+            (32 * MIB).to_string(),
+        ),
+        (rel("cpuset", "cpuset.cpus", "cpuset.cpus"), "0".into()),
+        (rel("pids", "pids.max", "pids.max"), "42".into()),
+    ];
+    if is_v2() {
+        // runc's shares→weight conversion: 1 + (shares-2)*9999/262142
+        files.push(("cpu.weight".into(), "20".into()));
+        files.push(("cpu.max".into(), "50000 100000".into()));
+        if swap {
+            files.push(("memory.swap.max".into(), (64 * MIB).to_string()));
+        }
+    } else {
+        files.push(("cpu/cpu.shares".into(), "512".into()));
+        files.push(("cpu/cpu.cfs_quota_us".into(), "50000".into()));
+        files.push(("cpu/cpu.cfs_period_us".into(), "100000".into()));
+        if swap {
+            files.push((
+                "memory/memory.memsw.limit_in_bytes".into(),
+                (128 * MIB).to_string(),
+            ));
+        }
+    }
+    let c = Ctr::new("cg-res", with_resources(&["sleep", "1000"], resources));
+    c.create().ok();
+    // create applies the limits before the user's process can run
+    for (f, want) in &files {
+        assert_eq!(&host_file(&c, f), want, "host {f}");
+    }
+    c.start().ok();
+    // an exec'd process is in the same cgroup: the container's own view of the files
+    let script: Vec<_> = files
+        .iter()
+        .map(|(f, _)| format!("cat /sys/fs/cgroup/{f}"))
+        .collect();
+    let out = c.exec(&[], &["sh", "-c", &script.join("; ")]);
+    out.ok();
+    let want: Vec<_> = files.iter().map(|(_, v)| v.as_str()).collect();
+    assert_eq!(out.stdout.lines().collect::<Vec<_>>(), want, "{out:#?}");
+}
+
+#[test]
+fn resources_seen_inside() {
+    require_root!();
+    let resources = json!({
+        "memory": {"limit": 48 * MIB},
+        "cpu": {"shares": 256, "quota": 20000, "period": 50000},
+        "pids": {"limit": 17},
+    });
+    let files = if is_v2() {
+        vec![
+            ("memory.max", (48 * MIB).to_string()),
+            ("cpu.max", "20000 50000".to_string()),
+            ("pids.max", "17".to_string()),
+        ]
+    } else {
+        vec![
+            ("memory/memory.limit_in_bytes", (48 * MIB).to_string()),
+            ("cpu/cpu.shares", "256".to_string()),
+            ("cpu/cpu.cfs_quota_us", "20000".to_string()),
+            ("cpu/cpu.cfs_period_us", "50000".to_string()),
+            ("pids/pids.max", "17".to_string()),
+        ]
+    };
+    let script: Vec<_> = files
+        .iter()
+        .map(|(f, _)| format!("cat /sys/fs/cgroup/{f}"))
+        .collect();
+    let c = Ctr::new(
+        "cg-inside",
+        with_resources(&["sh", "-c", &script.join("; ")], resources),
+    );
+    let out = c.run();
+    out.ok();
+    let want: Vec<_> = files.iter().map(|(_, v)| v.as_str()).collect();
+    assert_eq!(out.stdout.lines().collect::<Vec<_>>(), want, "{out:#?}");
+}
+
+#[test]
+fn pids_limit_stops_fork_bomb() {
+    require_root!();
+    let pids_current = if is_v2() {
+        "/sys/fs/cgroup/pids.current"
+    } else {
+        "/sys/fs/cgroup/pids/pids.current"
+    };
+    // The loop runs in a child shell: ash gives up on a failed fork, and the outer
+    // shell must survive to report. `read` is a builtin, so reporting needs no fork.
+    let script = format!(
+        "sh -c 'for i in $(seq 100); do sleep 10 & done' 2>&1; \
+         read n < {pids_current}; echo count=$n"
+    );
+    let c = Ctr::new(
+        "cg-forkbomb",
+        with_resources(&["sh", "-c", &script], json!({"pids": {"limit": 10}})),
+    );
+    let out = c.run();
+    out.ok();
+    assert!(
+        out.stdout.contains("Resource temporarily unavailable"),
+        "no fork failed: {out:#?}"
+    );
+    let n: u32 = out
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("count="))
+        .unwrap_or_else(|| panic!("{out:#?}"))
+        .parse()
+        .unwrap();
+    // the outer shell plus the sleeps the inner one got to start before hitting 10
+    assert!((2..=10).contains(&n), "pids.current {n}: {out:#?}");
+}
+
+/// `rt events …` in the background, its stdout in a file; killed on drop.
+struct Events {
+    child: std::process::Child,
+    out: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Events {
+    fn start(c: &Ctr, args: &[&str]) -> Events {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("events");
+        let mut cmd = c.cmd(&["events"]);
+        cmd.args(args)
+            .arg(&c.id)
+            .stdin(Stdio::null())
+            .stdout(fs::File::create(&out).unwrap())
+            .stderr(fs::File::create(dir.path().join("err")).unwrap());
+        Events {
+            child: cmd.spawn().unwrap(),
+            out,
+            _dir: dir,
+        }
+    }
+    /// The complete lines so far: the last one may still be half written.
+    fn lines(&self) -> Vec<Value> {
+        let text = fs::read_to_string(&self.out).unwrap();
+        let done = text.rfind('\n').map_or("", |i| &text[..i]);
+        done.lines()
+            .filter(|l| !l.is_empty())
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l:?}: {e}")))
+            .collect()
+    }
+}
+
+impl Drop for Events {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn oom_kill_and_event() {
+    require_root!();
+    let c = Ctr::started(
+        "cg-oom",
+        with_resources(
+            &["sleep", "1000"],
+            json!({"memory": {"limit": 32 * MIB, "swap": 32 * MIB}}),
+        ),
+    );
+    let ev = Events::start(&c, &["--interval", "100ms"]);
+    // let events register for OOM notifications before the allocation
+    std::thread::sleep(Duration::from_millis(500));
+    // dd's one 128 MiB block is filled by the read: more than the limit
+    let out = c.exec(
+        &[],
+        &["dd", "if=/dev/zero", "of=/dev/null", "bs=128M", "count=1"],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(137),
+        "dd not SIGKILLed by the OOM killer: {out:#?}"
+    );
+    let oom = wait_for("an oom event", || {
+        ev.lines().into_iter().find(|e| e["type"] == "oom")
+    });
+    assert_eq!(oom["id"], c.id.as_str(), "{oom}");
+    // the kernel's own count of OOM kills in the container's memory cgroup
+    let ctl = host_file(&c, &rel("memory", "memory.oom_control", "memory.events"));
+    let kills = ctl
+        .lines()
+        .find_map(|l| l.strip_prefix("oom_kill "))
+        .unwrap_or_else(|| panic!("no oom_kill count: {ctl}"));
+    assert_eq!(kills, "1", "{ctl}");
+    // the container itself survives its exec'd process's OOM
+    assert_eq!(c.status(), "running");
+}
+
+#[test]
+fn events_stats_once() {
+    require_root!();
+    let c = Ctr::started(
+        "cg-stats",
+        with_resources(&["sleep", "1000"], json!({"memory": {"limit": 64 * MIB}})),
+    );
+    let out = c.rt(&["events", "--stats", &c.id]);
+    out.ok();
+    let lines: Vec<_> = out.stdout.lines().collect();
+    assert_eq!(lines.len(), 1, "{out:#?}");
+    let v: Value = serde_json::from_str(lines[0]).unwrap();
+    assert_eq!(v["type"], "stats", "{v}");
+    assert_eq!(v["id"], c.id.as_str(), "{v}");
+    let d = &v["data"];
+    assert_eq!(d["pids"]["current"], 1, "{v}");
+    assert_eq!(d["memory"]["usage"]["limit"], 64 * MIB, "{v}");
+    assert!(d["memory"]["usage"]["usage"].as_u64().unwrap() > 0, "{v}");
+    assert!(d["cpu"]["usage"]["total"].as_u64().is_some(), "{v}");
+}
+
+#[test]
+fn events_stream_at_interval() {
+    require_root!();
+    let c = Ctr::started("cg-evstream", example("sleep"));
+    let ev = Events::start(&c, &["--interval", "100ms"]);
+    let stats = wait_for("three stats events", || {
+        let s: Vec<_> = ev
+            .lines()
+            .into_iter()
+            .filter(|e| e["type"] == "stats")
+            .collect();
+        (s.len() >= 3).then_some(s)
+    });
+    for e in &stats {
+        assert_eq!(e["id"], c.id.as_str(), "{e}");
+        assert_eq!(e["data"]["pids"]["current"], 1, "{e}");
+    }
+}
+
+/// How far the container's writer got: the size of the file it appends to.
+fn read_counter(c: &Ctr) -> u64 {
+    let p = c.bundle.path().join("rootfs/tmp/count");
+    wait_for("the counter file", || {
+        fs::metadata(&p).ok().map(|m| m.len())
+    })
+}
+
+#[test]
+fn pause_freezes_resume_thaws() {
+    require_root!();
+    // appending (no truncation) so that the size only grows, and without a fork
+    let mut cfg = sh("exec >> /tmp/count; while :; do echo x; done");
+    cfg["root"]["readonly"] = json!(false);
+    let c = Ctr::started("cg-pause", cfg);
+    let first = read_counter(&c);
+    wait_for("the counter to advance", || {
+        (read_counter(&c) > first).then_some(())
+    });
+    c.rt(&["pause", &c.id]).ok();
+    assert_eq!(c.raw_status(), "paused");
+    let frozen = read_counter(&c);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        read_counter(&c),
+        frozen,
+        "the counter advanced while paused"
+    );
+    c.rt(&["resume", &c.id]).ok();
+    assert_eq!(c.raw_status(), "running");
+    wait_for("the counter to advance after resume", || {
+        (read_counter(&c) > frozen).then_some(())
+    });
+}
+
+#[test]
+fn update_memory_then_pids_keeps_memory() {
+    require_root!();
+    let c = Ctr::started("cg-update", example("sleep"));
+    let mem = rel("memory", "memory.limit_in_bytes", "memory.max");
+    let pids = rel("pids", "pids.max", "pids.max");
+
+    c.rt(&["update", "--memory", "64m", &c.id]).ok();
+    assert_eq!(host_file(&c, &mem), (64 * MIB).to_string());
+    let inside = c.exec(&[], &["cat", &format!("/sys/fs/cgroup/{mem}")]);
+    inside.ok();
+    assert_eq!(inside.stdout.trim(), (64 * MIB).to_string());
+
+    let dir = tempfile::tempdir().unwrap();
+    let json_path = dir.path().join("r.json");
+    fs::File::create(&json_path)
+        .unwrap()
+        .write_all(
+            json!({"memory": {"limit": 96 * MIB}})
+                .to_string()
+                .as_bytes(),
+        )
+        .unwrap();
+    let out = run_cmd(
+        c.cmd(&["update", "--resources", "-", &c.id]),
+        Stdio::from(fs::File::open(&json_path).unwrap()),
+    );
+    out.ok();
+    assert_eq!(host_file(&c, &mem), (96 * MIB).to_string());
+
+    c.rt(&["update", "--pids-limit", "20", &c.id]).ok();
+    assert_eq!(host_file(&c, &pids), "20");
+    assert_eq!(host_file(&c, &mem), (96 * MIB).to_string(), "memory lost");
+}
+
+#[test]
+fn update_every_flag() {
+    require_root!();
+    let c = Ctr::started(
+        "cg-updflags",
+        with_resources(&["sleep", "1000"], json!({"memory": {"limit": 64 * MIB}})),
+    );
+    let swap = !is_v2() && host_has("memory/memory.memsw.limit_in_bytes");
+    let mut args = vec![
+        "update",
+        "--cpu-share",
+        "300",
+        "--cpu-period",
+        "60000",
+        "--cpu-quota",
+        "30000",
+        "--cpuset-cpus",
+        "1",
+        "--memory",
+        "80m",
+        "--memory-reservation",
+        "40m",
+        "--pids-limit",
+        "33",
+    ];
+    if swap {
+        args.extend(["--memory-swap", "160m"]);
+    }
+    args.push(&c.id);
+    c.rt(&args).ok();
+    let mut want = vec![
+        (
+            rel("memory", "memory.limit_in_bytes", "memory.max"),
+            (80 * MIB).to_string(),
+        ),
+        (
+            rel("memory", "memory.soft_limit_in_bytes", "memory.low"),
+            (40 * MIB).to_string(),
+        ),
+        (rel("cpuset", "cpuset.cpus", "cpuset.cpus"), "1".into()),
+        (rel("pids", "pids.max", "pids.max"), "33".into()),
+    ];
+    if is_v2() {
+        want.push(("cpu.max".into(), "30000 60000".into()));
+    } else {
+        want.push(("cpu/cpu.shares".into(), "300".into()));
+        want.push(("cpu/cpu.cfs_period_us".into(), "60000".into()));
+        want.push(("cpu/cpu.cfs_quota_us".into(), "30000".into()));
+    }
+    if swap {
+        want.push((
+            "memory/memory.memsw.limit_in_bytes".into(),
+            (160 * MIB).to_string(),
+        ));
+    }
+    for (f, v) in &want {
+        assert_eq!(&host_file(&c, f), v, "{f}");
+    }
+}
+
+#[test]
+fn ps_json_lists_exactly_the_container() {
+    require_root!();
+    let c = Ctr::started("cg-ps", sh("sleep 1000 & sleep 1001 & wait"));
+    let procs = wait_for("three processes in the cgroup", || {
+        let p = cgroup_procs(&c.cgroup);
+        (p.len() == 3).then_some(p)
+    });
+    let out = c.rt(&["ps", "--format", "json", &c.id]);
+    out.ok();
+    let mut listed: Vec<i32> =
+        serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("ps json: {e}: {out:#?}"));
+    listed.sort();
+    assert_eq!(listed, procs);
+    let init = c.state()["pid"].as_i64().unwrap() as i32;
+    assert!(listed.contains(&init));
+}
+
+#[test]
+fn kill_all_reaches_exec_and_children() {
+    require_root!();
+    // Without a pid namespace, killing the init alone leaves the rest alive: only
+    // --all reaches the init's children and an exec'd process (not the init's child).
+    let mut cfg = sh("sleep 1000 & exec sleep 1001");
+    cfg["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|n| n["type"] != "pid");
+    let c = Ctr::started("cg-killall", cfg);
+    c.exec(&["-d"], &["sleep", "1002"]).ok();
+    let procs = wait_for("three processes", || {
+        let p = cgroup_procs(&c.cgroup);
+        (p.len() == 3).then_some(p)
+    });
+    let starts: Vec<_> = procs
+        .iter()
+        .map(|&p| (p, proc_start_time(p).unwrap()))
+        .collect();
+    c.kill(true, Some("KILL")).ok();
+    c.wait_status("stopped");
+    wait_for("every process gone", || {
+        starts
+            .iter()
+            .all(|&(p, t)| !process_alive(p, t))
+            .then_some(())
+    });
+}
+
+#[test]
+fn delete_force_with_children() {
+    require_root!();
+    let mut cfg = sh("sleep 1000 & sleep 1001 & wait");
+    cfg["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|n| n["type"] != "pid");
+    let c = Ctr::started("cg-delforce", cfg);
+    let procs = wait_for("three processes", || {
+        let p = cgroup_procs(&c.cgroup);
+        (p.len() == 3).then_some(p)
+    });
+    let starts: Vec<_> = procs
+        .iter()
+        .map(|&p| (p, proc_start_time(p).unwrap()))
+        .collect();
+    c.delete(true).ok();
+    wait_for("every process gone", || {
+        starts
+            .iter()
+            .all(|&(p, t)| !process_alive(p, t))
+            .then_some(())
+    });
+    wait_for("the cgroup removed", || {
+        cgroup_dirs(&c.cgroup).is_empty().then_some(())
+    });
+    assert!(!c.root.path().join(&c.id).exists(), "state dir left");
+}
+
+#[test]
+fn blkio_weight() {
+    require_root!();
+    if is_v2() || !v1_mounted("blkio") {
+        eprintln!("skip: blkio.weight is a v1 test (v2 has io.weight)");
+        return;
+    }
+    let c = Ctr::new(
+        "cg-blkio",
+        with_resources(&["true"], json!({"blockIO": {"weight": 300}})),
+    );
+    c.create().ok();
+    // Kernels whose default I/O scheduler is BFQ have only blkio.bfq.weight, which
+    // runc writes instead; it reads `300` or, on some kernels, `default 300`.
+    let dir = format!("/sys/fs/cgroup/blkio{}", c.cgroup);
+    let file = ["blkio.weight", "blkio.bfq.weight"]
+        .into_iter()
+        .find(|f| Path::new(&dir).join(f).exists());
+    let Some(file) = file else {
+        eprintln!("skip: blkio weight (neither blkio.weight nor blkio.bfq.weight)");
+        return;
+    };
+    let got = host_file(&c, &format!("blkio/{file}"));
+    assert_eq!(got.trim_start_matches("default "), "300", "{file}: {got}");
+}
+
+#[test]
+fn kernel_memory_ignored() {
+    require_root!();
+    // Kernel memory limits are gone from the kernel (v1 keeps the file, unlimited):
+    // runc warns and ignores the setting; the rest of the memory settings still apply.
+    let c = Ctr::new(
+        "cg-kmem",
+        with_resources(
+            &["true"],
+            json!({"memory": {"limit": 64 * MIB, "kernel": 32 * MIB}}),
+        ),
+    );
+    c.create().ok();
+    assert_eq!(
+        host_file(&c, &rel("memory", "memory.limit_in_bytes", "memory.max")),
+        (64 * MIB).to_string()
+    );
+}
+
+#[test]
+fn hugetlb_limit() {
+    require_root!();
+    let sizes: Vec<String> = fs::read_dir("/sys/kernel/mm/hugepages")
+        .map(|rd| {
+            rd.flatten()
+                .filter_map(|e| e.file_name().into_string().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    if !sizes.iter().any(|s| s == "hugepages-2048kB") || is_v2() || !v1_mounted("hugetlb") {
+        eprintln!("skip: hugetlb (no v1 hugetlb hierarchy with 2MB pages on this host)");
+        return;
+    }
+    let c = Ctr::new(
+        "cg-huge",
+        with_resources(
+            &["true"],
+            json!({"hugepageLimits": [{"pageSize": "2MB", "limit": 4 * MIB}]}),
+        ),
+    );
+    c.create().ok();
+    assert_eq!(
+        host_file(&c, "hugetlb/hugetlb.2MB.limit_in_bytes"),
+        (4 * MIB).to_string()
+    );
+}

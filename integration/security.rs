@@ -1,0 +1,453 @@
+//! What confines the container: capabilities, seccomp, sysctls, masked and read-only
+//! paths, devices, and bundles built to trick the runtime into touching the host.
+
+use crate::common::*;
+use crate::exec::{drain_pty, receive_fd};
+use crate::require_root;
+use serde_json::{json, Value};
+use std::collections::{BTreeSet, HashMap};
+use std::fs;
+use std::os::unix::net::UnixListener;
+use std::path::Path;
+
+fn sh(cmd: &str) -> Value {
+    let mut c = config_with_args(&["sh", "-c", cmd]);
+    c["root"]["readonly"] = json!(false);
+    c
+}
+
+/// `run` the container in the foreground and return what it printed.
+fn inside(tag: &str, cfg: Value) -> String {
+    let c = Ctr::new(tag, cfg);
+    let out = c.run();
+    out.ok();
+    out.stdout
+}
+
+fn cap_sets(status: &str) -> HashMap<String, u64> {
+    status
+        .lines()
+        .filter(|l| l.starts_with("Cap"))
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.to_string(), u64::from_str_radix(v.trim(), 16).unwrap()))
+        .collect()
+}
+
+const CHOWN: u64 = 1 << 0;
+const KILL: u64 = 1 << 5;
+const NET_BIND: u64 = 1 << 10;
+
+#[test]
+fn capabilities_non_root_exact() {
+    require_root!();
+    // A non-root process keeps after execve exactly its ambient set (as permitted and
+    // effective): every set is then determined by the config alone.
+    let mut cfg = config_with_args(&["grep", "^Cap", "/proc/self/status"]);
+    cfg["process"]["user"] = json!({"uid": 1000, "gid": 1000});
+    cfg["process"]["noNewPrivileges"] = json!(false);
+    cfg["process"]["capabilities"] = json!({
+        "bounding": ["CAP_CHOWN", "CAP_KILL", "CAP_NET_BIND_SERVICE"],
+        "permitted": ["CAP_CHOWN", "CAP_KILL"],
+        "effective": ["CAP_CHOWN", "CAP_KILL"],
+        "inheritable": ["CAP_CHOWN", "CAP_KILL"],
+        "ambient": ["CAP_KILL"],
+    });
+    let out = inside("caps-user", cfg);
+    let c = cap_sets(&out);
+    assert_eq!(c["CapBnd"], CHOWN | KILL | NET_BIND, "{out}");
+    assert_eq!(c["CapInh"], CHOWN | KILL, "{out}");
+    assert_eq!(c["CapAmb"], KILL, "{out}");
+    assert_eq!(c["CapPrm"], KILL, "{out}");
+    assert_eq!(c["CapEff"], KILL, "{out}");
+}
+
+#[test]
+fn capabilities_root_without_inheritable() {
+    require_root!();
+    // root's execve grants the whole bounding set as permitted and effective
+    let mut cfg = config_with_args(&["grep", "^Cap", "/proc/self/status"]);
+    cfg["process"]["noNewPrivileges"] = json!(false);
+    cfg["process"]["capabilities"] = json!({
+        "bounding": ["CAP_CHOWN", "CAP_KILL", "CAP_NET_BIND_SERVICE"],
+        "permitted": ["CAP_KILL"],
+        "effective": ["CAP_KILL"],
+    });
+    let out = inside("caps-root", cfg);
+    let c = cap_sets(&out);
+    assert_eq!(c["CapBnd"], CHOWN | KILL | NET_BIND, "{out}");
+    assert_eq!(c["CapInh"], 0, "{out}");
+    assert_eq!(c["CapAmb"], 0, "{out}");
+    assert_eq!(c["CapPrm"], CHOWN | KILL | NET_BIND, "{out}");
+    assert_eq!(c["CapEff"], CHOWN | KILL | NET_BIND, "{out}");
+}
+
+#[test]
+fn no_seccomp_without_profile() {
+    require_root!();
+    let out = inside(
+        "seccomp",
+        config_with_args(&["grep", "^Seccomp:", "/proc/self/status"]),
+    );
+    if !out.is_empty() {
+        assert_eq!(
+            out.split_whitespace().collect::<Vec<_>>(),
+            ["Seccomp:", "0"]
+        );
+    }
+}
+
+#[test]
+fn namespaced_sysctls_applied() {
+    require_root!();
+    let host_fwd = fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap();
+    let host_shm = fs::read_to_string("/proc/sys/kernel/shmmax").unwrap();
+    let mut cfg = sh("cat /proc/sys/net/ipv4/ip_forward /proc/sys/kernel/shmmax");
+    let want_fwd = if host_fwd.trim() == "1" { "0" } else { "1" };
+    cfg["linux"]["sysctl"] = json!({
+        "net.ipv4.ip_forward": want_fwd,
+        "kernel.shmmax": "12345678",
+    });
+    let out = inside("sysctl", cfg);
+    assert_eq!(out, format!("{want_fwd}\n12345678\n"));
+    assert_eq!(
+        fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap(),
+        host_fwd
+    );
+    assert_eq!(
+        fs::read_to_string("/proc/sys/kernel/shmmax").unwrap(),
+        host_shm
+    );
+}
+
+#[test]
+fn host_sysctls_refused() {
+    require_root!();
+    for (key, file) in [
+        ("vm.swappiness", "/proc/sys/vm/swappiness"),
+        ("kernel.core_pattern", "/proc/sys/kernel/core_pattern"),
+    ] {
+        let before = fs::read_to_string(file).unwrap();
+        let mut cfg = example("sleep");
+        cfg["linux"]["sysctl"] = json!({ key: "7" });
+        let c = Ctr::new("sysctl-host", cfg);
+        c.create().fails_with(key).one_error_line();
+        assert!(c.leftovers().is_empty(), "{key}: {:#?}", c.leftovers());
+        assert_eq!(fs::read_to_string(file).unwrap(), before, "{key} changed");
+    }
+}
+
+#[test]
+fn masked_file_and_dir() {
+    require_root!();
+    let mut cfg = sh("cat /secret; echo; ls -A /secretdir; echo; \
+         touch /secretdir/x 2>/dev/null; echo rc=$?; grep ' /secretdir ' /proc/self/mountinfo");
+    cfg["linux"]["maskedPaths"] = json!(["/secret", "/secretdir"]);
+    let c = Ctr::new("masked", cfg);
+    let rootfs = c.bundle.path().join("rootfs");
+    fs::write(rootfs.join("secret"), "SECRET-FILE").unwrap();
+    fs::create_dir(rootfs.join("secretdir")).unwrap();
+    fs::write(rootfs.join("secretdir/inner"), "SECRET-DIR").unwrap();
+    let out = c.run();
+    out.ok();
+    let lines: Vec<_> = out.stdout.lines().collect();
+    assert_eq!(lines[..3], ["", "", "rc=1"], "{out:#?}");
+    // a masked directory is an empty read-only tmpfs
+    let mi = lines[3];
+    assert!(mi.contains(" - tmpfs "), "{mi}");
+    assert!(
+        mi.split(' ').nth(5).unwrap().split(',').any(|o| o == "ro"),
+        "{mi}"
+    );
+}
+
+#[test]
+fn readonly_path_write_fails() {
+    require_root!();
+    let mut cfg = sh("touch /data/x 2>&1; echo rc=$?; touch /other; echo rc=$?");
+    cfg["linux"]["readonlyPaths"] = json!(["/data"]);
+    let c = Ctr::new("ropath", cfg);
+    fs::create_dir(c.bundle.path().join("rootfs/data")).unwrap();
+    let out = c.run();
+    out.ok();
+    let lines: Vec<_> = out.stdout.lines().collect();
+    assert!(lines[0].contains("Read-only file system"), "{out:#?}");
+    assert_eq!(lines[1..], ["rc=1", "rc=0"], "{out:#?}");
+}
+
+#[test]
+fn readonly_root_mount() {
+    require_root!();
+    let mut cfg = config_with_args(&["awk", "$5 == \"/\" { print $6 }", "/proc/self/mountinfo"]);
+    cfg["root"]["readonly"] = json!(true);
+    let out = inside("roroot", cfg);
+    let lines: Vec<_> = out.lines().collect();
+    assert_eq!(lines.len(), 1, "{out}");
+    assert!(lines[0].split(',').any(|o| o == "ro"), "{out}");
+}
+
+#[test]
+fn configured_device_node() {
+    require_root!();
+    let mut cfg = config_with_args(&["stat", "-c", "%F %t %T %a %u %g", "/dev/testdev"]);
+    cfg["linux"]["devices"] = json!([{
+        "path": "/dev/testdev", "type": "c", "major": 1, "minor": 3,
+        "fileMode": 0o640, "uid": 1234, "gid": 5678
+    }]);
+    assert_eq!(
+        inside("device", cfg),
+        "character special file 1 3 640 1234 5678\n"
+    );
+}
+
+#[test]
+fn terminal_dev_console_is_a_pty() {
+    require_root!();
+    let mut cfg = example("tty");
+    cfg["process"]["args"] = json!([
+        "sh",
+        "-c",
+        "echo CONSOLE=$(stat -c '%t' /dev/console) TTY=$(stat -c '%t:%T' $(tty)) \
+         PTS=$(stat -c '%t:%T' /dev/console)"
+    ]);
+    let c = Ctr::new("devconsole", cfg);
+    let sock = c.bundle.path().join("console.sock");
+    let listener = UnixListener::bind(&sock).unwrap();
+    let cmd = c.cmd(&[
+        "create",
+        "--bundle",
+        c.bundle_str(),
+        "--console-socket",
+        sock.to_str().unwrap(),
+        &c.id,
+    ]);
+    let creator = std::thread::spawn(move || run_cmd(cmd, std::process::Stdio::null()));
+    let master = receive_fd(&listener);
+    creator.join().unwrap().ok();
+    c.track_pid();
+    c.start().ok();
+    let seen = drain_pty(master);
+    let line = seen
+        .lines()
+        .find(|l| l.starts_with("CONSOLE="))
+        .unwrap_or_else(|| panic!("{seen:?}"));
+    let f: Vec<_> = line.trim_end().split(' ').collect();
+    // 0x88 = 136, the first Unix98 pty slave major
+    assert_eq!(f[0], "CONSOLE=88", "{seen:?}");
+    // the very pty the process's stdio is on
+    assert_eq!(f[1][4..], f[2][4..], "{seen:?}");
+}
+
+/// The host's mount points that matter here, and the names in the host's `/`.
+fn host_snapshot() -> (Vec<String>, BTreeSet<String>) {
+    let mi = fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let mut mps: Vec<String> = mi
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        // where an escaping mount would land; elsewhere other work on the host may
+        // mount things meanwhile
+        .filter(|m| {
+            (*m == "/"
+                || ["/dev", "/etc", "/proc", "/sys", "/bin", "/usr"]
+                    .iter()
+                    .any(|p| m.starts_with(p)))
+                && !m.starts_with("/sys/fs/cgroup/")
+        })
+        .map(String::from)
+        .collect();
+    mps.sort();
+    let root = fs::read_dir("/")
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    (mps, root)
+}
+
+#[test]
+fn rootfs_dev_symlink_to_root() {
+    require_root!();
+    let before = host_snapshot();
+    let c = Ctr::new("devlink", config_with_args(&["ls", "/dev/null"]));
+    let dev = c.bundle.path().join("rootfs/dev");
+    let _ = fs::remove_dir_all(&dev);
+    std::os::unix::fs::symlink("/", &dev).unwrap();
+    let out = c.run();
+    eprintln!("/dev -> /: {out:?}");
+    if out.code() == 0 {
+        assert_eq!(out.stdout, "/dev/null\n", "{out:#?}");
+    } else {
+        assert!(
+            !out.message().trim().is_empty(),
+            "no error message: {out:#?}"
+        );
+    }
+    let _ = c.delete(true);
+    assert_eq!(
+        host_snapshot(),
+        before,
+        "the host's / or its mounts changed"
+    );
+}
+
+#[test]
+fn mount_destination_dotdot_stays_in_rootfs() {
+    require_root!();
+    let src = tempfile::tempdir().unwrap();
+    let marker = format!("rt-it-marker-{}", std::process::id());
+    fs::write(src.path().join(&marker), "in").unwrap();
+    let before = host_snapshot();
+    for dest in ["/../../etc", "../../etc"] {
+        let mut cfg = config_with_args(&["cat", &format!("/etc/{marker}")]);
+        cfg["mounts"].as_array_mut().unwrap().push(json!({
+            "destination": dest, "type": "bind",
+            "source": src.path(), "options": ["rbind", "ro"]
+        }));
+        let c = Ctr::new("dotdot", cfg);
+        let out = c.run();
+        // A relative destination may be refused (the spec wants absolute ones); runc
+        // takes it as relative to the container's root.
+        if dest.starts_with('/') || out.code() == 0 {
+            out.ok();
+            assert_eq!(out.stdout, "in", "{dest}");
+        } else {
+            assert!(!out.message().trim().is_empty(), "{dest}: {out:#?}");
+        }
+        assert!(!Path::new("/etc").join(&marker).exists(), "{dest}");
+        drop(c);
+        assert_eq!(host_snapshot(), before, "{dest}: the host's mounts changed");
+    }
+}
+
+#[test]
+fn mount_destination_symlink_stays_in_rootfs() {
+    require_root!();
+    let src = tempfile::tempdir().unwrap();
+    let marker = format!("rt-it-link-{}", std::process::id());
+    fs::write(src.path().join(&marker), "in").unwrap();
+    let mut cfg = config_with_args(&["cat", &format!("/tmp/{marker}")]);
+    cfg["root"]["readonly"] = json!(false);
+    cfg["mounts"].as_array_mut().unwrap().push(json!({
+        "destination": "/escape", "type": "bind",
+        "source": src.path(), "options": ["rbind", "ro"]
+    }));
+    let c = Ctr::new("symlinkdst", cfg);
+    // absolute: resolved on the host it would be the host's /tmp
+    std::os::unix::fs::symlink("/tmp", c.bundle.path().join("rootfs/escape")).unwrap();
+    let out = c.run();
+    out.ok();
+    // the bind landed on the rootfs's /tmp, seen inside the container
+    assert_eq!(out.stdout, "in");
+    assert!(!Path::new("/tmp").join(&marker).exists());
+}
+
+#[test]
+fn dev_null_symlink_not_used_for_masking() {
+    require_root!();
+    let host = tempfile::tempdir().unwrap();
+    let secret = host.path().join("secret");
+    fs::write(&secret, "HOST-SECRET").unwrap();
+    let mut cfg = sh("cat /masked /proc/timer_list 2>&1 | head -c 4096");
+    cfg["mounts"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|m| !m["destination"].as_str().unwrap().starts_with("/dev"));
+    cfg["linux"]["maskedPaths"] = json!(["/masked", "/proc/timer_list"]);
+    let c = Ctr::new("devnull", cfg);
+    let rootfs = c.bundle.path().join("rootfs");
+    fs::write(rootfs.join("masked"), "").unwrap();
+    let _ = fs::remove_dir_all(rootfs.join("dev"));
+    fs::create_dir(rootfs.join("dev")).unwrap();
+    std::os::unix::fs::symlink(&secret, rootfs.join("dev/null")).unwrap();
+    let out = c.run();
+    eprintln!("/dev/null -> host file: {out:?}");
+    assert!(!out.stdout.contains("HOST-SECRET"), "{out:#?}");
+    assert!(!out.stderr.contains("HOST-SECRET"), "{out:#?}");
+    assert_eq!(fs::read_to_string(&secret).unwrap(), "HOST-SECRET");
+}
+
+fn sha(p: &Path) -> Vec<u8> {
+    fs::read(p).unwrap()
+}
+
+#[test]
+fn runtime_binary_not_writable_from_container() {
+    require_root!();
+    let bin = fs::canonicalize(rt_bin()).unwrap();
+    let before = sha(&bin);
+    // While the container is created, pid 1 is still the runtime's init. An exec'd
+    // process grabs /proc/1/exe then, and once pid 1 has exec'd the user's process
+    // tries to write through it: the attack on the host binary (CVE-2019-5736).
+    let mut cfg = sh("touch /tmp/go; exec sleep 1000");
+    cfg["process"]["noNewPrivileges"] = json!(false);
+    let c = Ctr::new("exe", cfg);
+    c.create().ok();
+    // `command` keeps a failed redirection from exiting the shell (exec is special)
+    let script = "command exec 3</proc/1/exe || { echo open-failed > /tmp/res; exit; }; \
+                  while [ ! -e /tmp/go ]; do :; done; sleep 1; \
+                  if echo x >> /proc/self/fd/3; then echo wrote; else echo write-failed; fi > /tmp/res 2>&1";
+    c.exec(&["-d"], &["sh", "-c", script]).ok();
+    c.start().ok();
+    let res = c.bundle.path().join("rootfs/tmp/res");
+    let got = wait_for("the exec'd process's verdict", || {
+        fs::read_to_string(&res).ok().filter(|s| s.ends_with('\n'))
+    });
+    assert_ne!(got, "wrote\n", "the container wrote to /proc/1/exe");
+    assert!(
+        sha(&bin) == before,
+        "the runtime binary {} changed",
+        bin.display()
+    );
+}
+
+#[test]
+fn only_stdio_fds() {
+    require_root!();
+    let out = inside("sec-fds", config_with_args(&["ls", "/proc/self/fd"]));
+    // 3 is ls's own directory handle
+    assert_eq!(
+        out.split_whitespace().collect::<Vec<_>>(),
+        ["0", "1", "2", "3"]
+    );
+}
+
+#[test]
+fn cwd_through_proc_fd_stays_inside() {
+    require_root!();
+    // A runtime fd leaked into the init (CVE-2024-21626) would put a cwd of
+    // /proc/self/fd/N on the host: walking up from it would reach the host's /.
+    let root_listing = inside("cwd-ref", config_with_args(&["ls", "/"]));
+    for n in 3..=9 {
+        let mut cfg = config_with_args(&["sh", "-c", "cd ../../../../../../..; ls"]);
+        cfg["process"]["cwd"] = json!(format!("/proc/self/fd/{n}"));
+        let c = Ctr::new("cwd-fd", cfg);
+        let out = c.run();
+        if out.code() == 0 {
+            assert_eq!(out.stdout, root_listing, "cwd /proc/self/fd/{n} escaped");
+        }
+    }
+}
+
+#[test]
+fn seccomp_profile_applied() {
+    require_root!();
+    // mkdir fails with the configured errno (EPERM); everything else is allowed
+    let mut cfg = sh("mkdir /tmp/d 2>&1; echo rc=$?; grep '^Seccomp:' /proc/self/status");
+    cfg["linux"]["seccomp"] = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "architectures": ["SCMP_ARCH_X86_64"],
+        "syscalls": [
+            {"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}
+        ]
+    });
+    let out = inside("seccomp-on", cfg);
+    let lines: Vec<_> = out.lines().collect();
+    assert_eq!(lines.len(), 3, "{out}");
+    assert!(lines[0].contains("Operation not permitted"), "{out}");
+    assert_eq!(lines[1], "rc=1", "{out}");
+    // 2: SECCOMP_MODE_FILTER
+    assert_eq!(
+        lines[2].split_whitespace().collect::<Vec<_>>(),
+        ["Seccomp:", "2"],
+        "{out}"
+    );
+}
