@@ -26,7 +26,7 @@ test: setup
 test-runc:
 	@if [ -n "$(RUNC)" ] && [ "$$(id -u)" = 0 ]; then \
 	  echo "integration tests against $(RUNC):"; \
-	  RT_BIN=$(RUNC) $(CARGO) test --test integration -- --test-threads=2; \
+	  RT_BIN=$(RUNC) $(CARGO) test --test integration -- --test-threads=2 --skip image::; \
 	else echo "test-runc: skipped (needs root and runc)"; fi
 
 demo: setup build
