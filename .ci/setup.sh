@@ -8,7 +8,7 @@
 #   docker-registry, skopeo, umoci   the registry and peers of the image tests (and make demo)
 #   apache2-utils (htpasswd), openssl, zstd, tar   fixtures of the image tests
 set -euo pipefail
-PKGS=(busybox-static runc jq make docker-registry skopeo umoci apache2-utils openssl zstd tar)
+PKGS=(busybox-static runc jq make curl python3 docker-registry skopeo umoci apache2-utils openssl zstd tar)
 
 missing=()
 for p in "${PKGS[@]}"; do

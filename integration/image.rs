@@ -500,3 +500,71 @@ fn corrupted_blob_is_rejected_and_nothing_kept() {
         s(&t.path().join("b1")),
     ]));
 }
+
+/// `rt run --image`: pull on first use, bundle, run, pass the exit status, clean up with --rm.
+#[test]
+fn run_image_pulls_runs_and_cleans_up() {
+    require!("docker-registry", "skopeo", "umoci", "busybox");
+    let t = tempfile::tempdir().unwrap();
+    let (img, store, root) = (
+        t.path().join("img"),
+        t.path().join("store"),
+        t.path().join("root"),
+    );
+    busybox_image(&img);
+    let reg = Registry::start(None);
+    reg.push(&img, "run/busybox:latest", &[]);
+    let name = format!("{}/run/busybox:latest", reg.addr);
+    let id = format!("runimg-{}", std::process::id());
+    let run = |extra: &[&str], cmd: &[&str]| {
+        let mut args = vec![
+            "--root",
+            s(&root),
+            "run",
+            "--store",
+            s(&store),
+            "--image",
+            &name,
+            "--name",
+            &id,
+        ];
+        args.extend_from_slice(extra);
+        args.push("--");
+        args.extend_from_slice(cmd);
+        rt(&args)
+    };
+    let out = run(
+        &["--rm", "-e", "GREETING=hi"],
+        &["sh", "-c", "echo $GREETING from $(hostname); exit 3"],
+    );
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "hi from rt\n");
+    // It was pulled on first use, and --rm left neither a bundle nor a container.
+    assert!(reg.blob_gets() > 0);
+    assert!(!store.join("bundles").join(&id).exists());
+    assert!(
+        fs::read_dir(&root).map(|d| d.count()).unwrap_or(0) == 0,
+        "state left in {}",
+        root.display()
+    );
+    // A second run finds the image in the store: nothing more is fetched.
+    let gets = reg.blob_gets();
+    let out = run(&[], &["true"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(reg.blob_gets(), gets, "second run pulled again");
+    // Without --rm the bundle stays for inspection; a third run replaces it.
+    assert!(store.join("bundles").join(&id).join("config.json").exists());
+    ok(&run(&["--rm"], &["true"]));
+    // A bad reference is one clear error and leaves nothing.
+    let bad = rt(&[
+        "--root",
+        s(&root),
+        "run",
+        "--store",
+        s(&store),
+        "--image",
+        &format!("{}/no/such:tag", reg.addr),
+    ]);
+    let err = fails(&bad);
+    assert!(err.contains("no/such"), "{err}");
+}

@@ -26,7 +26,7 @@ pub fn run(g: &GlobalOpts, a: Args) -> Exit {
     let event = |typ: &str, data: serde_json::Value| json!({"type": typ, "id": a.id, "data": data});
     if a.stats {
         let stats = cg.stats().context("reading cgroup stats")?;
-        println!("{}", event("stats", serde_json::to_value(stats)?));
+        crate::out!("{}", event("stats", serde_json::to_value(stats)?));
         return Ok(0);
     }
     let interval = parse_duration(&a.interval)?;

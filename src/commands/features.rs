@@ -4,7 +4,7 @@ use super::{Exit, GlobalOpts};
 pub struct Args {}
 
 pub fn run(_g: &GlobalOpts, _a: Args) -> Exit {
-    println!(
+    crate::out!(
         "{}",
         serde_json::to_string_pretty(&crate::libcontainer::features::features())?
     );

@@ -16,19 +16,19 @@ pub fn run(_g: &GlobalOpts, a: Args) -> Exit {
     let list = image::list(&a.store)?;
     if a.quiet {
         for i in list {
-            println!("{}", i.name);
+            crate::out!("{}", i.name);
         }
         return Ok(0);
     }
     let w = list.iter().map(|i| i.name.len()).max().unwrap_or(0).max(4);
-    println!("{:w$}  {:19}  {:>9}  PLATFORM", "NAME", "DIGEST", "SIZE");
+    crate::out!("{:w$}  {:19}  {:>9}  PLATFORM", "NAME", "DIGEST", "SIZE");
     for i in list {
         let short = &i.digest[..i.digest.len().min(19)];
         let size = i
             .size
             .map(image::progress::human_size)
             .unwrap_or_else(|| "?".into());
-        println!("{:w$}  {short:19}  {size:>9}  {}", i.name, i.platform);
+        crate::out!("{:w$}  {short:19}  {size:>9}  {}", i.name, i.platform);
     }
     Ok(0)
 }

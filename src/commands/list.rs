@@ -27,7 +27,7 @@ pub fn run(g: &GlobalOpts, a: Args) -> Exit {
     containers.sort_by(|a, b| a.0.state.created.cmp(&b.0.state.created));
     if a.quiet {
         for (c, _) in &containers {
-            println!("{}", c.id());
+            crate::out!("{}", c.id());
         }
         return Ok(0);
     }
@@ -40,7 +40,7 @@ pub fn run(g: &GlobalOpts, a: Args) -> Exit {
                 v
             })
             .collect();
-        println!("{}", serde_json::Value::Array(list));
+        crate::out!("{}", serde_json::Value::Array(list));
         return Ok(0);
     }
     let mut rows = vec![["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"].map(String::from)];

@@ -32,3 +32,14 @@ pub struct GlobalOpts {
 
 /// What a command returns on success: the process exit code.
 pub type Exit = anyhow::Result<i32>;
+
+/// println! that does not panic when the reader went away (`rt state ID | grep -q ...`): rt
+/// keeps SIGPIPE ignored (hooks may close their stdin early), so a closed stdout is an error
+/// to drop, not a reason to crash.
+#[macro_export]
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}

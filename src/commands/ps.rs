@@ -17,7 +17,7 @@ pub fn run(g: &GlobalOpts, a: Args) -> Exit {
     let c = Container::load_unlocked(&g.root, &a.id)?;
     let pids = c.cgroup()?.pids()?;
     if a.format == "json" {
-        println!("{}", serde_json::to_string(&pids)?);
+        crate::out!("{}", serde_json::to_string(&pids)?);
         return Ok(0);
     }
     let ps_args = if a.ps_args.is_empty() {
@@ -42,14 +42,14 @@ pub fn run(g: &GlobalOpts, a: Args) -> Exit {
     let Some(pid_col) = header.split_whitespace().position(|h| h == "PID") else {
         bail!("ps output has no PID column");
     };
-    println!("{header}");
+    crate::out!("{header}");
     for line in lines {
         let pid: Option<i32> = line
             .split_whitespace()
             .nth(pid_col)
             .and_then(|p| p.parse().ok());
         if pid.is_some_and(|p| pids.contains(&p)) {
-            println!("{line}");
+            crate::out!("{line}");
         }
     }
     Ok(0)

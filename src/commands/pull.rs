@@ -46,7 +46,7 @@ pub fn run(_g: &GlobalOpts, a: Args) -> Exit {
             r.blobs_fetched,
             image::progress::human_size(r.bytes_fetched)
         );
-        println!("{} {}", r.name, r.manifest.digest);
+        crate::out!("{} {}", r.name, r.manifest.digest);
     }
     Ok(0)
 }

@@ -14,7 +14,7 @@ pub struct Args {
 
 pub fn run(_g: &GlobalOpts, a: Args) -> Exit {
     for name in image::remove(&a.store, &a.images)? {
-        println!("Untagged: {name}");
+        crate::out!("Untagged: {name}");
     }
     Ok(0)
 }

@@ -8,7 +8,7 @@ pub struct Args {
 
 pub fn run(g: &GlobalOpts, a: Args) -> Exit {
     let c = Container::load_unlocked(&g.root, &a.id)?;
-    println!(
+    crate::out!(
         "{}",
         serde_json::to_string_pretty(&c.state.public(c.status()))?
     );

@@ -2,6 +2,6 @@
 pub const OCI_VERSION: &str = "1.2.1";
 
 pub fn print() {
-    println!("rt version {}", env!("CARGO_PKG_VERSION"));
-    println!("spec: {OCI_VERSION}");
+    crate::out!("rt version {}", env!("CARGO_PKG_VERSION"));
+    crate::out!("spec: {OCI_VERSION}");
 }

@@ -108,3 +108,9 @@ pub fn remove(store: &Path, names: &[String]) -> Result<Vec<String>> {
     s.gc()?;
     Ok(resolved)
 }
+
+/// True when `image` (a name, reference or short name) is in the store.
+pub fn is_present(store: &Path, image: &str) -> bool {
+    store.join("index.json").exists()
+        && store::Store::open_existing(store).is_ok_and(|s| s.resolve(image).is_ok())
+}
