@@ -7,9 +7,121 @@ use nix::unistd::Pid;
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
-/// An in-memory, sealed copy of /proc/self/exe. Init runs from it, so a process in the container
-/// that reaches /proc/<init>/exe finds a sealed memfd, never the host's rt binary (CVE-2019-5736).
+/// A read-only view of our own binary for init to run from, so a process in the container that
+/// reaches /proc/<init>/exe can never write the host's rt binary (CVE-2019-5736).
+///
+/// The cheap way is the binary seen through a private, read-only overlayfs mount that exists
+/// only as an fd (no copy: writes fail with EROFS); where that cannot be made, a sealed memfd copy.
 pub fn sealed_self() -> Result<OwnedFd> {
+    match readonly_overlay_self() {
+        Ok(fd) => Ok(fd),
+        Err(e) => {
+            crate::debug!("read-only overlay of rt not available ({e:#}); copying into a memfd");
+            memfd_self()
+        }
+    }
+}
+
+/// An empty directory only root can write: the overlay's second (bottom) layer.
+const EMPTY_LOWER: &str = "/run/rt-empty";
+
+fn readonly_overlay_self() -> Result<OwnedFd> {
+    use std::os::unix::ffi::OsStrExt;
+    let exe = std::fs::read_link("/proc/self/exe").context("reading /proc/self/exe")?;
+    let (Some(dir), Some(name)) = (exe.parent(), exe.file_name()) else {
+        anyhow::bail!("odd binary path {}", exe.display());
+    };
+    let dir_b = dir.as_os_str().as_bytes();
+    if !exe.exists() || dir_b.iter().any(|b| b",:\\".contains(b)) {
+        anyhow::bail!("binary path {} cannot be an overlay layer", exe.display());
+    }
+    match std::fs::create_dir(EMPTY_LOWER) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(e).context(EMPTY_LOWER),
+    }
+    let lower = CString::new([dir_b, b":", EMPTY_LOWER.as_bytes()].concat())?;
+    let mnt = mount_api::readonly_overlay(&lower)?;
+    let name = CString::new(name.as_bytes())?;
+    // SAFETY: openat on our mount fd with a NUL-terminated name; the result is owned below.
+    let fd = unsafe {
+        libc::openat(
+            mnt.as_raw_fd(),
+            name.as_ptr(),
+            libc::O_PATH | libc::O_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error()).context("opening rt in its overlay");
+    }
+    // SAFETY: a fresh fd from the kernel.
+    Ok(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) })
+}
+
+/// The new mount API (fsopen/fsconfig/fsmount): a mount that is never attached to any tree.
+mod mount_api {
+    use anyhow::{Context, Result};
+    use std::ffi::CStr;
+    use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+
+    const FSOPEN_CLOEXEC: libc::c_uint = 1;
+    const FSCONFIG_SET_STRING: libc::c_uint = 1;
+    const FSCONFIG_CMD_CREATE: libc::c_uint = 6;
+    const FSMOUNT_CLOEXEC: libc::c_uint = 1;
+    const MOUNT_ATTR_RDONLY: libc::c_uint = 0x1;
+    const MOUNT_ATTR_NOSUID: libc::c_uint = 0x2;
+    const MOUNT_ATTR_NODEV: libc::c_uint = 0x4;
+
+    fn check(r: libc::c_long, what: &str) -> Result<RawFd> {
+        if r < 0 {
+            return Err(std::io::Error::last_os_error()).context(what.to_string());
+        }
+        Ok(r as RawFd)
+    }
+
+    pub fn readonly_overlay(lowerdir: &CStr) -> Result<OwnedFd> {
+        // SAFETY: each call gets NUL-terminated strings and fds it owns; fds are wrapped at once.
+        unsafe {
+            let fs = check(
+                libc::syscall(libc::SYS_fsopen, c"overlay".as_ptr(), FSOPEN_CLOEXEC),
+                "fsopen overlay",
+            )?;
+            let fs = OwnedFd::from_raw_fd(fs);
+            use std::os::fd::AsRawFd;
+            check(
+                libc::syscall(
+                    libc::SYS_fsconfig,
+                    fs.as_raw_fd(),
+                    FSCONFIG_SET_STRING,
+                    c"lowerdir".as_ptr(),
+                    lowerdir.as_ptr(),
+                    0,
+                ),
+                "fsconfig lowerdir",
+            )?;
+            check(
+                libc::syscall(
+                    libc::SYS_fsconfig,
+                    fs.as_raw_fd(),
+                    FSCONFIG_CMD_CREATE,
+                    std::ptr::null::<u8>(),
+                    std::ptr::null::<u8>(),
+                    0,
+                ),
+                "fsconfig create",
+            )?;
+            let attrs = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
+            let m = check(
+                libc::syscall(libc::SYS_fsmount, fs.as_raw_fd(), FSMOUNT_CLOEXEC, attrs),
+                "fsmount",
+            )?;
+            Ok(OwnedFd::from_raw_fd(m))
+        }
+    }
+}
+
+/// An in-memory, sealed copy of /proc/self/exe.
+fn memfd_self() -> Result<OwnedFd> {
     let fd = memfd_create(c"rt", MFdFlags::MFD_CLOEXEC | MFdFlags::MFD_ALLOW_SEALING)
         .context("memfd_create")?;
     let mut exe = std::fs::File::open("/proc/self/exe").context("opening /proc/self/exe")?;
