@@ -126,6 +126,34 @@ fn containerd_ctr_drives_the_runtime() {
     // The exit status travels runtime → shim → containerd → ctr.
     s.code(ctr_run(&s, &["--rm"], "exit3", &["sh", "-c", "exit 3"]), 3);
 
+    // Without a pid namespace of its own (here the host's), the shim sends `kill --all ID 9`
+    // when the init exits, to kill what it left behind: the background sleep must die, and
+    // when nothing is left that must not be an error either (runc returns none).
+    let ns = format!("pid:/proc/{}/ns/pid", std::process::id());
+    let hostpid = ["--rm", "--with-ns", &ns];
+    let out = s.ok(ctr_run(
+        &s,
+        &hostpid,
+        "hostpid",
+        &["sh", "-c", "sleep 777 & echo started"],
+    ));
+    assert_eq!(out, "started\n");
+    s.ok(ctr_run(&s, &hostpid, "hostpid2", &["true"]));
+    let argv = s.argv();
+    for id in ["hostpid", "hostpid2"] {
+        assert!(
+            argv.lines()
+                .any(|l| l.ends_with(&format!("kill --all {id} 9"))),
+            "no kill --all for {id}: {argv}"
+        );
+    }
+    let log = fs::read_to_string(&s.daemon_log).unwrap();
+    assert!(
+        !log.contains("failed to kill init's children"),
+        "the shim's kill --all failed: {}",
+        s.log_tail(&s.daemon_log, 10)
+    );
+
     // Detached: exec, ps, pause/resume, kill, rm.
     let id = "det";
     s.ok(ctr_run(&s, &["-d"], id, &["sleep", "1000"]));
@@ -165,6 +193,8 @@ fn containerd_ctr_drives_the_runtime() {
     wait_until("task stopped", || {
         task_status(&s, id).unwrap().1 == "STOPPED"
     });
+    // --all on a stopped task: nothing to signal, no error (runc's contract).
+    s.ok(ctr(&s, &["task", "kill", "-a", "-s", "SIGKILL", id]));
     s.ok(ctr(&s, &["task", "rm", id]));
     s.ok(ctr(&s, &["c", "rm", id]));
     assert!(task_status(&s, id).is_none());
