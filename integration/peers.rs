@@ -533,6 +533,26 @@ fn busybox_layout(dir: &Path) {
     assert!(out.status.success(), "mk-busybox-image.sh: {out:#?}");
 }
 
+/// `cmd` run by `script -qec` (util-linux), which gives it a terminal: `ctr run -t` and
+/// `podman run -it` want one of their own. The line is quoted for script's `sh -c`.
+fn under_script(cmd: &mut Command) -> Command {
+    let quote = |s: &std::ffi::OsStr| format!("'{}'", s.to_str().unwrap().replace('\'', "'\\''"));
+    let mut line = quote(cmd.get_program());
+    for a in cmd.get_args() {
+        line += " ";
+        line += &quote(a);
+    }
+    let mut c = Command::new("script");
+    c.args(["-qec", &line, "/dev/null"]);
+    for (k, v) in cmd.get_envs() {
+        match v {
+            Some(v) => c.env(k, v),
+            None => c.env_remove(k),
+        };
+    }
+    c
+}
+
 fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
     wait_for(what, || f().then_some(()));
 }

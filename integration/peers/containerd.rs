@@ -201,17 +201,17 @@ fn containerd_ctr_drives_the_runtime() {
     assert!(!s.path("runc-root").join(NS).join(id).exists());
 
     // A terminal: ctr -t needs one itself, so it runs under script(1).
-    let line = format!(
-        "ctr -a {} -n {NS} run --rm -t --fifo-dir {}/fifo --runc-binary {} --runc-root {} --cgroup {}/tty {IMAGE} tty \
-         sh -c 'tty; [ -t 0 ] && [ -t 1 ] && echo stdio-is-a-tty'",
-        s.path("c.sock").display(),
-        s.dir.path().display(),
-        s.wrapper.display(),
-        s.path("runc-root").display(),
-        s.cgroup
+    let mut c = ctr_run(
+        &s,
+        &["--rm", "-t"],
+        "tty",
+        &[
+            "sh",
+            "-c",
+            "tty; [ -t 0 ] && [ -t 1 ] && echo stdio-is-a-tty",
+        ],
     );
-    let mut c = Command::new("script");
-    c.args(["-qec", &line, "/dev/null"]);
+    let c = under_script(&mut c);
     let out = s.ok(c);
     assert!(out.contains("/dev/pts/"), "{out:?}");
     assert!(out.contains("stdio-is-a-tty"), "{out:?}");

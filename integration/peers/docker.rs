@@ -85,6 +85,21 @@ fn dockerd_drives_the_runtime() {
     let mut a = rtrun.to_vec();
     a.extend(["--rm", "rt-busybox", "sh", "-c", "exit 5"]);
     s.code(docker(&s, &a), 5);
+    // -t without -i needs no terminal on the client side: the pty is the runtime's.
+    let mut a = rtrun.to_vec();
+    a.extend([
+        "--rm",
+        "-t",
+        "rt-busybox",
+        "sh",
+        "-c",
+        "tty; [ -t 1 ] && echo stdout-is-a-tty",
+    ]);
+    let out = s.ok(docker(&s, &a));
+    assert!(
+        out.contains("/dev/pts/") && out.contains("stdout-is-a-tty"),
+        "{out:?}"
+    );
 
     let mut a = rtrun.to_vec();
     a.extend([

@@ -43,22 +43,15 @@ fn podman_run_flags(s: &Scene) -> Vec<String> {
 
 #[test]
 fn podman_drives_the_runtime() {
-    need_or_skip!("podman", "conmon", "umoci");
+    need_or_skip!("podman", "conmon", "umoci", "script");
     let s = Scene::new("podman", &["conmon"]);
     let layout = s.path("image");
     busybox_layout(&layout);
-    let pulled = run(podman(
+    let pulled = s.ok(podman(
         &s,
         &["pull", "-q", &format!("oci:{}:latest", layout.display())],
     ));
-    if !pulled.status.success() {
-        eprintln!(
-            "skip: podman cannot load an image here: {}",
-            pulled.stderr.trim()
-        );
-        return;
-    }
-    let image = pulled.stdout.trim().to_string();
+    let image = pulled.trim().to_string();
     let flags = podman_run_flags(&s);
     let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
 
@@ -71,6 +64,21 @@ fn podman_drives_the_runtime() {
     a.extend(&flags);
     a.extend([image.as_str(), "sh", "-c", "exit 3"]);
     s.code(podman(&s, &a), 3);
+
+    // A terminal: podman -t needs one itself, so it runs under script(1).
+    let mut a = vec!["run", "--rm", "-it"];
+    a.extend(&flags);
+    a.extend([
+        image.as_str(),
+        "sh",
+        "-c",
+        "tty; [ -t 0 ] && echo stdio-is-a-tty",
+    ]);
+    let out = s.ok(under_script(&mut podman(&s, &a)));
+    assert!(
+        out.contains("/dev/pts/") && out.contains("stdio-is-a-tty"),
+        "{out:?}"
+    );
 
     // Detached, exec, stop (SIGTERM reaches the container: it exits 0 by its trap), rm.
     let mut a = vec!["run", "-d", "--name", "p1"];
@@ -97,6 +105,23 @@ fn podman_drives_the_runtime() {
     ));
     assert!(out.starts_with("from-exec\nsh"), "{out:?}");
     s.code(podman(&s, &["exec", "p1", "sh", "-c", "exit 4"]), 4);
+    // pause/unpause reach the runtime (podman asks it, then reads its state).
+    s.ok(podman(&s, &["pause", "p1"]));
+    let st = s.ok(podman(&s, &["inspect", "-f", "{{.State.Status}}", "p1"]));
+    assert_eq!(st.trim(), "paused");
+    s.ok(podman(&s, &["unpause", "p1"]));
+    let st = s.ok(podman(&s, &["inspect", "-f", "{{.State.Status}}", "p1"]));
+    assert_eq!(st.trim(), "running");
+    // A terminal for an exec: conmon gets the pty master over --console-socket.
+    let mut line = podman(
+        &s,
+        &["exec", "-it", "p1", "sh", "-c", "tty; echo exec-tty-ok"],
+    );
+    let out = s.ok(under_script(&mut line));
+    assert!(
+        out.contains("/dev/pts/") && out.contains("exec-tty-ok"),
+        "{out:?}"
+    );
     let t0 = Instant::now();
     s.ok(podman(&s, &["stop", "-t", "10", "p1"]));
     assert!(
@@ -109,6 +134,11 @@ fn podman_drives_the_runtime() {
     // podman sends no --root: the state went to the runtime's default root and is gone.
     let argv = s.argv();
     assert!(!argv.contains("--root"), "{argv}");
+    assert!(
+        argv.lines()
+            .any(|l| l.starts_with("exec ") && l.contains("--tty --console-socket")),
+        "{argv}"
+    );
     assert!(!default_root().join(&id).exists());
     assert!(s.ok(podman(&s, &["ps", "-aq"])).trim().is_empty());
     s.ok(podman(&s, &["rmi", "-a"]));
