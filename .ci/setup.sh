@@ -7,9 +7,9 @@
 #   make            listed so a bare Debian works
 #   docker-registry, skopeo, umoci   the registry and peers of the image tests (and make demo)
 #   apache2-utils (htpasswd), openssl, zstd, tar   fixtures of the image tests
-#   containerd, podman, docker.io   the callers of the peer tests (integration/peers.rs); no
-#                   service is started by them where policy-rc.d forbids it, and the tests
-#                   start their own daemons on private sockets either way
+#   containerd, podman, docker.io   the callers of the peer tests (integration/peers.rs),
+#                   which start their own daemons on private sockets, whether or not the
+#                   packages' services run
 set -euo pipefail
 PKGS=(busybox-static runc jq make docker-registry skopeo umoci apache2-utils openssl zstd tar containerd podman docker.io)
 

@@ -297,7 +297,8 @@ impl Scene {
     /// (shims, conmon, dockerd's containerd).
     fn processes(&self) -> Vec<(i32, String)> {
         let me = std::process::id() as i32;
-        let dir = self.dir.path().to_str().unwrap().to_string();
+        // With the slash: /tmp/rt-peers-ctr-12 must not claim /tmp/rt-peers-ctr-123's.
+        let dir = format!("{}/", self.dir.path().display());
         let mut found = vec![];
         for d in self.cgroup_tree() {
             let procs = fs::read_to_string(d.join("cgroup.procs")).unwrap_or_default();
@@ -351,11 +352,12 @@ impl Scene {
 
     fn mounts(&self) -> Vec<String> {
         let dir = self.dir.path().to_str().unwrap();
+        let under = format!("{dir}/");
         fs::read_to_string("/proc/self/mountinfo")
             .unwrap()
             .lines()
             .filter_map(|l| l.split(' ').nth(4))
-            .filter(|mp| mp.starts_with(dir))
+            .filter(|mp| *mp == dir || mp.starts_with(&under))
             .map(String::from)
             .collect()
     }
