@@ -58,7 +58,6 @@ fn ctr_run(s: &Scene, flags: &[&str], id: &str, args: &[&str]) -> Command {
     c
 }
 
-/// `ctr task ls` as id → (pid, status).
 /// `ctr task exec` with its fifos in the temp dir (ctr -d never removes them).
 fn ctr_exec(s: &Scene, flags: &[&str], args: &[&str]) -> Command {
     let mut c = ctr(s, &["task", "exec", "--fifo-dir"]);
@@ -66,6 +65,7 @@ fn ctr_exec(s: &Scene, flags: &[&str], args: &[&str]) -> Command {
     c
 }
 
+/// `ctr task ls` as id → (pid, status).
 fn task_status(s: &Scene, id: &str) -> Option<(String, String)> {
     let out = s.ok(ctr(s, &["task", "ls"]));
     out.lines().skip(1).find_map(|l| {
