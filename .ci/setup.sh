@@ -7,8 +7,11 @@
 #   make            listed so a bare Debian works
 #   docker-registry, skopeo, umoci   the registry and peers of the image tests (and make demo)
 #   apache2-utils (htpasswd), openssl, zstd, tar   fixtures of the image tests
+#   containerd, podman, docker.io   the callers of the peer tests (integration/peers.rs),
+#                   which start their own daemons on private sockets, whether or not the
+#                   packages' services run
 set -euo pipefail
-PKGS=(busybox-static runc jq make curl python3 docker-registry skopeo umoci apache2-utils openssl zstd tar)
+PKGS=(busybox-static runc jq make curl python3 docker-registry skopeo umoci apache2-utils openssl zstd tar containerd podman docker.io)
 
 missing=()
 for p in "${PKGS[@]}"; do

@@ -12,6 +12,7 @@ mod exec;
 mod hooks;
 mod image;
 mod lifecycle;
+mod peers;
 mod process;
 mod security;
 mod stdio;

@@ -98,8 +98,11 @@ pub fn kill(c: &Container, sig: i32, all: bool) -> Result<()> {
     let status = c.status();
     if all {
         let cg = c.cgroup()?;
+        // runc: "no error is returned if the container is stopped". The containerd shim
+        // sends `kill --all ID 9` right after the init of a container without its own pid
+        // namespace exits, to kill what it left; when nothing is left that is not an error.
         if status == Status::Stopped && cg.pids().map(|p| p.is_empty()).unwrap_or(true) {
-            bail!("container not running");
+            return Ok(());
         }
         let sig = Signal::try_from(sig)
             .map_err(|_| anyhow::anyhow!("unable to signal init: invalid argument"))?;

@@ -132,7 +132,19 @@ fn memfd_self() -> Result<OwnedFd> {
         | SealFlag::F_SEAL_SHRINK
         | SealFlag::F_SEAL_GROW
         | SealFlag::F_SEAL_WRITE;
-    fcntl(&mem, FcntlArg::F_ADD_SEALS(seals)).context("sealing the rt memfd")?;
+    // The kernel refuses the write seal (EBUSY) while pages of the copy still have extra
+    // references from the copy itself; they drain quickly.
+    let mut tries = 0;
+    loop {
+        match fcntl(&mem, FcntlArg::F_ADD_SEALS(seals)) {
+            Ok(_) => break,
+            Err(nix::errno::Errno::EBUSY) if tries < 20 => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            Err(e) => return Err(e).context("sealing the rt memfd"),
+        }
+    }
     Ok(OwnedFd::from(mem))
 }
 
