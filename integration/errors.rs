@@ -223,3 +223,27 @@ fn usage_errors_exit_1() {
         assert!(!out.stderr.trim().is_empty(), "{args:?}: no message");
     }
 }
+
+/// Fields rt does not implement are refused with an error naming them, and nothing is left.
+#[test]
+fn unsupported_linux_fields_are_refused() {
+    require_root!();
+    if is_runc() {
+        // runc 1.1 ignores some of these (netDevices, memoryPolicy are newer than it).
+        return;
+    }
+    for (field, value, phrase) in [
+        ("intelRdt", json!({"closID": "x"}), "linux.intelRdt"),
+        ("netDevices", json!({"eth9": {}}), "linux.netDevices"),
+        (
+            "mountLabel",
+            json!("system_u:object_r:container_file_t:s0"),
+            "linux.mountLabel",
+        ),
+    ] {
+        let mut cfg = example("sleep");
+        cfg["linux"][field] = value;
+        let c = Ctr::new(&format!("unsup{}", field.to_lowercase()), cfg);
+        c.create().fails_with(phrase).one_error_line();
+    }
+}

@@ -369,3 +369,37 @@ fn cap_no_new_privs_additional_gids() {
     assert_eq!(f["NoNewPrivs"], "1", "{out:#?}");
     assert_eq!(groups, "0 5 100", "{out:#?}");
 }
+
+/// `exec --cap` adds to the bounding, effective and permitted sets only: an exec'd process must
+/// never get inheritable (or ambient) capabilities it did not ask for (the CVE-2022-29162 lesson).
+#[test]
+fn exec_cap_never_sets_inheritable() {
+    require_root!();
+    let c = sleeper("execcap");
+    let out = c.exec(
+        &["--cap", "CAP_SYS_ADMIN"],
+        &["grep", "^Cap", "/proc/self/status"],
+    );
+    out.ok();
+    let field = |name: &str| -> u64 {
+        let line = out
+            .stdout
+            .lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("{name}: {out:#?}"));
+        u64::from_str_radix(line.split_whitespace().nth(1).unwrap(), 16).unwrap()
+    };
+    const SYS_ADMIN: u64 = 1 << 21;
+    assert_ne!(
+        field("CapEff:") & SYS_ADMIN,
+        0,
+        "--cap did not add CAP_SYS_ADMIN: {out:#?}"
+    );
+    assert_ne!(field("CapBnd:") & SYS_ADMIN, 0, "{out:#?}");
+    assert_eq!(
+        field("CapInh:"),
+        0,
+        "inheritable set must stay empty: {out:#?}"
+    );
+    assert_eq!(field("CapAmb:"), 0, "ambient set must stay empty: {out:#?}");
+}

@@ -128,6 +128,27 @@ pub fn validate(spec: &Spec) -> Result<()> {
             bail!("process.selinuxLabel {l:?} is set but SELinux is not enabled on this host");
         }
     }
+    // Fields rt does not implement are refused, never silently dropped.
+    if linux.intel_rdt().is_some() {
+        bail!("linux.intelRdt is not supported");
+    }
+    if linux.net_devices().as_ref().is_some_and(|d| !d.is_empty()) {
+        bail!("linux.netDevices is not supported");
+    }
+    if linux.memory_policy().is_some() {
+        bail!("linux.memoryPolicy is not supported");
+    }
+    if let Some(l) = linux.mount_label().as_deref().filter(|l| !l.is_empty()) {
+        bail!("linux.mountLabel {l:?} is set: SELinux mount labels are not supported");
+    }
+    if linux
+        .resources()
+        .as_ref()
+        .and_then(|r| r.rdma().as_ref())
+        .is_some_and(|r| !r.is_empty())
+    {
+        bail!("linux.resources.rdma is not supported");
+    }
     if let Some(sysctl) = linux.sysctl() {
         for key in sysctl.keys() {
             validate_sysctl(key, namespaces)?;
