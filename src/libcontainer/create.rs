@@ -121,7 +121,7 @@ pub fn create(root: &Path, opts: CreateOpts) -> Result<Container> {
     };
 
     let (parent_sock, child_sock) = UnixStream::pair().context("creating the sync socketpair")?;
-    let exe = sealed_self()?;
+    let exe = sealed_self(has_tight_memory_limit(spec))?;
     let new_userns = namespaces::is_new(spec, LinuxNamespaceType::User);
     let mut keep = vec![child_sock.as_raw_fd(), fifo_fd.as_raw_fd()];
     keep.extend(console.as_ref().map(|c| c.as_raw_fd()));
@@ -234,4 +234,15 @@ pub fn create(root: &Path, opts: CreateOpts) -> Result<Container> {
     undo.pid = None;
     undo.cgroup = None;
     Ok(Container::new_locked(dir, state, lock))
+}
+
+/// A memory limit under which rt's own pages in the container's cgroup would matter.
+pub(crate) fn has_tight_memory_limit(spec: &oci_spec::runtime::Spec) -> bool {
+    const TIGHT: i64 = 64 << 20;
+    spec.linux()
+        .as_ref()
+        .and_then(|l| l.resources().as_ref())
+        .and_then(|r| r.memory().as_ref())
+        .and_then(|m| m.limit())
+        .is_some_and(|l| l > 0 && l < TIGHT)
 }

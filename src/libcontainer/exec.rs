@@ -68,7 +68,7 @@ pub fn exec(c: &Container, opts: ExecOpts) -> Result<i32> {
     // SAFETY: prctl with integer arguments only.
     unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
     let (parent_sock, child_sock) = UnixStream::pair().context("creating the sync socketpair")?;
-    let exe = sealed_self()?;
+    let exe = sealed_self(super::create::has_tight_memory_limit(&c.state.config))?;
     let mut keep = vec![child_sock.as_raw_fd()];
     keep.extend(console.as_ref().map(|c| c.as_raw_fd()));
     let child = spawn_init(&InitSpawn {

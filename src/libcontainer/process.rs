@@ -12,7 +12,14 @@ use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 ///
 /// The cheap way is the binary seen through a private, read-only overlayfs mount that exists
 /// only as an fd (no copy: writes fail with EROFS); where that cannot be made, a sealed memfd copy.
-pub fn sealed_self() -> Result<OwnedFd> {
+///
+/// `tight_memory`: the overlay's pages are charged to the container's cgroup as init faults them
+/// in (about 1 MiB), the memfd copy's to the caller; under a limit of a few MiB that difference
+/// decides whether the container starts at all, so such containers pay for the copy instead.
+pub fn sealed_self(tight_memory: bool) -> Result<OwnedFd> {
+    if tight_memory {
+        return memfd_self();
+    }
     match readonly_overlay_self() {
         Ok(fd) => Ok(fd),
         Err(e) => {
