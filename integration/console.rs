@@ -2,54 +2,13 @@
 //! (SCM_RIGHTS); the container's stdio is the pty's slave.
 
 use crate::common::*;
+use crate::exec::receive_fd;
 use crate::require_root;
-use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
 use std::fs::File;
-use std::io::{IoSliceMut, Read, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::io::{Read, Write};
 use std::os::unix::net::UnixListener;
 use std::sync::mpsc;
 use std::time::Instant;
-
-/// Accept one connection on `listener` and take the fd it carries.
-fn receive_fd(listener: &UnixListener) -> OwnedFd {
-    listener.set_nonblocking(true).unwrap();
-    let deadline = Instant::now() + TIMEOUT;
-    let stream = loop {
-        match listener.accept() {
-            Ok((s, _)) => break s,
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                assert!(
-                    Instant::now() < deadline,
-                    "nobody connected to the console socket"
-                );
-                std::thread::sleep(std::time::Duration::from_millis(5));
-            }
-            Err(e) => panic!("accept: {e}"),
-        }
-    };
-    stream.set_nonblocking(false).unwrap();
-    stream.set_read_timeout(Some(TIMEOUT)).unwrap();
-    let mut buf = [0u8; 4096];
-    let mut iov = [IoSliceMut::new(&mut buf)];
-    let mut space = nix::cmsg_space!([RawFd; 1]);
-    let msg = recvmsg::<()>(
-        stream.as_raw_fd(),
-        &mut iov,
-        Some(&mut space),
-        MsgFlags::empty(),
-    )
-    .expect("recvmsg on the console socket");
-    let mut fds = vec![];
-    for c in msg.cmsgs().unwrap() {
-        if let ControlMessageOwned::ScmRights(f) = c {
-            fds.extend(f);
-        }
-    }
-    assert_eq!(fds.len(), 1, "want exactly one fd, got {fds:?}");
-    // SAFETY: the fd was just received and is owned by nobody else.
-    unsafe { OwnedFd::from_raw_fd(fds[0]) }
-}
 
 /// Read the pty on a thread; return once `want` appears in the output.
 fn read_until(rx: &mpsc::Receiver<Vec<u8>>, seen: &mut String, want: &str) {

@@ -110,19 +110,7 @@ fn from_flags(c: &Container, a: &Args) -> anyhow::Result<oci_spec::runtime::Proc
     }
     p["args"] = json!(a.command);
     p["terminal"] = json!(a.tty);
-    // -e KEY=VALUE replaces the config's KEY, as in runc.
-    let mut env: Vec<String> = p["env"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|v| v.as_str().map(str::to_string))
-        .collect();
-    for e in &a.env {
-        let key = e.split_once('=').map_or(e.as_str(), |(k, _)| k);
-        env.retain(|old| old.split_once('=').map_or(old.as_str(), |(k, _)| k) != key);
-        env.push(e.clone());
-    }
-    p["env"] = json!(env);
+    p["env"] = crate::libcontainer::config::merge_env(&p["env"], &a.env);
     if let Some(cwd) = &a.cwd {
         p["cwd"] = json!(cwd);
     }

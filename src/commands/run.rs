@@ -126,18 +126,8 @@ fn prepare_image_bundle(
     if !a.env.is_empty() {
         let path = dir.join("config.json");
         let mut cfg: serde_json::Value = serde_json::from_slice(&std::fs::read(&path)?)?;
-        let mut env: Vec<String> = cfg["process"]["env"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|v| v.as_str().map(str::to_string))
-            .collect();
-        for e in &a.env {
-            let key = e.split_once('=').map_or(e.as_str(), |(k, _)| k);
-            env.retain(|old| old.split_once('=').map_or(old.as_str(), |(k, _)| k) != key);
-            env.push(e.clone());
-        }
-        cfg["process"]["env"] = serde_json::json!(env);
+        cfg["process"]["env"] =
+            crate::libcontainer::config::merge_env(&cfg["process"]["env"], &a.env);
         std::fs::write(&path, serde_json::to_vec_pretty(&cfg)?)?;
     }
     Ok(())

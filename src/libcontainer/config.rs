@@ -61,6 +61,23 @@ pub fn parse_spec(text: &[u8]) -> Result<Spec> {
     })
 }
 
+/// Lays KEY=VALUE entries over a process env JSON array: a key already there is replaced, as
+/// runc's `exec -e` and docker's `-e` do.
+pub fn merge_env(env: &serde_json::Value, extra: &[String]) -> serde_json::Value {
+    let key = |e: &str| e.split_once('=').map_or(e, |(k, _)| k).to_string();
+    let mut out: Vec<String> = env
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v.as_str().map(str::to_string))
+        .collect();
+    for e in extra {
+        out.retain(|old| key(old) != key(e));
+        out.push(e.clone());
+    }
+    serde_json::json!(out)
+}
+
 /// Parses a process.json (for exec), naming the JSON path of what is wrong.
 pub fn parse_process(text: &[u8]) -> Result<oci_spec::runtime::Process> {
     let de = &mut serde_json::Deserializer::from_slice(text);
@@ -217,6 +234,16 @@ pub fn validate_id(id: &str) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn env_overrides_replace() {
+        let env = serde_json::json!(["PATH=/bin", "TERM=xterm"]);
+        let merged = merge_env(&env, &["TERM=dumb".to_string(), "NEW=1".to_string()]);
+        assert_eq!(
+            merged,
+            serde_json::json!(["PATH=/bin", "TERM=dumb", "NEW=1"])
+        );
+    }
 
     #[test]
     fn ids() {

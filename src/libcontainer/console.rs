@@ -7,6 +7,19 @@ use nix::sys::termios::{cfmakeraw, tcgetattr, tcsetattr, SetArg, Termios};
 use std::io::IoSliceMut;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
+/// The console the init sends its pty master to: the caller's own socketpair end (`run`, `exec`
+/// proxying themselves) or a connection to --console-socket.
+pub fn connect(socket: Option<&std::path::Path>, own: Option<OwnedFd>) -> Result<Option<OwnedFd>> {
+    Ok(match (socket, own) {
+        (_, Some(fd)) => Some(fd),
+        (Some(path), None) => Some(OwnedFd::from(
+            std::os::unix::net::UnixStream::connect(path)
+                .with_context(|| format!("connecting to console socket {}", path.display()))?,
+        )),
+        (None, None) => None,
+    })
+}
+
 pub fn recv_master(sock: &OwnedFd) -> Result<OwnedFd> {
     let mut buf = [0u8; 4096];
     let mut iov = [IoSliceMut::new(&mut buf)];

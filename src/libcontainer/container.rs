@@ -32,14 +32,7 @@ impl Container {
         let dir = root.join(id);
         let lock = lock_dir(&dir).map_err(|_| NotExist(id.to_string()))?;
         // The directory may have been deleted while we waited for the lock.
-        let state = State::read(&dir).map_err(|e| {
-            match e.root_cause().downcast_ref::<std::io::Error>() {
-                Some(io) if io.kind() == std::io::ErrorKind::NotFound => {
-                    anyhow::Error::new(NotExist(id.to_string()))
-                }
-                _ => e,
-            }
-        })?;
+        let state = read_state(&dir, id)?;
         Ok(Container {
             dir,
             state,
@@ -51,14 +44,7 @@ impl Container {
     pub fn load_unlocked(root: &Path, id: &str) -> Result<Container> {
         super::config::validate_id(id)?;
         let dir = root.join(id);
-        let state = State::read(&dir).map_err(|e| {
-            match e.root_cause().downcast_ref::<std::io::Error>() {
-                Some(io) if io.kind() == std::io::ErrorKind::NotFound => {
-                    anyhow::Error::new(NotExist(id.to_string()))
-                }
-                _ => e,
-            }
-        })?;
+        let state = read_state(&dir, id)?;
         Ok(Container {
             dir,
             state,
@@ -106,6 +92,16 @@ impl Container {
     pub fn save(&self) -> Result<()> {
         self.state.write(&self.dir)
     }
+}
+
+/// state.json, with a missing one reported as runc's "does not exist".
+fn read_state(dir: &Path, id: &str) -> Result<State> {
+    State::read(dir).map_err(|e| match e.root_cause().downcast_ref::<std::io::Error>() {
+        Some(io) if io.kind() == std::io::ErrorKind::NotFound => {
+            anyhow::Error::new(NotExist(id.to_string()))
+        }
+        _ => e,
+    })
 }
 
 /// flock on the state directory itself: no extra file to clean up, and it dies with the dir.

@@ -111,14 +111,7 @@ pub fn create(root: &Path, opts: CreateOpts) -> Result<Container> {
     )
     .context("opening exec.fifo")?;
 
-    let console: Option<OwnedFd> = match (opts.console_socket, opts.console_fd) {
-        (_, Some(fd)) => Some(fd),
-        (Some(path), None) => Some(OwnedFd::from(
-            UnixStream::connect(path)
-                .with_context(|| format!("connecting to console socket {}", path.display()))?,
-        )),
-        (None, None) => None,
-    };
+    let console = super::console::connect(opts.console_socket, opts.console_fd)?;
 
     let (parent_sock, child_sock) = UnixStream::pair().context("creating the sync socketpair")?;
     let exe = sealed_self(has_tight_memory_limit(spec))?;

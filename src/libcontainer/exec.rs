@@ -54,14 +54,7 @@ pub fn exec(c: &Container, opts: ExecOpts) -> Result<i32> {
                 )
             })
             .collect();
-    let console: Option<OwnedFd> = match (opts.console_socket, opts.console_fd) {
-        (_, Some(fd)) => Some(fd),
-        (Some(path), None) => Some(OwnedFd::from(
-            UnixStream::connect(path)
-                .with_context(|| format!("connecting to console socket {}", path.display()))?,
-        )),
-        (None, None) => None,
-    };
+    let console = super::console::connect(opts.console_socket, opts.console_fd)?;
 
     // The process forks once more after joining a pid namespace; as subreaper we stay its parent
     // so we can wait for it.
