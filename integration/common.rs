@@ -223,12 +223,12 @@ pub struct Ctr {
 }
 
 impl Ctr {
-    /// A bundle with `config` (its cgroupsPath set to a findable `/rt-it/<id>`) and
+    /// A bundle with `config` (its cgroupsPath set to a findable `/rt-it-<id>`) and
     /// a private copy of the busybox rootfs.
     pub fn new(tag: &str, mut config: Value) -> Ctr {
         let n = SEQ.fetch_add(1, Ordering::SeqCst);
         let id = format!("it-{tag}-{}-{n}", std::process::id());
-        let cgroup = format!("/rt-it/{id}");
+        let cgroup = format!("/rt-it-{id}");
         if config.get("linux").is_some() {
             config["linux"]["cgroupsPath"] = json!(cgroup);
         }

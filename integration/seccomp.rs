@@ -92,6 +92,11 @@ fn run(
         std::process::id(),
         N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     );
+    // Its own top-level cgroup, so delete leaves not even an empty parent behind.
+    let cfg_path = b.path().join("config.json");
+    let mut cfg: Value = serde_json::from_slice(&std::fs::read(&cfg_path).unwrap()).unwrap();
+    cfg["linux"]["cgroupsPath"] = json!(format!("/rt-{id}"));
+    std::fs::write(&cfg_path, serde_json::to_vec(&cfg).unwrap()).unwrap();
     let out = rt(&b, "run", &id);
     let text = |v: &[u8]| String::from_utf8_lossy(v).into_owned();
     (
