@@ -14,7 +14,7 @@ ID=demo-$$
 REG_PID=
 cleanup() {
   "$RT" --root "$ROOT" delete --force "$ID" >/dev/null 2>&1 || true
-  [ -n "$REG_PID" ] && kill "$REG_PID" 2>/dev/null && wait "$REG_PID" 2>/dev/null
+  if [ -n "$REG_PID" ]; then kill "$REG_PID" 2>/dev/null || true; wait "$REG_PID" 2>/dev/null || true; fi
   rm -rf "$WORK"
 }
 trap cleanup EXIT
