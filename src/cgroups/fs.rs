@@ -1,5 +1,5 @@
 //! Small file helpers for cgroupfs: one open+write per value, errors naming the file.
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, Context, Result};
 use std::collections::HashMap;
 use std::io::{ErrorKind, Write};
 use std::path::Path;
@@ -177,14 +177,6 @@ pub fn mkdir_all(dir: &Path) -> Result<()> {
             .with_context(|| format!("creating cgroup {}", dir.display())),
         Err(e) => Err(anyhow!(e).context(format!("creating cgroup {}", dir.display()))),
     }
-}
-
-/// Fails unless `value` is in 0..=max, naming the OCI field.
-pub fn check_range(field: &str, value: i64, min: i64, max: i64) -> Result<()> {
-    if value < min || value > max {
-        bail!("{field} {value} is out of range {min}..={max}");
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -8,7 +8,6 @@
 //! - v2: one directory, with controllers delegated down from the root; device rules become
 //!   an eBPF program attached to it (devices_bpf.rs).
 // The stats/oom readers are for `events`, which lands after this module.
-#![allow(dead_code)]
 
 mod convert;
 pub mod devices;
@@ -96,6 +95,7 @@ impl CgroupManager {
 
     /// Like `new` for an arbitrary host: `mountinfo` and `proc_self_cgroup` are the texts of
     /// /proc/self/mountinfo and /proc/self/cgroup.
+    #[cfg(test)]
     pub fn with_host(
         mountinfo: &str,
         proc_self_cgroup: Option<&str>,
@@ -130,6 +130,7 @@ impl CgroupManager {
     }
 
     /// The mode of the layout this manager was built for.
+    #[cfg(test)]
     pub fn layout_mode(&self) -> Mode {
         self.layout.mode
     }
@@ -140,6 +141,7 @@ impl CgroupManager {
     }
 
     /// This container's cgroup2 directory (v2, and hybrid's unified tree).
+    #[cfg(test)]
     pub fn unified_dir(&self) -> Option<&Path> {
         self.unified.as_deref()
     }

@@ -173,6 +173,7 @@ impl Layout {
     }
 
     /// The v1 hierarchy holding `subsystem`, if mounted.
+    #[cfg(test)]
     pub fn v1_mount(&self, subsystem: &str) -> Option<&V1Mount> {
         self.v1.iter().find(|m| m.has(subsystem))
     }
@@ -181,6 +182,7 @@ impl Layout {
 /// Mode from filesystem types alone, for a cgroup root like /sys/fs/cgroup: cgroup2 there is
 /// v2; tmpfs with cgroup2 at <root>/unified is hybrid; tmpfs otherwise is v1. Cheaper than
 /// mountinfo but says nothing about where each v1 controller lives.
+#[cfg(test)]
 pub fn detect_by_statfs(root: &Path) -> Result<Mode> {
     use nix::sys::statfs::{statfs, CGROUP2_SUPER_MAGIC, TMPFS_MAGIC};
     let st = statfs(root).with_context(|| format!("statfs {}", root.display()))?;
