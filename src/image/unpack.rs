@@ -190,15 +190,7 @@ fn apply_entry<R: Read>(
             // The target is stored, never followed by us, so any value is harmless here.
             symlinkat(target.as_os_str(), &pfd, name.as_os_str()).context("symlink")?;
             own(&pfd, name)?;
-            let t = TimeSpec::new(mtime, 0);
-            utimensat(
-                &pfd,
-                name.as_os_str(),
-                &t,
-                &t,
-                UtimensatFlags::NoFollowSymlink,
-            )
-            .context("setting mtime")?;
+            set_mtime(&pfd, name, mtime)?;
         }
         tar::EntryType::Link => {
             let target = e
@@ -239,15 +231,7 @@ fn apply_entry<R: Read>(
             fchmodat(&pfd, name.as_os_str(), mode, FchmodatFlags::FollowSymlink)
                 .context("chmod")?;
             set_xattrs(e, &pfd, name)?;
-            let t = TimeSpec::new(mtime, 0);
-            utimensat(
-                &pfd,
-                name.as_os_str(),
-                &t,
-                &t,
-                UtimensatFlags::NoFollowSymlink,
-            )
-            .context("setting mtime")?;
+            set_mtime(&pfd, name, mtime)?;
         }
         other => bail!("unsupported tar entry type {other:?}"),
     }
@@ -314,6 +298,12 @@ fn whiteout(
         Some(pfd) => safefs::remove_all_at(&pfd, t),
         None => Ok(()),
     }
+}
+
+/// The entry's mtime on the name itself (a symlink is not followed).
+fn set_mtime(dir: &OwnedFd, name: &std::ffi::OsStr, mtime: i64) -> Result<()> {
+    let t = TimeSpec::new(mtime, 0);
+    utimensat(dir, name, &t, &t, UtimensatFlags::NoFollowSymlink).context("setting mtime")
 }
 
 #[cfg(test)]
