@@ -68,6 +68,7 @@ enum Freezer<'a> {
     V2(&'a Path),
 }
 
+#[derive(Clone)]
 pub struct CgroupManager {
     path: String,
     layout: Cow<'static, Layout>,

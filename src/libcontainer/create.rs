@@ -154,7 +154,7 @@ pub fn create(root: &Path, opts: CreateOpts) -> Result<Container> {
     };
     state.write(&dir)?;
 
-    undo.cgroup = Some(CgroupManager::new(Some(cgroup.path()), opts.id)?);
+    undo.cgroup = Some(cgroup.clone());
     cgroup.create()?;
     if let Some(resources) = linux.resources() {
         // Devices the config creates are also allowed by the device cgroup, as runc does.
