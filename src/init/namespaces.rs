@@ -1,30 +1,20 @@
 //! Init's part of namespaces: joining ones given by path, and the two that must wait for init.
-use crate::libcontainer::namespaces::{flag, is_new, namespaces};
+use crate::libcontainer::namespaces::{flag, is_new, namespaces, proc_name};
 use crate::libcontainer::sync::{Channel, InitConfig};
 use anyhow::{Context, Result};
 use nix::sched::{setns, unshare, CloneFlags};
+use nix::sys::stat::fstat;
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
+use std::fs::File;
+use std::path::Path;
 
 pub fn enter(cfg: &InitConfig, chan: &mut Channel) -> Result<()> {
     let spec = &cfg.spec;
-    // The user namespace first: joining it grants the capabilities needed to join the others.
-    let mut joins: Vec<_> = namespaces(spec)
+    let joins: Vec<(LinuxNamespaceType, &Path)> = namespaces(spec)
         .iter()
-        .filter(|n| n.path().is_some())
+        .filter_map(|n| n.path().as_deref().map(|p| (n.typ(), p)))
         .collect();
-    joins.sort_by_key(|n| n.typ() != LinuxNamespaceType::User);
-    let mut joined_pid = false;
-    for ns in joins {
-        let path = ns.path().as_ref().expect("filtered on path");
-        let f = std::fs::File::open(path)
-            .with_context(|| format!("opening {} namespace {}", ns.typ(), path.display()))?;
-        setns(&f, flag(ns.typ()))
-            .with_context(|| format!("joining {} namespace {}", ns.typ(), path.display()))?;
-        joined_pid |= ns.typ() == LinuxNamespaceType::Pid;
-    }
-    if joined_pid {
-        super::fork_into_pid_namespace(chan)?;
-    }
+    join(&joins, chan)?;
     if is_new(spec, LinuxNamespaceType::Cgroup) {
         unshare(CloneFlags::CLONE_NEWCGROUP).context("creating the cgroup namespace")?;
     }
@@ -33,6 +23,41 @@ pub fn enter(cfg: &InitConfig, chan: &mut Channel) -> Result<()> {
         write_time_offsets(spec)?;
     }
     Ok(())
+}
+
+/// Joins namespaces given by path. All are opened first (a /proc/<pid>/ns path stops resolving
+/// once we are in that pid's mount namespace), then joined user namespace first (it grants the
+/// capabilities needed for the rest); one we are already in is skipped, since joining one's own
+/// user namespace is refused. After joining a pid namespace the caller continues in a fork.
+pub fn join(list: &[(LinuxNamespaceType, &Path)], chan: &mut Channel) -> Result<()> {
+    let mut files = Vec::with_capacity(list.len());
+    for (t, path) in list {
+        let f = File::open(path)
+            .with_context(|| format!("opening {t} namespace {}", path.display()))?;
+        files.push((*t, f, *path));
+    }
+    files.sort_by_key(|(t, _, _)| *t != LinuxNamespaceType::User);
+    let mut joined_pid = false;
+    for (t, f, path) in &files {
+        if same_as_ours(*t, f) {
+            continue;
+        }
+        setns(f, flag(*t)).with_context(|| format!("joining {t} namespace {}", path.display()))?;
+        joined_pid |= *t == LinuxNamespaceType::Pid;
+    }
+    drop(files);
+    if joined_pid {
+        super::fork_into_pid_namespace(chan)?;
+    }
+    Ok(())
+}
+
+fn same_as_ours(t: LinuxNamespaceType, f: &File) -> bool {
+    let ours = format!("/proc/self/ns/{}", proc_name(t));
+    let (Ok(theirs), Ok(ours)) = (fstat(f), nix::sys::stat::stat(ours.as_str())) else {
+        return false;
+    };
+    theirs.st_ino == ours.st_ino && theirs.st_dev == ours.st_dev
 }
 
 /// Offsets must be written before any process is in the new time namespace; the exec of the
