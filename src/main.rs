@@ -1,4 +1,7 @@
 //! rt: a small OCI container runtime. This file only parses the command line and dispatches.
+// Our own entry point instead of std's runtime set-up: see startup.rs. (Unit tests keep the
+// test harness's main.)
+#![cfg_attr(not(test), no_main)]
 mod cgroups;
 mod commands;
 mod image;
@@ -6,6 +9,8 @@ mod init;
 mod libcontainer;
 mod logging;
 mod rootfs;
+#[cfg(not(test))]
+mod startup;
 
 use clap::{Parser, Subcommand};
 use commands::GlobalOpts;
@@ -88,7 +93,23 @@ enum Command {
     Init,
 }
 
-fn main() {
+/// The C entry point; arguments come from std::env, which glibc fills before this runs.
+#[cfg(not(test))]
+#[no_mangle]
+pub extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> libc::c_int {
+    startup::prepare();
+    // Init, re-exec'd by rt for every container and exec, goes straight to work: building clap's
+    // whole command tree would cost it time and touched pages for nothing.
+    if std::env::args_os().nth(1).is_some_and(|a| a == "init") {
+        init::main();
+    }
+    run();
+    // Not a plain return: std's exit flushes stdout, libc's would not know about its buffer.
+    std::process::exit(0)
+}
+
+#[cfg_attr(test, allow(dead_code))]
+fn run() {
     // runc exits 1 on a usage error; clap's default is 2.
     let cli = Cli::try_parse().unwrap_or_else(|e| {
         let _ = e.print();
