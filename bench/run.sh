@@ -1,6 +1,6 @@
 #!/bin/bash
 # Benchmarks: rt against runc and crun on one busybox bundle, interleaved, as ratios.
-# Usage: bench/run.sh [ROUNDS]      (as root; `make bench` builds rt first)
+# Usage: [RT=path/to/rt] bench/run.sh [ROUNDS]      (as root; `make bench` builds rt first)
 # Not a test: nothing here passes or fails on speed.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -16,8 +16,10 @@ if [ ${#need[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq && apt-get install -y -qq --no-install-recommends "${need[@]}"
 fi
-RT=$REPO/target/release/rt
-(cd "$REPO" && cargo build --release --quiet)
+if [ -z "${RT:-}" ]; then  # `make bench` builds and passes it; alone, build the same static rt
+  make -C "$REPO" --no-print-directory build >/dev/null
+  RT=$REPO/target/$(rustc -vV | sed -n 's/^host: //p')/release/rt
+fi
 
 WORK=$(mktemp -d /tmp/rt-bench.XXXXXX)
 HUGETLB_MOVED=

@@ -4,7 +4,7 @@
 # Usage: demo.sh [RT]     (as root; `make demo` builds rt and installs what this needs)
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
-RT=${1:-$HERE/../target/release/rt}
+RT=${1:-$HERE/../target/$(rustc -vV | sed -n 's/^host: //p')/release/rt}
 [ "$(id -u)" = 0 ] || { echo "demo.sh: run as root" >&2; exit 1; }
 
 WORK=$(mktemp -d /tmp/rt-demo.XXXXXX)
