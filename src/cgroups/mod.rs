@@ -142,7 +142,6 @@ impl CgroupManager {
     }
 
     /// This container's cgroup2 directory (v2, and hybrid's unified tree).
-    #[cfg(test)]
     pub fn unified_dir(&self) -> Option<&Path> {
         self.unified.as_deref()
     }
@@ -233,6 +232,27 @@ impl CgroupManager {
             fs::write(dir, "cgroup.procs", &s)?;
         }
         Ok(())
+    }
+
+    /// Moves `pid` into the v1 hierarchies only (its cgroup2 place was given at clone).
+    pub fn add_pid_v1(&self, pid: i32) -> Result<()> {
+        let s = pid.to_string();
+        for dir in &self.v1 {
+            fs::write(dir, "cgroup.procs", &s)?;
+        }
+        Ok(())
+    }
+
+    /// The v1 `tasks` files a single-threaded process writes "0" to, to move itself.
+    ///
+    /// Why not have the parent write the pid to cgroup.procs: moving another process takes the
+    /// kernel's global cgroup_threadgroup_rwsem for writing, which waits out an RCU grace
+    /// period when the lock has been idle: 5-6 ms on this 2-core VM, more than the rest of
+    /// a create. A thread moving itself through `tasks` skips that lock. cgroup2 has no such
+    /// door (cgroup.threads stays within a domain); there clone3's CLONE_INTO_CGROUP places
+    /// the process at birth instead.
+    pub fn v1_task_files(&self) -> Vec<PathBuf> {
+        self.v1.iter().map(|d| d.join("tasks")).collect()
     }
 
     /// Every pid in any of this container's directories (hierarchies can disagree while a

@@ -51,6 +51,7 @@ fn run(chan: &mut Channel) -> Result<std::convert::Infallible> {
     let cfg = match chan.recv()? {
         ToInit::Config(c) => c,
         ToInit::Exec(e) => {
+            join_cgroups(&e.cgroup_tasks)?;
             if let Some(fd) = e.console_fd {
                 set_cloexec(fd);
             }
@@ -58,6 +59,9 @@ fn run(chan: &mut Channel) -> Result<std::convert::Infallible> {
         }
         other => bail!("expected the init config, got {other:?}"),
     };
+    // First: everything init does from here on counts against the container's limits, and
+    // the cgroup namespace unshared below is rooted where init stands.
+    join_cgroups(&cfg.cgroup_tasks)?;
     set_cloexec(cfg.fifo_fd);
     if let Some(fd) = cfg.console_fd {
         set_cloexec(fd);
@@ -65,6 +69,14 @@ fn run(chan: &mut Channel) -> Result<std::convert::Infallible> {
     namespaces::enter(&cfg, chan)?;
     let state_json = setup_container(&cfg, chan)?;
     exec::wait_and_exec(&cfg, chan, state_json.as_deref())
+}
+
+/// Moves this (single-threaded) process into each v1 cgroup whose `tasks` file is listed.
+fn join_cgroups(tasks: &[std::path::PathBuf]) -> Result<()> {
+    for t in tasks {
+        std::fs::write(t, "0").with_context(|| format!("joining cgroup {}", t.display()))?;
+    }
+    Ok(())
 }
 
 /// Rootfs, console, hostname, sysctl, rlimits: all that needs privileges. Returns the state JSON

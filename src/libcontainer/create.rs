@@ -115,36 +115,15 @@ pub fn create(root: &Path, opts: CreateOpts) -> Result<Container> {
 
     let (parent_sock, child_sock) = UnixStream::pair().context("creating the sync socketpair")?;
     let exe = sealed_self(has_tight_memory_limit(spec))?;
-    let new_userns = namespaces::is_new(spec, LinuxNamespaceType::User);
-    let mut keep = vec![child_sock.as_raw_fd(), fifo_fd.as_raw_fd()];
-    keep.extend(console.as_ref().map(|c| c.as_raw_fd()));
-    let pid = spawn_init(&InitSpawn {
-        exe: &exe,
-        flags: namespaces::clone_flags(spec),
-        keep_fds: &keep,
-        sync_fd: child_sock.as_raw_fd(),
-        wait_for_maps: new_userns,
-    })?;
-    undo.pid = Some(pid);
-    crate::debug!("create {}: init cloned", opts.id);
-    drop((child_sock, exe));
-    let mut chan = Channel(parent_sock);
-
-    if new_userns {
-        namespaces::write_id_maps(pid.as_raw(), spec)?;
-        chan.0
-            .write_all(b"g")
-            .context("releasing init after the id maps")?;
-    }
 
     // Recorded before the cgroup exists, so `delete --force` can clean up after a create that
-    // was killed at any later point.
+    // was killed at any later point (the pid follows once init exists).
     let mut state = State {
         oci_version: OCI_VERSION.to_string(),
         id: opts.id.to_string(),
         status: Status::Creating,
-        pid: pid.as_raw(),
-        init_start_time: procfs::start_time(pid.as_raw()).unwrap_or(0),
+        pid: 0,
+        init_start_time: 0,
         bundle: bundle.path.clone(),
         rootfs: bundle.rootfs.clone(),
         created: time::now_rfc3339(),
@@ -154,6 +133,7 @@ pub fn create(root: &Path, opts: CreateOpts) -> Result<Container> {
     };
     state.write(&dir)?;
 
+    // The cgroup comes first so that init can be born in it (see CgroupManager::v1_task_files).
     undo.cgroup = Some(cgroup.clone());
     cgroup.create()?;
     if let Some(resources) = linux.resources() {
@@ -169,7 +149,46 @@ pub fn create(root: &Path, opts: CreateOpts) -> Result<Container> {
         }
         cgroup.apply(&r).context("applying linux.resources")?;
     }
-    cgroup.add_pid(pid.as_raw())?;
+    let unified = cgroup.unified_dir().map(open_cgroup_dir).transpose()?;
+
+    let new_userns = namespaces::is_new(spec, LinuxNamespaceType::User);
+    let mut keep = vec![child_sock.as_raw_fd(), fifo_fd.as_raw_fd()];
+    keep.extend(console.as_ref().map(|c| c.as_raw_fd()));
+    let spawned = spawn_init(&InitSpawn {
+        exe: &exe,
+        flags: namespaces::clone_flags(spec),
+        keep_fds: &keep,
+        sync_fd: child_sock.as_raw_fd(),
+        wait_for_maps: new_userns,
+        cgroup: unified.as_ref().map(|fd| fd.as_raw_fd()),
+    })?;
+    let pid = spawned.pid;
+    undo.pid = Some(pid);
+    crate::debug!("create {}: init cloned", opts.id);
+    drop((child_sock, exe, unified));
+    let mut chan = Channel(parent_sock);
+
+    state.pid = pid.as_raw();
+    state.init_start_time = procfs::start_time(pid.as_raw()).unwrap_or(0);
+    state.write(&dir)?;
+
+    if new_userns {
+        namespaces::write_id_maps(pid.as_raw(), spec)?;
+        chan.0
+            .write_all(b"g")
+            .context("releasing init after the id maps")?;
+    }
+
+    // Init moves itself into the v1 hierarchies, unless it is in a new user namespace, where
+    // host cgroup files are not its to write.
+    let mut cgroup_tasks = Vec::new();
+    if !spawned.in_cgroup {
+        cgroup.add_pid(pid.as_raw())?;
+    } else if new_userns {
+        cgroup.add_pid_v1(pid.as_raw())?;
+    } else {
+        cgroup_tasks = cgroup.v1_task_files();
+    }
     crate::debug!("create {}: cgroup ready", opts.id);
 
     chan.send(&ToInit::Config(Box::new(InitConfig {
@@ -183,6 +202,7 @@ pub fn create(root: &Path, opts: CreateOpts) -> Result<Container> {
         preserve_fds: opts.preserve_fds,
         fifo_fd: fifo_fd.as_raw_fd(),
         console_fd: console.as_ref().map(|c| c.as_raw_fd()),
+        cgroup_tasks,
     })))?;
     drop(console);
 
@@ -227,6 +247,16 @@ pub fn create(root: &Path, opts: CreateOpts) -> Result<Container> {
     undo.pid = None;
     undo.cgroup = None;
     Ok(Container::new_locked(dir, state, lock))
+}
+
+/// A cgroup2 directory as clone3's CLONE_INTO_CGROUP takes it.
+pub(crate) fn open_cgroup_dir(dir: &Path) -> Result<OwnedFd> {
+    nix::fcntl::open(
+        dir,
+        nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .with_context(|| format!("opening cgroup {}", dir.display()))
 }
 
 /// A memory limit under which rt's own pages in the container's cgroup would matter.

@@ -62,22 +62,37 @@ pub fn exec(c: &Container, opts: ExecOpts) -> Result<i32> {
     unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
     let (parent_sock, child_sock) = UnixStream::pair().context("creating the sync socketpair")?;
     let exe = sealed_self(super::create::has_tight_memory_limit(&c.state.config))?;
+    let cgroup = c.cgroup()?;
+    let unified = cgroup
+        .unified_dir()
+        .map(super::create::open_cgroup_dir)
+        .transpose()?;
     let mut keep = vec![child_sock.as_raw_fd()];
     keep.extend(console.as_ref().map(|c| c.as_raw_fd()));
-    let child = spawn_init(&InitSpawn {
+    let spawned = spawn_init(&InitSpawn {
         exe: &exe,
         flags: CloneFlags::empty(),
         keep_fds: &keep,
         sync_fd: child_sock.as_raw_fd(),
         wait_for_maps: false,
+        cgroup: unified.as_ref().map(|fd| fd.as_raw_fd()),
     })?;
-    drop((child_sock, exe));
+    let child = spawned.pid;
+    drop((child_sock, exe, unified));
     let mut chan = Channel(parent_sock);
     let result = (|| -> Result<i32> {
-        c.cgroup()?
-            .add_pid(child.as_raw())
-            .context("joining the container's cgroup")?;
+        // Born in the cgroup2 directory, it moves itself into the v1 ones (the reason is at
+        // CgroupManager::v1_task_files); it is still in our user namespace, so it may.
+        let mut cgroup_tasks = Vec::new();
+        if spawned.in_cgroup {
+            cgroup_tasks = cgroup.v1_task_files();
+        } else {
+            cgroup
+                .add_pid(child.as_raw())
+                .context("joining the container's cgroup")?;
+        }
         chan.send(&ToInit::Exec(Box::new(ExecConfig {
+            cgroup_tasks,
             namespaces,
             process: opts.process,
             spec: c.state.config.clone(),

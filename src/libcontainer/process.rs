@@ -165,11 +165,20 @@ pub struct InitSpawn<'a> {
     /// Set for a new user namespace: wait for one byte on sync_fd (the id maps are written),
     /// then become the namespace's root before exec so init keeps its capabilities.
     pub wait_for_maps: bool,
+    /// A cgroup2 directory (opened O_RDONLY) to start the child in.
+    pub cgroup: Option<RawFd>,
+}
+
+/// The started child, and whether it was born in `InitSpawn::cgroup` (the kernel may lack
+/// clone3 or CLONE_INTO_CGROUP; then the caller moves it).
+pub struct Spawned {
+    pub pid: Pid,
+    pub in_cgroup: bool,
 }
 
 /// Forks `rt init` into the namespaces in `flags`. Everything the child touches between clone and
 /// exec is prepared here, because that window may only make async-signal-safe calls.
-pub fn spawn_init(s: &InitSpawn) -> Result<Pid> {
+pub fn spawn_init(s: &InitSpawn) -> Result<Spawned> {
     let argv_c = [CString::new("rt")?, CString::new("init")?];
     let env_c = [CString::new(format!("_RT_SYNC_FD={}", s.sync_fd))?];
     let argv: Vec<*const libc::c_char> = argv_c
@@ -184,12 +193,71 @@ pub fn spawn_init(s: &InitSpawn) -> Result<Pid> {
         .collect();
     let exe = s.exe.as_raw_fd();
 
-    let pid = raw_clone(s.flags)?;
+    let (pid, in_cgroup) = match s.cgroup.map(|fd| clone_into_cgroup(s.flags, fd)) {
+        Some(Ok(pid)) => (pid, true),
+        // Kernels before 5.7 (no clone3, or no CLONE_INTO_CGROUP); a cgroup that refuses us
+        // gets its reason from the cgroup.procs write the caller falls back to.
+        Some(Err(e))
+            if !matches!(
+                e.raw_os_error(),
+                Some(libc::ENOSYS | libc::E2BIG | libc::EINVAL | libc::EOPNOTSUPP)
+            ) =>
+        {
+            return Err(e).context("clone3 of rt init into its cgroup");
+        }
+        _ => (raw_clone(s.flags)?, false),
+    };
     if pid == 0 {
         // Child: only raw syscalls from here to exec.
         unsafe { child_exec(exe, &argv, &envp, s) }
     }
-    Ok(Pid::from_raw(pid))
+    Ok(Spawned {
+        pid: Pid::from_raw(pid),
+        in_cgroup,
+    })
+}
+
+/// struct clone_args up to `cgroup` (CLONE_ARGS_SIZE_VER2), as clone3(2) reads it.
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
+/// clone3(2) with fork semantics into the cgroup2 directory `cgroup`: no migration afterwards,
+/// so none of the global lock a migration takes (see `CgroupManager::v1_task_files`).
+fn clone_into_cgroup(flags: CloneFlags, cgroup: RawFd) -> std::io::Result<i32> {
+    let args = CloneArgs {
+        flags: flags.bits() as u64 | CLONE_INTO_CGROUP,
+        exit_signal: libc::SIGCHLD as u64,
+        cgroup: cgroup as u64,
+        ..Default::default()
+    };
+    // SAFETY: as raw_clone (single-threaded, no new stack); args is a live, fully initialised
+    // struct of the size passed.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &args as *const CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
+        )
+    };
+    if ret < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(ret as i32)
 }
 
 /// clone(2) with fork semantics (no new stack: the child gets a copy of ours) plus namespace

@@ -21,6 +21,8 @@ pub struct InitConfig {
     pub fifo_fd: i32,
     /// Connected --console-socket, when process.terminal is set.
     pub console_fd: Option<i32>,
+    /// v1 `tasks` files init writes "0" to before anything else (empty: the parent moved it).
+    pub cgroup_tasks: Vec<PathBuf>,
 }
 
 /// What `rt exec` sends instead: join a running container and exec one more process there.
@@ -33,6 +35,8 @@ pub struct ExecConfig {
     pub spec: Spec,
     pub preserve_fds: i32,
     pub console_fd: Option<i32>,
+    /// As InitConfig::cgroup_tasks.
+    pub cgroup_tasks: Vec<PathBuf>,
 }
 
 impl std::fmt::Debug for ExecConfig {
