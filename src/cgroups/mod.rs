@@ -169,18 +169,32 @@ impl CgroupManager {
         }
     }
 
+    #[cfg(test)]
     pub fn create(&self) -> Result<()> {
+        self.create_unified()?;
+        self.create_v1()
+    }
+
+    /// The cgroup2 directory (v2, hybrid); a process can be cloned into it from then on.
+    pub fn create_unified(&self) -> Result<()> {
         match self.layout.mode {
             Mode::V2 => {
                 let (base, dir) = self.unified_mount()?;
                 v2::create(base, dir, v2::Enable::All)
             }
-            Mode::V1 => v1::create(&self.layout.v1, &self.v1),
+            Mode::V1 => Ok(()),
             Mode::Hybrid => {
-                v1::create(&self.layout.v1, &self.v1)?;
                 let (base, dir) = self.unified_mount()?;
                 v2::create(base, dir, v2::Enable::Nothing)
             }
+        }
+    }
+
+    /// The v1 directories (v1, hybrid).
+    pub fn create_v1(&self) -> Result<()> {
+        match self.layout.mode {
+            Mode::V2 => Ok(()),
+            Mode::V1 | Mode::Hybrid => v1::create(&self.layout.v1, &self.v1),
         }
     }
 

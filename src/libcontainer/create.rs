@@ -133,23 +133,15 @@ pub fn create(root: &Path, opts: CreateOpts) -> Result<Container> {
     };
     state.write(&dir)?;
 
-    // The cgroup comes first so that init can be born in it (see CgroupManager::v1_task_files).
+    // The cgroup2 directory comes first so that init can be born in it (the reason is at
+    // CgroupManager::v1_task_files); the rest is made while init starts. Under a tight memory
+    // limit init is not born there: what rt init allocates while starting would count.
     undo.cgroup = Some(cgroup.clone());
-    cgroup.create()?;
-    if let Some(resources) = linux.resources() {
-        // Devices the config creates are also allowed by the device cgroup, as runc does.
-        let mut r = resources.clone();
-        let extra = crate::cgroups::devices::allow_rules_for(
-            linux.devices().as_deref().unwrap_or_default(),
-        );
-        if !extra.is_empty() {
-            let mut rules = r.devices().clone().unwrap_or_default();
-            rules.extend(extra);
-            r.set_devices(Some(rules));
-        }
-        cgroup.apply(&r).context("applying linux.resources")?;
-    }
-    let unified = cgroup.unified_dir().map(open_cgroup_dir).transpose()?;
+    cgroup.create_unified()?;
+    let unified = match cgroup.unified_dir() {
+        Some(d) if !has_tight_memory_limit(spec) => Some(open_cgroup_dir(d)?),
+        _ => None,
+    };
 
     let new_userns = namespaces::is_new(spec, LinuxNamespaceType::User);
     let mut keep = vec![child_sock.as_raw_fd(), fifo_fd.as_raw_fd()];
@@ -177,6 +169,21 @@ pub fn create(root: &Path, opts: CreateOpts) -> Result<Container> {
         chan.0
             .write_all(b"g")
             .context("releasing init after the id maps")?;
+    }
+
+    cgroup.create_v1()?;
+    if let Some(resources) = linux.resources() {
+        // Devices the config creates are also allowed by the device cgroup, as runc does.
+        let mut r = resources.clone();
+        let extra = crate::cgroups::devices::allow_rules_for(
+            linux.devices().as_deref().unwrap_or_default(),
+        );
+        if !extra.is_empty() {
+            let mut rules = r.devices().clone().unwrap_or_default();
+            rules.extend(extra);
+            r.set_devices(Some(rules));
+        }
+        cgroup.apply(&r).context("applying linux.resources")?;
     }
 
     // Init moves itself into the v1 hierarchies, unless it is in a new user namespace, where

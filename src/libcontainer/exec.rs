@@ -61,12 +61,14 @@ pub fn exec(c: &Container, opts: ExecOpts) -> Result<i32> {
     // SAFETY: prctl with integer arguments only.
     unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
     let (parent_sock, child_sock) = UnixStream::pair().context("creating the sync socketpair")?;
-    let exe = sealed_self(super::create::has_tight_memory_limit(&c.state.config))?;
+    let tight = super::create::has_tight_memory_limit(&c.state.config);
+    let exe = sealed_self(tight)?;
     let cgroup = c.cgroup()?;
-    let unified = cgroup
-        .unified_dir()
-        .map(super::create::open_cgroup_dir)
-        .transpose()?;
+    // As for create: not born in the cgroup under a tight memory limit.
+    let unified = match cgroup.unified_dir() {
+        Some(d) if !tight => Some(super::create::open_cgroup_dir(d)?),
+        _ => None,
+    };
     let mut keep = vec![child_sock.as_raw_fd()];
     keep.extend(console.as_ref().map(|c| c.as_raw_fd()));
     let spawned = spawn_init(&InitSpawn {
