@@ -606,3 +606,53 @@ fn hugetlb_limit() {
         (4 * MIB).to_string()
     );
 }
+
+/// However init gets into its cgroup it must end up there in every hierarchy, v1 and cgroup2,
+/// before start: born in the cgroup2 directory and moving itself into v1 (the default, checked
+/// in lifecycle.rs), moved by the runtime because it sits in a new user namespace, or moved by
+/// the runtime because a tight memory limit keeps it from being born there.
+#[test]
+fn init_in_every_hierarchy_on_each_path() {
+    require_root!();
+    let mut userns = config_with_args(&["sleep", "1000"]);
+    userns["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "user"}));
+    let map = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    userns["linux"]["uidMappings"] = map.clone();
+    userns["linux"]["gidMappings"] = map;
+    let mut tight = config_with_args(&["sleep", "1000"]);
+    tight["linux"]["resources"]["memory"] = json!({"limit": 16 * MIB});
+    for (tag, cfg) in [("cgpath-userns", userns), ("cgpath-tight", tight)] {
+        let c = Ctr::new(tag, cfg);
+        c.create().ok();
+        let pid = c.state()["pid"].as_i64().unwrap();
+        let cg = fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+        for line in cg.lines() {
+            assert!(
+                line.ends_with(&format!(":{}", c.cgroup)),
+                "{tag}: init not in {} in every hierarchy: {cg}",
+                c.cgroup
+            );
+        }
+        c.start().ok();
+        assert_eq!(c.status(), "running", "{tag}");
+        c.delete(true).ok();
+    }
+}
+
+/// A 512 KiB memory limit is enough to start /bin/true: rt's own start-up in init is not charged
+/// to the container (crun's published claim; runc needs several MiB).
+#[test]
+fn runs_under_a_512_kib_memory_limit() {
+    require_root!();
+    if is_runc() {
+        eprintln!("skip: runc needs several MiB of memory limit to start a container");
+        return;
+    }
+    let mut cfg = config_with_args(&["true"]);
+    cfg["linux"]["resources"]["memory"] = json!({"limit": 512 * 1024});
+    let c = Ctr::new("tiny-mem", cfg);
+    c.run().ok();
+}
