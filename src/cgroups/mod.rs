@@ -240,15 +240,21 @@ impl CgroupManager {
         Ok(())
     }
 
+    #[cfg(test)]
     pub fn add_pid(&self, pid: i32) -> Result<()> {
-        let s = pid.to_string();
-        for dir in self.dirs() {
-            fs::write(dir, "cgroup.procs", &s)?;
-        }
-        Ok(())
+        self.add_pid_v1(pid)?;
+        self.add_pid_unified(pid)
     }
 
-    /// Moves `pid` into the v1 hierarchies only (its cgroup2 place was given at clone).
+    /// Moves `pid` into the cgroup2 directory, if there is one.
+    pub fn add_pid_unified(&self, pid: i32) -> Result<()> {
+        match &self.unified {
+            Some(dir) => fs::write(dir, "cgroup.procs", &pid.to_string()),
+            None => Ok(()),
+        }
+    }
+
+    /// Moves `pid` into the v1 hierarchies only.
     pub fn add_pid_v1(&self, pid: i32) -> Result<()> {
         let s = pid.to_string();
         for dir in &self.v1 {

@@ -186,16 +186,17 @@ pub fn create(root: &Path, opts: CreateOpts) -> Result<Container> {
         cgroup.apply(&r).context("applying linux.resources")?;
     }
 
-    // Init moves itself into the v1 hierarchies, unless it is in a new user namespace, where
-    // host cgroup files are not its to write.
-    let mut cgroup_tasks = Vec::new();
+    // cgroup2: born there, or moved now. v1: init moves itself, unless it is in a new user
+    // namespace, where host cgroup files are not its to write.
     if !spawned.in_cgroup {
-        cgroup.add_pid(pid.as_raw())?;
-    } else if new_userns {
-        cgroup.add_pid_v1(pid.as_raw())?;
-    } else {
-        cgroup_tasks = cgroup.v1_task_files();
+        cgroup.add_pid_unified(pid.as_raw())?;
     }
+    let cgroup_tasks = if new_userns {
+        cgroup.add_pid_v1(pid.as_raw())?;
+        Vec::new()
+    } else {
+        cgroup.v1_task_files()
+    };
     crate::debug!("create {}: cgroup ready", opts.id);
 
     chan.send(&ToInit::Config(Box::new(InitConfig {

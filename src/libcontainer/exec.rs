@@ -85,14 +85,12 @@ pub fn exec(c: &Container, opts: ExecOpts) -> Result<i32> {
     let result = (|| -> Result<i32> {
         // Born in the cgroup2 directory, it moves itself into the v1 ones (the reason is at
         // CgroupManager::v1_task_files); it is still in our user namespace, so it may.
-        let mut cgroup_tasks = Vec::new();
-        if spawned.in_cgroup {
-            cgroup_tasks = cgroup.v1_task_files();
-        } else {
+        if !spawned.in_cgroup {
             cgroup
-                .add_pid(child.as_raw())
+                .add_pid_unified(child.as_raw())
                 .context("joining the container's cgroup")?;
         }
+        let cgroup_tasks = cgroup.v1_task_files();
         chan.send(&ToInit::Exec(Box::new(ExecConfig {
             cgroup_tasks,
             namespaces,
