@@ -627,15 +627,7 @@ fn init_in_every_hierarchy_on_each_path() {
     for (tag, cfg) in [("cgpath-userns", userns), ("cgpath-tight", tight)] {
         let c = Ctr::new(tag, cfg);
         c.create().ok();
-        let pid = c.state()["pid"].as_i64().unwrap();
-        let cg = fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
-        for line in cg.lines() {
-            assert!(
-                line.ends_with(&format!(":{}", c.cgroup)),
-                "{tag}: init not in {} in every hierarchy: {cg}",
-                c.cgroup
-            );
-        }
+        assert_in_cgroup_everywhere(c.state()["pid"].as_i64().unwrap(), &c.cgroup, tag);
         c.start().ok();
         assert_eq!(c.status(), "running", "{tag}");
         c.delete(true).ok();

@@ -599,3 +599,14 @@ impl Ctr {
         v["status"].as_str().unwrap().to_string()
     }
 }
+
+/// Asserts process `pid` is in cgroup `path` in every hierarchy it belongs to, v1 and cgroup2.
+pub fn assert_in_cgroup_everywhere(pid: i64, path: &str, what: &str) {
+    let cg = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    for line in cg.lines() {
+        assert!(
+            line.ends_with(&format!(":{path}")),
+            "{what}: not in {path} in every hierarchy: {cg}"
+        );
+    }
+}

@@ -56,14 +56,7 @@ fn create_start_stop_delete() {
     assert!(pid > 0, "{s}");
     // In every hierarchy, v1 and cgroup2 alike, before start (init is born in the cgroup2 one
     // and moves itself into the v1 ones).
-    let cg = fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
-    for line in cg.lines() {
-        assert!(
-            line.ends_with(&format!(":{}", c.cgroup)),
-            "init not in {} in every hierarchy: {cg}",
-            c.cgroup
-        );
-    }
+    assert_in_cgroup_everywhere(pid, &c.cgroup, "init");
 
     // The user's process must not run before `start`.
     std::thread::sleep(Duration::from_millis(200));
