@@ -2,7 +2,7 @@
 use super::config::{load_bundle, validate_id};
 use super::container::{lock_dir, Container};
 use super::namespaces;
-use super::process::{sealed_self, spawn_init, InitSpawn};
+use super::process::{cgroup2_birthplace, sealed_self, spawn_init, InitSpawn};
 use super::state::{write_atomic, State, Status, EXEC_FIFO};
 use super::sync::{Channel, FromInit, InitConfig, ToInit};
 use super::{hooks, procfs, time};
@@ -114,7 +114,8 @@ pub fn create(root: &Path, opts: CreateOpts) -> Result<Container> {
     let console = super::console::connect(opts.console_socket, opts.console_fd)?;
 
     let (parent_sock, child_sock) = UnixStream::pair().context("creating the sync socketpair")?;
-    let exe = sealed_self(has_tight_memory_limit(spec))?;
+    let tight = has_tight_memory_limit(spec);
+    let exe = sealed_self(tight)?;
 
     // Recorded before the cgroup exists, so `delete --force` can clean up after a create that
     // was killed at any later point (the pid follows once init exists).
@@ -133,15 +134,11 @@ pub fn create(root: &Path, opts: CreateOpts) -> Result<Container> {
     };
     state.write(&dir)?;
 
-    // The cgroup2 directory comes first so that init can be born in it (the reason is at
-    // CgroupManager::v1_task_files); the rest is made while init starts. Under a tight memory
-    // limit init is not born there: what rt init allocates while starting would count.
+    // The cgroup2 directory comes first so that init can be born in it; the rest is made while
+    // init starts.
     undo.cgroup = Some(cgroup.clone());
     cgroup.create_unified()?;
-    let unified = match cgroup.unified_dir() {
-        Some(d) if !has_tight_memory_limit(spec) => Some(open_cgroup_dir(d)?),
-        _ => None,
-    };
+    let unified = cgroup2_birthplace(&cgroup, tight)?;
 
     let new_userns = namespaces::is_new(spec, LinuxNamespaceType::User);
     let mut keep = vec![child_sock.as_raw_fd(), fifo_fd.as_raw_fd()];
@@ -255,16 +252,6 @@ pub fn create(root: &Path, opts: CreateOpts) -> Result<Container> {
     undo.pid = None;
     undo.cgroup = None;
     Ok(Container::new_locked(dir, state, lock))
-}
-
-/// A cgroup2 directory as clone3's CLONE_INTO_CGROUP takes it.
-pub(crate) fn open_cgroup_dir(dir: &Path) -> Result<OwnedFd> {
-    nix::fcntl::open(
-        dir,
-        nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )
-    .with_context(|| format!("opening cgroup {}", dir.display()))
 }
 
 /// A memory limit under which rt's own pages in the container's cgroup would matter.

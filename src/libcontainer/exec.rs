@@ -1,6 +1,6 @@
 //! `rt exec`: one more process in a running container's namespaces and cgroup.
 use super::container::Container;
-use super::process::{sealed_self, spawn_init, InitSpawn};
+use super::process::{cgroup2_birthplace, sealed_self, spawn_init, InitSpawn};
 use super::state::{write_atomic, Status};
 use super::sync::{Channel, ExecConfig, FromInit, ToInit};
 use anyhow::{bail, Context, Result};
@@ -64,11 +64,7 @@ pub fn exec(c: &Container, opts: ExecOpts) -> Result<i32> {
     let tight = super::create::has_tight_memory_limit(&c.state.config);
     let exe = sealed_self(tight)?;
     let cgroup = c.cgroup()?;
-    // As for create: not born in the cgroup under a tight memory limit.
-    let unified = match cgroup.unified_dir() {
-        Some(d) if !tight => Some(super::create::open_cgroup_dir(d)?),
-        _ => None,
-    };
+    let unified = cgroup2_birthplace(&cgroup, tight)?;
     let mut keep = vec![child_sock.as_raw_fd()];
     keep.extend(console.as_ref().map(|c| c.as_raw_fd()));
     let spawned = spawn_init(&InitSpawn {

@@ -1,4 +1,5 @@
 //! Starting `rt init`: a sealed copy of our own binary, cloned straight into new namespaces.
+use crate::cgroups::CgroupManager;
 use anyhow::{Context, Result};
 use nix::fcntl::{fcntl, FcntlArg, SealFlag};
 use nix::sched::CloneFlags;
@@ -167,6 +168,25 @@ pub struct InitSpawn<'a> {
     pub wait_for_maps: bool,
     /// A cgroup2 directory (opened O_RDONLY) to start the child in.
     pub cgroup: Option<RawFd>,
+}
+
+/// The cgroup2 directory a child is to be born in (the reason is at
+/// `CgroupManager::v1_task_files`), opened as clone3's CLONE_INTO_CGROUP takes it. None on a
+/// v1-only host, and under a tight memory limit: what rt init allocates while starting would
+/// count against the container.
+pub fn cgroup2_birthplace(cgroup: &CgroupManager, tight: bool) -> Result<Option<OwnedFd>> {
+    match cgroup.unified_dir() {
+        Some(dir) if !tight => nix::fcntl::open(
+            dir,
+            nix::fcntl::OFlag::O_RDONLY
+                | nix::fcntl::OFlag::O_DIRECTORY
+                | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .map(Some)
+        .with_context(|| format!("opening cgroup {}", dir.display())),
+        _ => Ok(None),
+    }
 }
 
 /// The started child, and whether it was born in `InitSpawn::cgroup` (the kernel may lack
