@@ -1,9 +1,11 @@
 use super::{Exit, GlobalOpts};
 use crate::libcontainer::create::{create, CreateOpts};
-use std::path::PathBuf;
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
 
+/// runc's flags for making a container, shared by `create` and `run`.
 #[derive(clap::Args)]
-pub struct Args {
+pub struct CreateFlags {
     /// Path to the bundle directory (holds config.json)
     #[arg(short, long, default_value = ".")]
     pub bundle: PathBuf,
@@ -22,23 +24,40 @@ pub struct Args {
     /// Pass this many extra fds (from 3 on) to the container
     #[arg(long, default_value_t = 0)]
     pub preserve_fds: i32,
+}
+
+impl CreateFlags {
+    /// The factory's options for container `id` made from `bundle` (`run --image` brings its
+    /// own bundle; `run` without --console-socket its own end of the console socketpair).
+    pub fn opts<'a>(
+        &'a self,
+        g: &GlobalOpts,
+        id: &'a str,
+        bundle: &'a Path,
+        console_fd: Option<OwnedFd>,
+    ) -> CreateOpts<'a> {
+        CreateOpts {
+            id,
+            bundle,
+            pid_file: self.pid_file.as_deref(),
+            console_socket: self.console_socket.as_deref(),
+            console_fd,
+            no_pivot: self.no_pivot,
+            no_new_keyring: self.no_new_keyring,
+            preserve_fds: self.preserve_fds,
+            systemd_cgroup: g.systemd_cgroup,
+        }
+    }
+}
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    pub flags: CreateFlags,
     pub id: String,
 }
 
 pub fn run(g: &GlobalOpts, a: Args) -> Exit {
-    create(
-        &g.root,
-        CreateOpts {
-            id: &a.id,
-            bundle: &a.bundle,
-            pid_file: a.pid_file.as_deref(),
-            console_socket: a.console_socket.as_deref(),
-            console_fd: None,
-            no_pivot: a.no_pivot,
-            no_new_keyring: a.no_new_keyring,
-            preserve_fds: a.preserve_fds,
-            systemd_cgroup: g.systemd_cgroup,
-        },
-    )?;
+    create(&g.root, a.flags.opts(g, &a.id, &a.flags.bundle, None))?;
     Ok(0)
 }

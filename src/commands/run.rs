@@ -1,7 +1,8 @@
+use super::create::CreateFlags;
 use super::{Exit, GlobalOpts};
 use crate::image::{self, auth::Creds};
 use crate::libcontainer::container::Container;
-use crate::libcontainer::create::{create, CreateOpts};
+use crate::libcontainer::create::create;
 use crate::libcontainer::{console, lifecycle, runner};
 use anyhow::{bail, Context};
 use std::os::fd::OwnedFd;
@@ -12,30 +13,14 @@ use std::path::{Path, PathBuf};
 /// pulls the image if the store lacks it, makes a bundle of it and runs that.
 #[derive(clap::Args)]
 pub struct Args {
-    /// Path to the bundle directory (holds config.json)
-    #[arg(short, long, default_value = ".")]
-    pub bundle: PathBuf,
-    /// Unix socket that receives the pty master when process.terminal is set
-    #[arg(long)]
-    pub console_socket: Option<PathBuf>,
+    #[command(flatten)]
+    pub create: CreateFlags,
     /// Do not wait for the container; leave it running
     #[arg(short, long)]
     pub detach: bool,
     /// Keep the container's state after it exits (no delete)
     #[arg(long)]
     pub keep: bool,
-    /// Write the container's pid to this file
-    #[arg(long)]
-    pub pid_file: Option<PathBuf>,
-    /// Do not use pivot_root
-    #[arg(long)]
-    pub no_pivot: bool,
-    /// Do not create a new session keyring for the container
-    #[arg(long)]
-    pub no_new_keyring: bool,
-    /// Pass this many extra fds (from 3 on) to the container
-    #[arg(long, default_value_t = 0)]
-    pub preserve_fds: i32,
     /// Run this image instead of a bundle (pulled into --store if missing)
     #[arg(long, value_name = "IMAGE")]
     pub image: Option<String>,
@@ -71,7 +56,7 @@ pub struct Args {
 pub fn run(g: &GlobalOpts, a: Args) -> Exit {
     let Some(img) = a.image.clone() else {
         let id = a.id.clone().context("a container id is required")?;
-        return run_bundle(g, &a, &id, &a.bundle);
+        return run_bundle(g, &a, &id, &a.create.bundle);
     };
     let id = a
         .name
@@ -153,27 +138,14 @@ fn default_name(img: &str) -> String {
 fn run_bundle(g: &GlobalOpts, a: &Args, id: &str, bundle: &Path) -> Exit {
     let signals = (!a.detach).then(runner::block_signals).transpose()?;
     // Without --console-socket a terminal container's pty comes back to us, to proxy it.
-    let (ours, theirs) = match a.console_socket {
+    let (ours, theirs) = match a.create.console_socket {
         Some(_) => (None, None),
         None => {
             let (x, y) = UnixStream::pair().context("socketpair for the console")?;
             (Some(OwnedFd::from(x)), Some(OwnedFd::from(y)))
         }
     };
-    let mut c = create(
-        &g.root,
-        CreateOpts {
-            id,
-            bundle,
-            pid_file: a.pid_file.as_deref(),
-            console_socket: a.console_socket.as_deref(),
-            console_fd: theirs,
-            no_pivot: a.no_pivot,
-            no_new_keyring: a.no_new_keyring,
-            preserve_fds: a.preserve_fds,
-            systemd_cgroup: g.systemd_cgroup,
-        },
-    )?;
+    let mut c = create(&g.root, a.create.opts(g, id, bundle, theirs))?;
     let terminal = c
         .state
         .config
