@@ -109,18 +109,9 @@ impl Layout {
     pub fn oci_archive(file: &Path) -> Result<Layout> {
         let tmp = TempDir::new()?;
         fs::create_dir_all(tmp.0.join("blobs/sha256"))?;
-        let f = File::open(file).with_context(|| format!("opening {}", file.display()))?;
-        let mut ar = tar::Archive::new(f);
-        for e in ar
-            .entries()
-            .map_err(tar_error)
-            .with_context(|| format!("reading {}", file.display()))?
-        {
-            let mut e = e
-                .map_err(tar_error)
-                .with_context(|| format!("reading {}", file.display()))?;
+        each_entry(file, |mut e| {
             if e.header().entry_type() != tar::EntryType::Regular {
-                continue;
+                return Ok(());
             }
             let path = e.path()?.into_owned();
             let name = clean(&path);
@@ -134,7 +125,8 @@ impl Layout {
                 io::copy(&mut e, &mut out)
                     .with_context(|| format!("extracting {name} from {}", file.display()))?;
             }
-        }
+            Ok(())
+        })?;
         let mut l = Layout::open(&tmp.0)
             .with_context(|| format!("{} is not an OCI archive", file.display()))?;
         l._tmp = Some(tmp);
@@ -147,20 +139,11 @@ impl Layout {
         let tmp = TempDir::new()?;
         let blobs = tmp.0.join("blobs/sha256");
         fs::create_dir_all(&blobs)?;
-        let f = File::open(file).with_context(|| format!("opening {}", file.display()))?;
-        let mut ar = tar::Archive::new(f);
         // archive name -> blob digest (files are stored by content as they are read)
         let mut files: HashMap<String, (String, u64)> = HashMap::new();
         let mut links: Vec<(String, String)> = Vec::new();
         let mut count = 0u32;
-        for e in ar
-            .entries()
-            .map_err(tar_error)
-            .with_context(|| format!("reading {}", file.display()))?
-        {
-            let mut e = e
-                .map_err(tar_error)
-                .with_context(|| format!("reading {}", file.display()))?;
+        each_entry(file, |mut e| {
             let name = clean(&e.path()?);
             match e.header().entry_type() {
                 tar::EntryType::Regular => {
@@ -187,7 +170,8 @@ impl Layout {
                 }
                 _ => {}
             }
-        }
+            Ok(())
+        })?;
         for (from, to) in links {
             if let Some(v) = files.get(&to).cloned() {
                 files.insert(from, v);
@@ -279,6 +263,21 @@ impl Layout {
             tag,
         ))
     }
+}
+
+/// Calls `f` on each entry of the tar archive `file`; a broken archive is an error naming it.
+fn each_entry(file: &Path, mut f: impl FnMut(tar::Entry<'_, File>) -> Result<()>) -> Result<()> {
+    let archive = File::open(file).with_context(|| format!("opening {}", file.display()))?;
+    let mut ar = tar::Archive::new(archive);
+    for e in ar
+        .entries()
+        .map_err(tar_error)
+        .with_context(|| format!("reading {}", file.display()))?
+    {
+        f(e.map_err(tar_error)
+            .with_context(|| format!("reading {}", file.display()))?)?;
+    }
+    Ok(())
 }
 
 /// An archive path as a lookup key: "." and leading "/" dropped, ".." folded lexically. Keys are
