@@ -62,6 +62,11 @@ fn bundle(args: &[&str], seccomp: Option<Value>, tweak: impl FnOnce(&mut Value))
     if let Some(s) = seccomp {
         cfg["linux"]["seccomp"] = s;
     }
+    // Its own top-level cgroup: tests run in parallel, and delete leaves not even an empty
+    // parent behind (the default is /rt/<id>).
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    cfg["linux"]["cgroupsPath"] = json!(format!("/rt-sc-{}-{n}", std::process::id()));
     tweak(&mut cfg);
     std::fs::write(&path, serde_json::to_vec_pretty(&cfg).unwrap()).unwrap();
     dir
@@ -85,19 +90,7 @@ fn run(
     tweak: impl FnOnce(&mut Value),
 ) -> (i32, String, String) {
     let b = bundle(args, seccomp, tweak);
-    // Tests run in parallel and the default cgroup is /rt/<id>: every container needs its own id.
-    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let id = format!(
-        "sc-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-    );
-    // Its own top-level cgroup, so delete leaves not even an empty parent behind.
-    let cfg_path = b.path().join("config.json");
-    let mut cfg: Value = serde_json::from_slice(&std::fs::read(&cfg_path).unwrap()).unwrap();
-    cfg["linux"]["cgroupsPath"] = json!(format!("/rt-{id}"));
-    std::fs::write(&cfg_path, serde_json::to_vec(&cfg).unwrap()).unwrap();
-    let out = rt(&b, "run", &id);
+    let out = rt(&b, "run", "sc");
     let text = |v: &[u8]| String::from_utf8_lossy(v).into_owned();
     (
         out.status.code().expect("rt exited"),
