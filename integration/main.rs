@@ -10,6 +10,7 @@ mod console;
 mod errors;
 mod exec;
 mod hooks;
+mod hostile;
 mod image;
 mod lifecycle;
 mod peers;

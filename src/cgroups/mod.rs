@@ -126,6 +126,7 @@ impl CgroupManager {
 
     /// The host's mode. Detection reads /proc/self/mountinfo once per process; a host with no
     /// cgroup mount at all reports V2 (every operation then fails naming what is missing).
+    #[cfg(test)]
     pub fn mode() -> Mode {
         Layout::host().map(|l| l.mode).unwrap_or(Mode::V2)
     }

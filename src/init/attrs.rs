@@ -1,5 +1,6 @@
 //! Process attributes applied just before exec: personality, scheduler, I/O priority, and the
 //! LSM labels (AppArmor, SELinux) for the exec'd program.
+use crate::libcontainer::procfs::{self, ProcfsBase};
 use anyhow::{bail, Context, Result};
 use oci_spec::runtime::{
     IOPriorityClass, LinuxPersonalityDomain, LinuxSchedulerFlag, LinuxSchedulerPolicy, Process,
@@ -118,12 +119,12 @@ pub fn apply_lsm_labels(process: &Process) -> Result<()> {
         .filter(|p| !p.is_empty())
     {
         let text = format!("exec {profile}");
-        std::fs::write("/proc/thread-self/attr/apparmor/exec", &text)
-            .or_else(|_| std::fs::write("/proc/thread-self/attr/exec", &text))
+        procfs::write(ProcfsBase::ProcThreadSelf, "attr/apparmor/exec", &text)
+            .or_else(|_| procfs::write(ProcfsBase::ProcThreadSelf, "attr/exec", &text))
             .with_context(|| format!("setting apparmorProfile {profile:?}"))?;
     }
     if let Some(label) = process.selinux_label().as_deref().filter(|l| !l.is_empty()) {
-        std::fs::write("/proc/thread-self/attr/exec", label)
+        procfs::write(ProcfsBase::ProcThreadSelf, "attr/exec", label)
             .with_context(|| format!("setting selinuxLabel {label:?}"))?;
     }
     Ok(())

@@ -1,33 +1,30 @@
-//! The container's terminal: a pty from the container's own devpts, its master sent to the caller.
+//! The container's terminal: a pty from the container's own devpts (checked by rootfs), its
+//! master sent to the caller.
+use crate::rootfs::Tree;
 use anyhow::{Context, Result};
-use nix::fcntl::OFlag;
-use nix::pty::{grantpt, posix_openpt, ptsname_r, unlockpt};
 use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
+use pathrs::Root;
 use std::io::IoSlice;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::fs::OpenOptionsExt;
 
 nix::ioctl_write_ptr_bad!(set_winsize, libc::TIOCSWINSZ, libc::winsize);
 
-/// `bind_console`: make the pty /dev/console too (the container's first process, not exec).
+/// The pty comes from `/dev/pts` of `root` (the container's tree before pivot_root, or its `/`
+/// for exec); with `console_of`, the container's first process, it is bound on that tree's
+/// /dev/console too.
 pub fn setup(
     console_fd: i32,
+    root: &Root,
     size: Option<oci_spec::runtime::Box>,
-    bind_console: bool,
+    console_of: Option<&Tree>,
 ) -> Result<()> {
     // SAFETY: the parent passed this connected socket for this use only.
     let sock = unsafe { OwnedFd::from_raw_fd(console_fd) };
-    let master = posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)
-        .context("opening /dev/ptmx")?;
-    grantpt(&master).context("grantpt")?;
-    unlockpt(&master).context("unlockpt")?;
-    let name = ptsname_r(&master).context("ptsname")?;
-    let slave = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .custom_flags(libc::O_NOCTTY)
-        .open(&name)
-        .with_context(|| format!("opening {name}"))?;
+    let crate::rootfs::Pty {
+        master,
+        slave,
+        name,
+    } = crate::rootfs::open_pty(root)?;
     if let Some(b) = size {
         let ws = libc::winsize {
             ws_row: b.height() as u16,
@@ -38,8 +35,8 @@ pub fn setup(
         // SAFETY: valid winsize pointer on a tty fd.
         unsafe { set_winsize(slave.as_raw_fd(), &ws) }.context("setting the console size")?;
     }
-    if bind_console {
-        crate::rootfs::bind_console(&name)?;
+    if let Some(tree) = console_of {
+        crate::rootfs::bind_console(tree, &slave)?;
     }
     let fds = [master.as_raw_fd()];
     sendmsg::<()>(

@@ -1,11 +1,13 @@
 //! The last steps: find the binary, switch user, report ready, wait for `start`, exec.
 use super::user;
 use crate::libcontainer::hooks;
+use crate::libcontainer::procfs;
 use crate::libcontainer::seccomp;
 use crate::libcontainer::sync::{Channel, FromInit, InitConfig};
 use anyhow::{bail, Context, Result};
 use nix::unistd::{access, AccessFlags};
 use oci_spec::runtime::{LinuxSeccomp, Process};
+use pathrs::flags::OpenFlags;
 use std::convert::Infallible;
 use std::ffi::CString;
 use std::io::Write;
@@ -117,11 +119,8 @@ pub fn wait_and_exec(
     let prepared = prepare(process, cfg.preserve_fds, profile)?;
     chan.send(&FromInit::Ready)?;
     // Blocks until `rt start` opens the other end.
-    let fifo_path = format!("/proc/self/fd/{}", cfg.fifo_fd);
-    let mut fifo = std::fs::OpenOptions::new()
-        .write(true)
-        .open(&fifo_path)
-        .with_context(|| format!("opening exec.fifo through {fifo_path} (is /proc mounted?)"))?;
+    let mut fifo = procfs::reopen(&format!("fd/{}", cfg.fifo_fd), OpenFlags::O_WRONLY)
+        .context("opening exec.fifo")?;
     fifo.write_all(b"0").context("writing exec.fifo")?;
     if let Some(json) = state_json {
         // startContainer hooks: after `start`, inside the container, before the user's process.

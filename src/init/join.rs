@@ -18,7 +18,9 @@ pub fn run(cfg: &ExecConfig, chan: &mut Channel) -> Result<Infallible> {
         let fd = cfg
             .console_fd
             .context("process.terminal is set but no console socket was passed")?;
-        console::setup(fd, process.console_size(), false)?;
+        // The running container's `/`: what it did to its /dev/pts is checked, not trusted.
+        let root = pathrs::Root::open("/").context("opening the container's root")?;
+        console::setup(fd, &root, process.console_size(), None)?;
     }
     user::apply_rlimits(process)?;
     super::attrs::apply_scheduler(process)?;

@@ -7,8 +7,11 @@ mod namespaces;
 mod user;
 
 use crate::libcontainer::hooks;
+use crate::libcontainer::namespaces::{has, is_new};
+use crate::libcontainer::procfs::{self, ProcfsBase};
 use crate::libcontainer::sync::{Channel, FromInit, InitConfig, ToInit};
 use anyhow::{bail, Context, Result};
+use oci_spec::runtime::LinuxNamespaceType;
 use std::os::fd::FromRawFd;
 use std::os::unix::net::UnixStream;
 
@@ -92,7 +95,26 @@ fn setup_container(cfg: &InitConfig, chan: &mut Channel) -> Result<Option<String
             || any(h.create_container().as_ref())
             || any(h.start_container().as_ref())
     });
-    crate::rootfs::prepare(cfg)?;
+    let linux = spec.linux().as_ref().context("linux must be set")?;
+    let setup = crate::rootfs::Setup {
+        rootfs: &cfg.rootfs,
+        bundle: &cfg.bundle,
+        mounts: spec.mounts().as_deref().unwrap_or_default(),
+        devices: linux.devices().as_deref().unwrap_or_default(),
+        propagation: linux.rootfs_propagation().as_deref(),
+        bind_devices: is_new(spec, LinuxNamespaceType::User),
+        cgroup_ns: has(spec, LinuxNamespaceType::Cgroup),
+        cgroups: &cfg.cgroup_mounts,
+        masked_paths: linux.masked_paths().as_deref().unwrap_or_default(),
+        readonly_paths: linux.readonly_paths().as_deref().unwrap_or_default(),
+        readonly_root: spec
+            .root()
+            .as_ref()
+            .and_then(|r| r.readonly())
+            .unwrap_or(false),
+        cwd: process.cwd(),
+    };
+    let tree = crate::rootfs::prepare(&setup)?;
     let mut state_json = None;
     if wants_hooks {
         // createRuntime hooks run in the runtime's namespaces, after ours exist, before pivot_root.
@@ -109,16 +131,16 @@ fn setup_container(cfg: &InitConfig, chan: &mut Channel) -> Result<Option<String
             json,
         )?;
     }
-    crate::rootfs::enter(cfg)?;
     if process.terminal().unwrap_or(false) {
         let fd = cfg
             .console_fd
             .context("process.terminal is set but no console socket was passed")?;
-        console::setup(fd, process.console_size(), true)?;
+        console::setup(fd, tree.root(), process.console_size(), Some(&tree))?;
     }
-    // Before finalize: readonlyPaths usually include /proc/sys.
+    crate::rootfs::protect(&tree, &setup)?;
     namespaces::write_sysctls(spec)?;
-    crate::rootfs::finalize(spec)?;
+    crate::rootfs::enter(tree, &cfg.rootfs, cfg.no_pivot)?;
+    crate::rootfs::finalize(&setup)?;
     if let Some(h) = spec.hostname() {
         nix::unistd::sethostname(h).with_context(|| format!("setting hostname {h:?}"))?;
     }
@@ -137,7 +159,7 @@ fn setup_container(cfg: &InitConfig, chan: &mut Channel) -> Result<Option<String
     attrs::apply_scheduler(process)?;
     attrs::apply_io_priority(process)?;
     if let Some(adj) = process.oom_score_adj() {
-        std::fs::write("/proc/self/oom_score_adj", adj.to_string())
+        procfs::write(ProcfsBase::ProcSelf, "oom_score_adj", &adj.to_string())
             .context("setting oomScoreAdj")?;
     }
     Ok(state_json)

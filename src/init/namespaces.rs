@@ -1,6 +1,8 @@
 //! Init's part of namespaces: joining ones given by path, and the two that must wait for init.
 use crate::libcontainer::namespaces::{flag, is_new, namespaces, proc_name};
+use crate::libcontainer::procfs::{self, ProcfsBase};
 use crate::libcontainer::sync::{Channel, InitConfig};
+use crate::libcontainer::sysctl;
 use anyhow::{Context, Result};
 use nix::sched::{setns, unshare, CloneFlags};
 use nix::sys::stat::fstat;
@@ -78,16 +80,22 @@ fn write_time_offsets(spec: &Spec) -> Result<()> {
             off.nanosecs().unwrap_or(0)
         ));
     }
-    std::fs::write("/proc/self/timens_offsets", text).context("writing linux.timeOffsets")
+    procfs::write(ProcfsBase::ProcSelf, "timens_offsets", &text)
+        .context("writing linux.timeOffsets")
 }
 
 pub fn write_sysctls(spec: &Spec) -> Result<()> {
     let Some(sysctl) = spec.linux().as_ref().and_then(|l| l.sysctl().as_ref()) else {
         return Ok(());
     };
+    if sysctl.is_empty() {
+        return Ok(());
+    }
+    let proc = procfs::Sysctls::open()?;
     for (key, value) in sysctl {
-        let path = format!("/proc/sys/{}", key.replace('.', "/"));
-        std::fs::write(&path, value).with_context(|| format!("linux.sysctl {key}={value}"))?;
+        let path = sysctl::parse(key)?.proc_path();
+        proc.write(&path, value)
+            .with_context(|| format!("linux.sysctl {key}={value}"))?;
     }
     Ok(())
 }

@@ -1,4 +1,5 @@
 //! The process identity: rlimits, uid/gid/groups, capabilities, no_new_privs.
+use crate::libcontainer::procfs::{self, ProcfsBase};
 use anyhow::{Context, Result};
 use caps::{CapSet, Capability, CapsHashSet};
 use nix::unistd::{setgroups, setresgid, setresuid, Gid, Uid};
@@ -135,7 +136,7 @@ pub fn switch_user(process: &Process) -> Result<()> {
 }
 
 fn in_userns_with_setgroups_denied() -> bool {
-    std::fs::read_to_string("/proc/self/setgroups")
+    procfs::read(ProcfsBase::ProcSelf, "setgroups")
         .map(|s| s.trim() == "deny")
         .unwrap_or(false)
 }

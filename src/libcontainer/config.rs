@@ -198,14 +198,14 @@ fn validate_sysctl(key: &str, namespaces: &[oci_spec::runtime::LinuxNamespace]) 
         "kernel.shmmni",
         "kernel.shm_rmid_forced",
     ];
-    if key.contains("..") || key.contains('/') || key.is_empty() {
-        bail!("linux.sysctl: invalid key {key:?}");
-    }
-    let needed = if IPC.contains(&key) || key.starts_with("fs.mqueue.") {
+    let parsed = super::sysctl::parse(key)?;
+    let parts = parsed.parts();
+    let dotted = parts.join(".");
+    let needed = if IPC.contains(&dotted.as_str()) || parts[..2] == ["fs", "mqueue"] {
         LinuxNamespaceType::Ipc
-    } else if key.starts_with("net.") {
+    } else if parts[0] == "net" {
         LinuxNamespaceType::Network
-    } else if key == "kernel.hostname" || key == "kernel.domainname" {
+    } else if parts == ["kernel", "hostname"] || parts == ["kernel", "domainname"] {
         LinuxNamespaceType::Uts
     } else {
         bail!("linux.sysctl: {key} is not in a separate kernel namespace; refusing to change the host");

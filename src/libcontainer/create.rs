@@ -201,7 +201,7 @@ pub fn create(root: &Path, opts: CreateOpts) -> Result<Container> {
         spec: spec.clone(),
         bundle: bundle.path.clone(),
         rootfs: bundle.rootfs.clone(),
-        cgroup_path: cgroup.path().to_string(),
+        cgroup_mounts: cgroup_mounts(spec, &cgroup)?,
         no_pivot: opts.no_pivot,
         no_new_keyring: opts.no_new_keyring,
         preserve_fds: opts.preserve_fds,
@@ -252,6 +252,33 @@ pub fn create(root: &Path, opts: CreateOpts) -> Result<Container> {
     undo.pid = None;
     undo.cgroup = None;
     Ok(Container::new_locked(dir, state, lock))
+}
+
+/// What a cgroup mount of the config shows, for init's rootfs set-up; nothing without one.
+fn cgroup_mounts(
+    spec: &oci_spec::runtime::Spec,
+    cgroup: &CgroupManager,
+) -> Result<Vec<crate::rootfs::CgroupMount>> {
+    let wanted = spec
+        .mounts()
+        .as_deref()
+        .unwrap_or_default()
+        .iter()
+        .any(|m| matches!(m.typ().as_deref(), Some("cgroup") | Some("cgroup2")));
+    if !wanted {
+        return Ok(Vec::new());
+    }
+    Ok(cgroup
+        .container_mounts()?
+        .into_iter()
+        .map(|m| crate::rootfs::CgroupMount {
+            name: m.name,
+            fstype: m.fstype,
+            data: m.data,
+            host_dir: m.host_dir,
+            symlinks: m.symlinks,
+        })
+        .collect())
 }
 
 /// A memory limit under which rt's own pages in the container's cgroup would matter.

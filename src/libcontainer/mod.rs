@@ -16,5 +16,6 @@ pub mod seccomp;
 pub mod state;
 pub mod sync;
 pub mod syscalls;
+pub mod sysctl;
 pub mod time;
 pub mod update;

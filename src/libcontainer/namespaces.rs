@@ -1,4 +1,5 @@
 //! Which namespaces a config asks for, and how they are made: cloned new, or joined by path.
+use super::procfs::{self, ProcfsBase};
 use anyhow::{Context, Result};
 use nix::sched::CloneFlags;
 use oci_spec::runtime::{LinuxNamespace, LinuxNamespaceType, Spec};
@@ -63,8 +64,9 @@ pub fn write_id_maps(pid: i32, spec: &Spec) -> Result<()> {
     };
     let uid = fmt(linux.uid_mappings().as_ref());
     let gid = fmt(linux.gid_mappings().as_ref());
-    std::fs::write(format!("/proc/{pid}/uid_map"), uid).context("writing uid_map")?;
-    std::fs::write(format!("/proc/{pid}/gid_map"), gid).context("writing gid_map")?;
+    let pid = ProcfsBase::ProcPid(pid as u32);
+    procfs::write(pid, "uid_map", &uid).context("writing uid_map")?;
+    procfs::write(pid, "gid_map", &gid).context("writing gid_map")?;
     Ok(())
 }
 

@@ -1,5 +1,89 @@
-//! What /proc says about a process: alive or not, and when it started.
+//! What /proc says about a process: alive or not, and when it started; and every write rt
+//! makes to procfs.
+//!
+//! Writes (id maps, sysctls, oom_score_adj, LSM attributes, time offsets) go to a private
+//! procfs instance that pathrs makes (fsopen("proc"), else a clone of /proc without what is
+//! mounted on it), checked with fstatfs, with lookups that cannot leave it or cross a mount.
+//! They never go through a `/proc/...` path: inside the container's mount namespace that is
+//! whatever the container made of it, and a write meant for `attr/exec` or a sysctl could land
+//! in another file (CVE-2025-52881).
+use anyhow::{Context, Result};
+use pathrs::flags::OpenFlags;
+pub use pathrs::procfs::ProcfsBase;
+use pathrs::procfs::{ProcfsHandle, ProcfsHandleBuilder};
+use std::io::{Read, Write};
 use std::path::PathBuf;
+
+fn handle() -> Result<ProcfsHandle> {
+    ProcfsHandle::new().context("opening a private procfs")
+}
+
+fn name(base: ProcfsBase, file: &str) -> String {
+    match base {
+        ProcfsBase::ProcPid(p) => format!("/proc/{p}/{file}"),
+        ProcfsBase::ProcThreadSelf => format!("/proc/thread-self/{file}"),
+        ProcfsBase::ProcSelf => format!("/proc/self/{file}"),
+        _ => format!("/proc/{file}"),
+    }
+}
+
+/// Writes `value` to `file` under `base` of a private procfs, in one write(2).
+pub fn write(base: ProcfsBase, file: &str, value: &str) -> Result<()> {
+    let mut f = handle()?
+        .open(base, file, OpenFlags::O_WRONLY | OpenFlags::O_CLOEXEC)
+        .with_context(|| format!("opening {}", name(base, file)))?;
+    f.write_all(value.as_bytes())
+        .with_context(|| format!("writing {}", name(base, file)))
+}
+
+pub fn read(base: ProcfsBase, file: &str) -> Result<String> {
+    let mut f = handle()?
+        .open(base, file, OpenFlags::O_RDONLY | OpenFlags::O_CLOEXEC)
+        .with_context(|| format!("opening {}", name(base, file)))?;
+    let mut s = String::new();
+    f.read_to_string(&mut s)
+        .with_context(|| format!("reading {}", name(base, file)))?;
+    Ok(s)
+}
+
+/// A magic link of ours reopened (e.g. `fd/N` of an O_PATH fd) through a private procfs.
+pub fn reopen(file: &str, flags: OpenFlags) -> Result<std::fs::File> {
+    handle()?
+        .open_follow(
+            ProcfsBase::ProcThreadSelf,
+            file,
+            flags | OpenFlags::O_CLOEXEC,
+        )
+        .with_context(|| format!("reopening {}", name(ProcfsBase::ProcThreadSelf, file)))
+}
+
+/// sysctls live outside `/proc/<pid>`: they need a procfs instance without `subset=pid`. It is
+/// made for the writes and dropped after them.
+pub struct Sysctls(ProcfsHandle);
+
+impl Sysctls {
+    pub fn open() -> Result<Sysctls> {
+        let h = ProcfsHandleBuilder::new()
+            .unmasked()
+            .build()
+            .context("opening a private procfs for sysctls")?;
+        Ok(Sysctls(h))
+    }
+
+    /// `path` is relative to /proc, e.g. `sys/net/ipv4/ip_forward`.
+    pub fn write(&self, path: &str, value: &str) -> Result<()> {
+        let mut f = self
+            .0
+            .open(
+                ProcfsBase::ProcRoot,
+                path,
+                OpenFlags::O_WRONLY | OpenFlags::O_CLOEXEC,
+            )
+            .with_context(|| format!("opening /proc/{path}"))?;
+        f.write_all(value.as_bytes())
+            .with_context(|| format!("writing /proc/{path}"))
+    }
+}
 
 /// (state letter, start time in clock ticks since boot) from /proc/<pid>/stat.
 pub fn stat(pid: i32) -> Option<(char, u64)> {

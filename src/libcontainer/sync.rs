@@ -13,7 +13,8 @@ pub struct InitConfig {
     pub spec: Spec,
     pub bundle: PathBuf,
     pub rootfs: PathBuf,
-    pub cgroup_path: String,
+    /// The cgroup hierarchies a cgroup mount of the config shows (empty without one).
+    pub cgroup_mounts: Vec<crate::rootfs::CgroupMount>,
     pub no_pivot: bool,
     pub no_new_keyring: bool,
     pub preserve_fds: i32,

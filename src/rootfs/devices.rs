@@ -1,16 +1,21 @@
-//! /dev in the container: the default nodes, linux.devices, and the standard symlinks.
-use super::path::secure_join;
+//! /dev in the container: the default nodes, linux.devices, and the standard symlinks, each
+//! made in the tree (mknodat/symlinkat/unlinkat on the resolved parent), so an image whose /dev
+//! is a symlink to a host directory gets them inside its own rootfs (CVE-2026-41579).
+use super::fd::{self, proc_path};
+use super::tree::{clean, Tree};
 use anyhow::{bail, Context, Result};
 use nix::mount::{mount, MsFlags};
-use nix::sys::stat::{makedev, mknod, Mode, SFlag};
-use nix::unistd::{chown, Gid, Uid};
+use nix::sys::stat::{makedev, umask, Mode};
 use oci_spec::runtime::{LinuxDevice, LinuxDeviceType};
-use std::os::unix::fs::{symlink, PermissionsExt};
-use std::path::Path;
+use pathrs::InodeType;
+use std::fs::Permissions;
+use std::os::fd::AsFd;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
 
-struct Dev<'a> {
-    path: &'a Path,
-    kind: SFlag,
+struct Dev {
+    path: PathBuf,
+    kind: LinuxDeviceType,
     major: i64,
     minor: i64,
     mode: u32,
@@ -27,102 +32,118 @@ const DEFAULTS: [(&str, i64, i64); 6] = [
     ("/dev/tty", 5, 0),
 ];
 
+/// Restores the umask on drop: nodes get exactly the mode the config gives them.
+struct ZeroUmask(Mode);
+
+impl ZeroUmask {
+    fn set() -> ZeroUmask {
+        ZeroUmask(umask(Mode::empty()))
+    }
+}
+
+impl Drop for ZeroUmask {
+    fn drop(&mut self) {
+        umask(self.0);
+    }
+}
+
 /// `bind_from_host`: in a user namespace mknod is refused, so nodes are bound from the host.
-pub fn create(rootfs: &Path, devices: &[LinuxDevice], bind_from_host: bool) -> Result<()> {
+pub fn create(tree: &Tree, devices: &[LinuxDevice], bind_from_host: bool) -> Result<()> {
+    let _umask = ZeroUmask::set();
     for (path, major, minor) in DEFAULTS {
         // A config entry for the same path wins over the default.
-        if devices.iter().any(|d| d.path() == Path::new(path)) {
+        if devices.iter().any(|d| clean(d.path()) == Path::new(path)) {
             continue;
         }
         let dev = Dev {
-            path: Path::new(path),
-            kind: SFlag::S_IFCHR,
+            path: PathBuf::from(path),
+            kind: LinuxDeviceType::C,
             major,
             minor,
             mode: 0o666,
             uid: 0,
             gid: 0,
         };
-        make(rootfs, &dev, bind_from_host)?;
+        make(tree, &dev, bind_from_host)?;
     }
     for d in devices {
-        let kind = match d.typ() {
-            LinuxDeviceType::C | LinuxDeviceType::U => SFlag::S_IFCHR,
-            LinuxDeviceType::B => SFlag::S_IFBLK,
-            LinuxDeviceType::P => SFlag::S_IFIFO,
-            LinuxDeviceType::A => bail!(
-                "linux.devices: {}: type \"a\" is not a device node",
+        if !d.path().is_absolute() {
+            bail!(
+                "linux.devices: {} is not an absolute path",
                 d.path().display()
-            ),
-        };
+            );
+        }
         let dev = Dev {
-            path: d.path(),
-            kind,
+            path: clean(d.path()),
+            kind: d.typ(),
             major: d.major(),
             minor: d.minor(),
             mode: d.file_mode().unwrap_or(0o666) & 0o7777,
             uid: d.uid().unwrap_or(0),
             gid: d.gid().unwrap_or(0),
         };
-        make(rootfs, &dev, bind_from_host && kind != SFlag::S_IFIFO)?;
+        make(tree, &dev, bind_from_host && dev.kind != LinuxDeviceType::P)?;
     }
-    links(rootfs)
+    links(tree)
 }
 
-fn make(rootfs: &Path, d: &Dev, bind_from_host: bool) -> Result<()> {
-    if !d.path.starts_with("/dev") {
-        bail!("linux.devices: {} is not under /dev", d.path.display());
+fn make(tree: &Tree, d: &Dev, bind_from_host: bool) -> Result<()> {
+    let shown = d.path.display();
+    if d.path == Path::new("/") {
+        bail!("linux.devices: a device cannot be the container's root");
     }
-    let dest = secure_join(rootfs, d.path)?;
-    if let Some(parent) = dest.parent() {
-        std::fs::create_dir_all(parent)
-            .with_context(|| format!("creating {}", parent.display()))?;
+    if let Some(parent) = d.path.parent() {
+        tree.dir(parent)?;
     }
-    let _ = std::fs::remove_file(&dest);
+    let perm = Permissions::from_mode(d.mode);
     if bind_from_host {
-        std::fs::File::create(&dest).with_context(|| format!("creating {}", dest.display()))?;
-        return mount(
-            Some(d.path),
-            &dest,
+        tree.replace(&d.path, &InodeType::File(Permissions::from_mode(0o600)))?;
+        let target = tree
+            .existing_nofollow(&d.path)?
+            .with_context(|| format!("{shown} vanished"))?;
+        mount(
+            Some(&d.path),
+            &proc_path(target.as_fd()),
             None::<&str>,
             MsFlags::MS_BIND,
             None::<&str>,
         )
-        .with_context(|| format!("binding host device {}", d.path.display()));
+        .with_context(|| format!("binding host device {shown}"))?;
+        return Ok(());
     }
     let dev = makedev(d.major as u64, d.minor as u64);
-    mknod(&dest, d.kind, Mode::from_bits_truncate(d.mode), dev)
-        .with_context(|| format!("mknod {}", d.path.display()))?;
-    // mknod's mode is filtered by umask; set it exactly.
-    std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(d.mode))?;
-    chown(
-        &dest,
-        Some(Uid::from_raw(d.uid)),
-        Some(Gid::from_raw(d.gid)),
-    )
-    .with_context(|| format!("chown {}", d.path.display()))
+    let inode = match d.kind {
+        LinuxDeviceType::C | LinuxDeviceType::U => InodeType::CharacterDevice(perm, dev),
+        LinuxDeviceType::B => InodeType::BlockDevice(perm, dev),
+        LinuxDeviceType::P => InodeType::Fifo(perm),
+        LinuxDeviceType::A => bail!("linux.devices: {shown}: type \"a\" is not a device node"),
+    };
+    tree.replace(&d.path, &inode)
+        .with_context(|| format!("mknod {shown}"))?;
+    let node = tree
+        .existing_nofollow(&d.path)?
+        .with_context(|| format!("{shown} vanished"))?;
+    fd::chown(node.as_fd(), d.uid, d.gid).with_context(|| format!("chown {shown}"))
 }
 
-fn links(rootfs: &Path) -> Result<()> {
-    let dev = rootfs.join("dev");
+fn links(tree: &Tree) -> Result<()> {
     let mut list = vec![
-        ("/proc/self/fd", "fd"),
-        ("/proc/self/fd/0", "stdin"),
-        ("/proc/self/fd/1", "stdout"),
-        ("/proc/self/fd/2", "stderr"),
+        ("/proc/self/fd", "/dev/fd"),
+        ("/proc/self/fd/0", "/dev/stdin"),
+        ("/proc/self/fd/1", "/dev/stdout"),
+        ("/proc/self/fd/2", "/dev/stderr"),
     ];
+    // The host's, before pivot_root: whether this kernel has one.
     if Path::new("/proc/kcore").exists() {
-        list.push(("/proc/kcore", "core"));
+        list.push(("/proc/kcore", "/dev/core"));
     }
-    for (target, name) in list {
-        match symlink(target, dev.join(name)) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(e).with_context(|| format!("linking /dev/{name}")),
-        }
+    for (target, path) in list {
+        tree.symlink(Path::new(path), target)?;
     }
     // /dev/ptmx must be the container's own devpts instance, not the host's.
-    let ptmx = dev.join("ptmx");
-    let _ = std::fs::remove_file(&ptmx);
-    symlink("pts/ptmx", &ptmx).context("linking /dev/ptmx")
+    tree.replace(
+        Path::new("/dev/ptmx"),
+        &InodeType::Symlink("pts/ptmx".into()),
+    )
+    .context("linking /dev/ptmx")
 }

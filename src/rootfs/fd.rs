@@ -1,71 +1,71 @@
-//! Opening mount targets through fds: a path is resolved once, inside the rootfs, and the mount
-//! lands on the opened inode via /proc/self/fd, so a symlink swapped in later changes nothing.
-use anyhow::{Context, Result};
-use std::ffi::CString;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
+//! Mounting through fds: a target is resolved once, in the tree, and mount(2) is pointed at the
+//! opened inode through its /proc/thread-self/fd magic link, so nothing is looked up again by
+//! name. These links are read through the /proc of rt's own mount namespace before pivot_root,
+//! which no mount of the container's reaches; `check_proc` makes sure it is a real procfs.
+use anyhow::{bail, Context, Result};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-#[repr(C)]
-struct OpenHow {
-    flags: u64,
-    mode: u64,
-    resolve: u64,
+pub const PROC_SUPER_MAGIC: i64 = 0x9fa0;
+pub const DEVPTS_SUPER_MAGIC: i64 = 0x1cd1;
+
+/// Refuses to go on unless our /proc is the root of a procfs: the magic links below rely on it.
+pub fn check_proc() -> Result<()> {
+    let proc = open_nofollow(Path::new("/proc"))?;
+    let root_ino = fstat(proc.as_fd())?.st_ino;
+    if fstatfs_type(proc.as_fd())? != PROC_SUPER_MAGIC || root_ino != 1 {
+        bail!("/proc of the runtime's mount namespace is not a procfs root");
+    }
+    Ok(())
 }
 
-const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
-const RESOLVE_IN_ROOT: u64 = 0x10;
-
-/// O_PATH fd of `rel` resolved with `root` as "/" (openat2 RESOLVE_IN_ROOT); on kernels without
-/// openat2 the already resolved path is opened with O_NOFOLLOW instead.
-pub fn open_in_root(root: &Path, rel: &Path) -> Result<OwnedFd> {
-    let rootfd =
-        std::fs::File::open(root).with_context(|| format!("opening {}", root.display()))?;
-    let rel_c = CString::new(rel.strip_prefix("/").unwrap_or(rel).as_os_str().as_bytes())?;
-    let how = OpenHow {
-        flags: (libc::O_PATH | libc::O_CLOEXEC) as u64,
-        mode: 0,
-        resolve: RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
-    };
-    // SAFETY: valid fd, NUL-terminated path and open_how of the size passed.
-    let fd = unsafe {
-        libc::syscall(
-            libc::SYS_openat2,
-            rootfd.as_raw_fd(),
-            rel_c.as_ptr(),
-            &how as *const OpenHow,
-            std::mem::size_of::<OpenHow>(),
-        )
-    };
-    if fd >= 0 {
-        // SAFETY: a fresh fd from the kernel.
-        return Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) });
-    }
-    let err = std::io::Error::last_os_error();
-    if err.raw_os_error() != Some(libc::ENOSYS) {
-        return Err(err)
-            .with_context(|| format!("opening {} inside {}", rel.display(), root.display()));
-    }
-    let full = super::path::secure_join(root, rel)?;
-    open_nofollow(&full)
+pub fn proc_path(fd: BorrowedFd<'_>) -> PathBuf {
+    PathBuf::from(format!("/proc/thread-self/fd/{}", fd.as_raw_fd()))
 }
 
-/// O_PATH|O_NOFOLLOW: a symlink is opened as itself, never followed.
+/// What an fd is, as our mount namespace names it.
+pub fn path_of(fd: BorrowedFd<'_>) -> Result<PathBuf> {
+    std::fs::read_link(proc_path(fd)).context("reading the path of a resolved fd")
+}
+
+/// O_PATH|O_NOFOLLOW of a path of the host's (never one into the image): a symlink is opened
+/// as itself.
 pub fn open_nofollow(path: &Path) -> Result<OwnedFd> {
     let f = std::fs::OpenOptions::new()
         .read(true)
-        .custom_flags(libc::O_PATH | libc::O_NOFOLLOW)
+        .custom_flags(libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC)
         .open(path)
         .with_context(|| format!("opening {}", path.display()))?;
     Ok(OwnedFd::from(f))
 }
 
-pub fn proc_path(fd: &OwnedFd) -> PathBuf {
-    PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()))
-}
-
-pub fn fstat(fd: &OwnedFd) -> Result<nix::sys::stat::FileStat> {
+pub fn fstat(fd: BorrowedFd<'_>) -> Result<nix::sys::stat::FileStat> {
     nix::sys::stat::fstat(fd).context("fstat")
 }
 
-use std::os::unix::fs::OpenOptionsExt;
+pub fn is_dir(fd: BorrowedFd<'_>) -> Result<bool> {
+    Ok(fstat(fd)?.st_mode & libc::S_IFMT == libc::S_IFDIR)
+}
+
+pub fn is_symlink(fd: BorrowedFd<'_>) -> Result<bool> {
+    Ok(fstat(fd)?.st_mode & libc::S_IFMT == libc::S_IFLNK)
+}
+
+/// The filesystem magic of what `fd` is on.
+pub fn fstatfs_type(fd: BorrowedFd<'_>) -> Result<i64> {
+    let st = nix::sys::statfs::fstatfs(fd).context("fstatfs")?;
+    Ok(st.filesystem_type().0 as i64)
+}
+
+/// Owner of the inode itself (a symlink is never followed: the fd is O_PATH of the inode).
+pub fn chown(fd: BorrowedFd<'_>, uid: u32, gid: u32) -> Result<()> {
+    nix::unistd::fchownat(
+        fd,
+        "",
+        Some(nix::unistd::Uid::from_raw(uid)),
+        Some(nix::unistd::Gid::from_raw(gid)),
+        nix::fcntl::AtFlags::AT_EMPTY_PATH | nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+    )
+    .context("fchownat")
+}

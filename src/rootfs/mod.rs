@@ -1,26 +1,69 @@
 //! Mounts, propagation, pivot_root, devices, masked and read-only paths.
+//!
+//! Everything done to the container's tree before pivot_root goes through one handle of it
+//! (`tree::Tree`, pathrs underneath): resolved in-root, acted on with *at calls and fds, never a
+//! path string into the image. The input is this module's own (`Setup`): it knows nothing of
+//! the runtime's state or of cgroups beyond the mounts it is told to make.
+mod console;
 mod devices;
 mod fd;
 mod mounts;
 mod options;
-mod path;
+mod paths;
 mod pivot;
 mod setattr;
+mod tree;
 
-use crate::cgroups::CgroupManager;
-use crate::libcontainer::namespaces::is_new;
-use crate::libcontainer::sync::InitConfig;
+pub use console::{open_pty, Pty};
+pub use tree::Tree;
+
 use anyhow::{bail, Context, Result};
 use nix::mount::{mount, MsFlags};
-use oci_spec::runtime::{LinuxNamespaceType, Spec};
+use oci_spec::runtime::{LinuxDevice, Mount};
+use serde::{Deserialize, Serialize};
+use std::fs::File;
+use std::os::fd::AsFd;
 use std::path::Path;
 
-fn root_propagation(spec: &Spec) -> Result<Option<MsFlags>> {
-    match spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.rootfs_propagation().as_deref())
-    {
+/// One cgroup hierarchy to show under the container's cgroup mount.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CgroupMount {
+    /// Name under the cgroup mount, e.g. "cpu,cpuacct", "memory", "unified"; empty on a pure v2
+    /// host, where the one hierarchy is mounted at the destination itself.
+    pub name: String,
+    /// Filesystem type to mount with a cgroup namespace: "cgroup" or "cgroup2".
+    pub fstype: String,
+    /// Mount data for that type, e.g. "cpu,cpuacct" (v1) or "" (v2).
+    pub data: String,
+    /// The container's own cgroup directory on the host (bind source without a cgroup namespace).
+    pub host_dir: std::path::PathBuf,
+    /// Symlinks next to `name`, each pointing at it: a co-mounted hierarchy like "cpu,cpuacct"
+    /// is also reachable as "cpu" and "cpuacct".
+    pub symlinks: Vec<String>,
+}
+
+/// What the container's tree is made of.
+pub struct Setup<'a> {
+    pub rootfs: &'a Path,
+    /// Relative bind sources are relative to it.
+    pub bundle: &'a Path,
+    pub mounts: &'a [Mount],
+    pub devices: &'a [LinuxDevice],
+    /// linux.rootfsPropagation.
+    pub propagation: Option<&'a str>,
+    /// In a new user namespace mknod is refused: device nodes are bound from the host.
+    pub bind_devices: bool,
+    pub cgroup_ns: bool,
+    pub cgroups: &'a [CgroupMount],
+    pub masked_paths: &'a [String],
+    pub readonly_paths: &'a [String],
+    pub readonly_root: bool,
+    /// process.cwd, made when missing.
+    pub cwd: &'a Path,
+}
+
+fn root_propagation(p: Option<&str>) -> Result<Option<MsFlags>> {
+    match p {
         None | Some("") => Ok(None),
         Some(p) => options::propagation(p)
             .map(Some)
@@ -28,42 +71,55 @@ fn root_propagation(spec: &Spec) -> Result<Option<MsFlags>> {
     }
 }
 
-/// Before pivot_root: cut propagation to the host, bind the rootfs, mount, make /dev.
-pub fn prepare(cfg: &InitConfig) -> Result<()> {
-    let spec = &cfg.spec;
-    let propagation = root_propagation(spec)?;
+/// `/proc` and `/sys` of the image are where procfs and sysfs go: they must be directories of
+/// the image itself, not symlinks that would carry those mounts elsewhere.
+fn check_special_dirs(tree: &Tree) -> Result<()> {
+    for dir in ["/proc", "/sys"] {
+        if let Some(t) = tree.existing_nofollow(Path::new(dir))? {
+            if !fd::is_dir(t.as_fd())? {
+                bail!("rootfs {dir} is not a directory (a symlink?); refusing to mount over it");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Before pivot_root: cut propagation to the host, bind the rootfs, mount, make /dev, make the
+/// cwd. Returns the tree for the rest of the set-up.
+pub fn prepare(s: &Setup) -> Result<Tree> {
+    fd::check_proc()?;
+    let propagation = root_propagation(s.propagation)?;
     // Nothing we mount may show up on the host: everything is a slave (or what the config says).
     let flags = propagation.unwrap_or(MsFlags::MS_SLAVE | MsFlags::MS_REC);
     mount(None::<&str>, "/", None::<&str>, flags, None::<&str>)
         .context("setting propagation of /")?;
     if propagation.is_some_and(|p| p.contains(MsFlags::MS_SHARED)) {
         // pivot_root refuses a new root whose parent mount is shared.
-        pivot::make_parent_mount_private(&cfg.rootfs)?;
+        pivot::make_parent_mount_private(s.rootfs)?;
     }
-    let rootfs = &cfg.rootfs;
     mount(
-        Some(rootfs),
-        rootfs,
+        Some(s.rootfs),
+        s.rootfs,
         None::<&str>,
         MsFlags::MS_BIND | MsFlags::MS_REC,
         None::<&str>,
     )
-    .with_context(|| format!("bind mounting rootfs {}", rootfs.display()))?;
-
-    let cgroup = CgroupManager::new(Some(&cfg.cgroup_path), &cfg.id)?;
+    .with_context(|| format!("bind mounting rootfs {}", s.rootfs.display()))?;
+    // Opened after the bind: the tree is the new mount, so what is mounted in it goes with it.
+    let tree = Tree::open(s.rootfs)?;
+    check_special_dirs(&tree)?;
     let ctx = mounts::MountCtx {
-        rootfs,
-        bundle: &cfg.bundle,
-        cgroup_ns: crate::libcontainer::namespaces::has(spec, LinuxNamespaceType::Cgroup),
-        cgroup: &cgroup,
+        tree: &tree,
+        bundle: s.bundle,
+        cgroup_ns: s.cgroup_ns,
+        cgroups: s.cgroups,
     };
-    let list = spec.mounts().as_deref().unwrap_or_default();
-    for m in list {
+    for m in s.mounts {
         mounts::mount_entry(&ctx, m)
             .with_context(|| format!("mount {}", m.destination().display()))?;
     }
     // runc's rule: unless /dev is bound from somewhere, rt fills it.
-    let dev_is_bind = list.iter().any(|m| {
+    let dev_is_bind = s.mounts.iter().any(|m| {
         m.destination() == Path::new("/dev")
             && (m.typ().as_deref() == Some("bind")
                 || m.options()
@@ -73,141 +129,51 @@ pub fn prepare(cfg: &InitConfig) -> Result<()> {
                     .any(|o| o == "bind" || o == "rbind"))
     });
     if !dev_is_bind {
-        let devs = spec
-            .linux()
-            .as_ref()
-            .and_then(|l| l.devices().as_deref())
-            .unwrap_or_default();
-        devices::create(rootfs, devs, is_new(spec, LinuxNamespaceType::User))
-            .context("creating devices")?;
+        devices::create(&tree, s.devices, s.bind_devices).context("creating devices")?;
+    }
+    tree.dir(s.cwd)
+        .with_context(|| format!("process.cwd {}", s.cwd.display()))?;
+    Ok(tree)
+}
+
+/// Binds the container's pty slave on its /dev/console.
+pub fn bind_console(tree: &Tree, slave: &File) -> Result<()> {
+    console::bind_console(tree, slave)
+}
+
+/// Still before pivot_root: masked and read-only paths, then the read-only root (last:
+/// everything before may still have had to create mount points).
+pub fn protect(tree: &Tree, s: &Setup) -> Result<()> {
+    for p in s.readonly_paths {
+        paths::readonly(tree, Path::new(p)).with_context(|| format!("linux.readonlyPaths {p}"))?;
+    }
+    if !s.masked_paths.is_empty() {
+        let null = paths::null_device()?;
+        for p in s.masked_paths {
+            paths::mask(tree, Path::new(p), &null)
+                .with_context(|| format!("linux.maskedPaths {p}"))?;
+        }
+    }
+    if s.readonly_root {
+        mounts::remount(tree.fd(), MsFlags::MS_RDONLY).context("making root read-only")?;
     }
     Ok(())
 }
 
-/// Makes the rootfs the process's `/`.
-pub fn enter(cfg: &InitConfig) -> Result<()> {
-    if cfg.no_pivot {
-        pivot::move_root(&cfg.rootfs)
+/// Makes the tree the process's `/`.
+pub fn enter(tree: Tree, rootfs: &Path, no_pivot: bool) -> Result<()> {
+    if no_pivot {
+        pivot::move_root(rootfs)
     } else {
-        pivot::pivot_root(&cfg.rootfs)
+        pivot::pivot_root(tree.fd())
     }
 }
 
-/// After pivot_root: read-only root, masked and read-only paths, final propagation.
-pub fn finalize(spec: &Spec) -> Result<()> {
-    let linux = spec.linux().as_ref();
-    if let Some(p) = root_propagation(spec)? {
+/// After pivot_root: the propagation the config asks for on the new `/`.
+pub fn finalize(s: &Setup) -> Result<()> {
+    if let Some(p) = root_propagation(s.propagation)? {
         mount(None::<&str>, "/", None::<&str>, p, None::<&str>)
             .context("setting linux.rootfsPropagation")?;
     }
-    if spec
-        .root()
-        .as_ref()
-        .and_then(|r| r.readonly())
-        .unwrap_or(false)
-    {
-        mounts::remount(Path::new("/"), MsFlags::MS_RDONLY).context("making root read-only")?;
-    }
-    for p in linux
-        .and_then(|l| l.readonly_paths().as_deref())
-        .unwrap_or_default()
-    {
-        readonly_path(Path::new(p)).with_context(|| format!("linux.readonlyPaths {p}"))?;
-    }
-    for p in linux
-        .and_then(|l| l.masked_paths().as_deref())
-        .unwrap_or_default()
-    {
-        mask_path(Path::new(p)).with_context(|| format!("linux.maskedPaths {p}"))?;
-    }
     Ok(())
-}
-
-fn readonly_path(p: &Path) -> Result<()> {
-    let Some(target) = open_target(p)? else {
-        return Ok(());
-    };
-    let t = fd::proc_path(&target);
-    mount(
-        Some(&t),
-        &t,
-        None::<&str>,
-        MsFlags::MS_BIND | MsFlags::MS_REC,
-        None::<&str>,
-    )
-    .context("bind")?;
-    mounts::remount(p, MsFlags::MS_RDONLY | MsFlags::MS_REC)
-}
-
-/// Opens a path to mount over without following a final symlink: a path the container's image
-/// turned into a symlink is refused, never followed (the CVE-2025-31133 family).
-fn open_target(p: &Path) -> Result<Option<std::os::fd::OwnedFd>> {
-    match std::fs::symlink_metadata(p) {
-        Err(_) => return Ok(None),
-        Ok(m) if m.file_type().is_symlink() => {
-            bail!("{} is a symlink; refusing to mount over it", p.display())
-        }
-        Ok(_) => {}
-    }
-    let target = fd::open_nofollow(p)?;
-    if fd::fstat(&target)?.st_mode & libc::S_IFMT == libc::S_IFLNK {
-        bail!("{} is a symlink; refusing to mount over it", p.display());
-    }
-    Ok(Some(target))
-}
-
-fn mask_path(p: &Path) -> Result<()> {
-    let Some(target) = open_target(p)? else {
-        return Ok(());
-    };
-    let is_dir = fd::fstat(&target)?.st_mode & libc::S_IFMT == libc::S_IFDIR;
-    let t = fd::proc_path(&target);
-    if is_dir {
-        return mount(
-            Some("tmpfs"),
-            &t,
-            Some("tmpfs"),
-            MsFlags::MS_RDONLY,
-            None::<&str>,
-        )
-        .context("mounting a read-only tmpfs");
-    }
-    // The mask must really be the null device, not whatever the image put at /dev/null.
-    let null = fd::open_nofollow(Path::new("/dev/null"))?;
-    let st = fd::fstat(&null)?;
-    if st.st_mode & libc::S_IFMT != libc::S_IFCHR || st.st_rdev != nix::sys::stat::makedev(1, 3) {
-        bail!("/dev/null in the container is not the null device (1:3); refusing to mask with it");
-    }
-    mount(
-        Some(&fd::proc_path(&null)),
-        &t,
-        None::<&str>,
-        MsFlags::MS_BIND,
-        None::<&str>,
-    )
-    .context("binding /dev/null")
-}
-
-/// /dev/console is the container's pty slave (checked to be one).
-pub fn bind_console(slave: &str) -> Result<()> {
-    let src = fd::open_nofollow(Path::new(slave))?;
-    let st = fd::fstat(&src)?;
-    let major = nix::sys::stat::major(st.st_rdev);
-    // Unix98 pty slaves use majors 136-143.
-    if st.st_mode & libc::S_IFMT != libc::S_IFCHR || !(136..=143).contains(&major) {
-        bail!("{slave} is not a pty slave");
-    }
-    let console = Path::new("/dev/console");
-    if std::fs::symlink_metadata(console).is_err() {
-        std::fs::File::create(console).context("creating /dev/console")?;
-    }
-    let target = open_target(console)?.context("/dev/console vanished")?;
-    mount(
-        Some(&fd::proc_path(&src)),
-        &fd::proc_path(&target),
-        None::<&str>,
-        MsFlags::MS_BIND,
-        None::<&str>,
-    )
-    .context("binding the pty onto /dev/console")
 }

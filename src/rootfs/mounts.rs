@@ -1,32 +1,43 @@
-//! mounts[] entries, done inside the rootfs before pivot_root.
-use super::fd;
+//! mounts[] entries, done in the tree before pivot_root: every target resolved in-root, checked
+//! where it really is, and mounted on through its fd.
+use super::fd::{self, proc_path};
 use super::options::{self, MountOptions};
-use super::path::secure_join;
-use crate::cgroups::{CgroupManager, Mode};
+use super::tree::Tree;
+use super::CgroupMount;
 use anyhow::{bail, Context, Result};
 use nix::errno::Errno;
 use nix::mount::{mount, MsFlags};
 use oci_spec::runtime::Mount;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 pub struct MountCtx<'a> {
-    pub rootfs: &'a Path,
+    pub tree: &'a Tree,
     pub bundle: &'a Path,
     pub cgroup_ns: bool,
-    pub cgroup: &'a CgroupManager,
+    pub cgroups: &'a [CgroupMount],
 }
+
+/// The /proc files a mount may cover: what lxcfs overlays, and what CRIU needs.
+const PROC_FILES_ALLOWED: [&str; 10] = [
+    "/proc/cpuinfo",
+    "/proc/diskstats",
+    "/proc/meminfo",
+    "/proc/stat",
+    "/proc/swaps",
+    "/proc/uptime",
+    "/proc/loadavg",
+    "/proc/slabinfo",
+    "/proc/sys/kernel/ns_last_pid",
+    "/proc/sys/crypto/fips_enabled",
+];
 
 pub fn mount_entry(ctx: &MountCtx, m: &Mount) -> Result<()> {
     let opts = options::parse(m.options().as_deref().unwrap_or_default())?;
     let typ = m.typ().as_deref().unwrap_or("");
-    let dest = secure_join(ctx.rootfs, m.destination())?;
-    if dest == ctx.rootfs {
-        bail!(
-            "destination resolves to the container's root (is a directory on the way a symlink?)"
-        );
-    }
+    let dest = m.destination();
     if typ == "cgroup" || typ == "cgroup2" {
-        return mount_cgroup(ctx, &dest, &opts);
+        return mount_cgroup(ctx, dest, &opts);
     }
     if opts.is_bind() || typ == "bind" {
         let src = m.source().as_ref().context("a bind mount needs a source")?;
@@ -35,14 +46,15 @@ pub fn mount_entry(ctx: &MountCtx, m: &Mount) -> Result<()> {
         } else {
             ctx.bundle.join(src)
         };
-        return bind(ctx.rootfs, &src, &dest, &opts);
+        return bind(ctx.tree, &src, dest, &opts);
     }
-    let target = mount_point(ctx.rootfs, &dest, true)?;
+    let target = ctx.tree.dir(dest)?;
+    check_target(ctx.tree, target.as_fd(), dest, typ)?;
     let source = m.source().clone().unwrap_or_else(|| PathBuf::from(typ));
     let data = (!opts.data.is_empty()).then_some(opts.data.as_str());
     match mount(
         Some(&source),
-        &fd::proc_path(&target),
+        &proc_path(target.as_fd()),
         Some(typ),
         opts.flags,
         data,
@@ -61,78 +73,107 @@ pub fn mount_entry(ctx: &MountCtx, m: &Mount) -> Result<()> {
                 ..Default::default()
             };
             o.propagation.clone_from(&opts.propagation);
-            return bind(ctx.rootfs, Path::new(host), &dest, &o);
+            return bind(ctx.tree, Path::new(host), dest, &o);
         }
-        Err(e) => {
-            return Err(e)
-                .with_context(|| format!("mounting {typ} on {}", m.destination().display()))
-        }
+        Err(e) => return Err(e).with_context(|| format!("mounting {typ} on {}", dest.display())),
     }
-    set_propagation(&dest, &opts)
+    set_propagation(&mounted(ctx.tree, dest)?, &opts)
+}
+
+/// Where a target really is decides what may be mounted on it, not the destination string: a
+/// destination that reaches procfs (directly, through an image symlink, or through a procfs
+/// mounted elsewhere) is refused but for /proc itself with type proc and the files lxcfs covers
+/// (the CVE-2025-52881 family). The rootfs itself is never a target.
+fn check_target(tree: &Tree, target: BorrowedFd<'_>, dest: &Path, typ: &str) -> Result<()> {
+    let at = tree.container_path(target)?;
+    if at == Path::new("/") {
+        bail!(
+            "destination resolves to the container's root (is a directory on the way a symlink?)"
+        );
+    }
+    let in_proc = at.starts_with("/proc") || fd::fstatfs_type(target)? == fd::PROC_SUPER_MAGIC;
+    if !in_proc {
+        return Ok(());
+    }
+    if at == Path::new("/proc") {
+        if typ == "proc" {
+            return Ok(());
+        }
+        bail!(
+            "{} cannot be mounted: /proc may only be a proc mount",
+            dest.display()
+        );
+    }
+    if PROC_FILES_ALLOWED.iter().any(|f| at == Path::new(f)) {
+        return Ok(());
+    }
+    if at == dest {
+        bail!(
+            "{} cannot be mounted because it is inside /proc",
+            dest.display()
+        );
+    }
+    bail!(
+        "{} cannot be mounted because it resolves to {}, inside /proc",
+        dest.display(),
+        at.display()
+    )
 }
 
 /// A bind mount, with the flags it asks for applied by a remount (bind ignores them otherwise).
-pub fn bind(root: &Path, src: &Path, dest: &Path, opts: &MountOptions) -> Result<()> {
+pub fn bind(tree: &Tree, src: &Path, dest: &Path, opts: &MountOptions) -> Result<()> {
     let meta = std::fs::metadata(src).with_context(|| format!("bind source {}", src.display()))?;
-    let target = mount_point(root, dest, meta.is_dir())?;
+    let target = if meta.is_dir() {
+        tree.dir(dest)?
+    } else {
+        tree.file(dest)?
+    };
+    check_target(tree, target.as_fd(), dest, "bind")?;
     let bind_flags = MsFlags::MS_BIND | (opts.flags & MsFlags::MS_REC);
     mount(
         Some(src),
-        &fd::proc_path(&target),
+        &proc_path(target.as_fd()),
         None::<&str>,
         bind_flags,
         None::<&str>,
     )
     .with_context(|| format!("bind mounting {} on {}", src.display(), dest.display()))?;
+    let top = mounted(tree, dest)?;
     let extra = opts.flags - (MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
     if !extra.is_empty() {
-        remount(dest, extra)?;
+        remount(top.as_fd(), extra).with_context(|| format!("remounting {}", dest.display()))?;
     }
     if opts.recursive_ro {
-        super::setattr::recursive_readonly(dest)?;
+        super::setattr::recursive_readonly(top.as_fd())
+            .with_context(|| format!("making {} recursively read-only", dest.display()))?;
     }
-    set_propagation(dest, opts)
+    set_propagation(&top, opts)
 }
 
-/// Creates the mount point (a directory, or a file for a file bind) and opens it from inside the
-/// rootfs: the mount then goes exactly where the rootfs says, never through a symlink out of it.
-fn mount_point(root: &Path, dest: &Path, dir: bool) -> Result<std::os::fd::OwnedFd> {
-    if dir {
-        std::fs::create_dir_all(dest)
-            .with_context(|| format!("creating mount point {}", dest.display()))?;
-    } else {
-        if let Some(parent) = dest.parent() {
-            std::fs::create_dir_all(parent)
-                .with_context(|| format!("creating {}", parent.display()))?;
-        }
-        if std::fs::symlink_metadata(dest).is_err() {
-            std::fs::File::create(dest)
-                .with_context(|| format!("creating mount point {}", dest.display()))?;
-        }
-    }
-    let rel = dest
-        .strip_prefix(root)
-        .with_context(|| format!("{} is outside the rootfs", dest.display()))?;
-    fd::open_in_root(root, rel)
+/// The mount just made at `dest`: resolved again, so later changes act on it and not on the
+/// directory beneath.
+pub fn mounted(tree: &Tree, dest: &Path) -> Result<OwnedFd> {
+    tree.existing(dest)?
+        .with_context(|| format!("{} vanished after mounting on it", dest.display()))
 }
 
 /// Remount a bind mount with `flags`, keeping the flags the kernel locked on it (an unprivileged
 /// or user-namespaced caller may not drop nosuid/nodev/noexec/atime flags).
-pub fn remount(dest: &Path, flags: MsFlags) -> Result<()> {
-    let locked = locked_flags(dest);
+pub fn remount(top: BorrowedFd<'_>, flags: MsFlags) -> Result<()> {
+    let locked = locked_flags(top);
     mount(
         None::<&str>,
-        dest,
+        &proc_path(top),
         None::<&str>,
         MsFlags::MS_BIND | MsFlags::MS_REMOUNT | flags | locked,
         None::<&str>,
     )
-    .with_context(|| format!("remounting {} with {flags:?}", dest.display()))
+    .with_context(|| format!("remount with {flags:?}"))
 }
 
-fn locked_flags(path: &Path) -> MsFlags {
-    use nix::sys::statvfs::{statvfs, FsFlags};
-    let Ok(st) = statvfs(path) else {
+fn locked_flags(fd: BorrowedFd<'_>) -> MsFlags {
+    use nix::sys::statvfs::{fstatvfs, FsFlags};
+    let Ok(st) = fstatvfs(fd) else {
         return MsFlags::empty();
     };
     let f = st.flags();
@@ -152,10 +193,16 @@ fn locked_flags(path: &Path) -> MsFlags {
     out
 }
 
-fn set_propagation(dest: &Path, opts: &MountOptions) -> Result<()> {
+fn set_propagation(top: &OwnedFd, opts: &MountOptions) -> Result<()> {
     for p in &opts.propagation {
-        mount(None::<&str>, dest, None::<&str>, *p, None::<&str>)
-            .with_context(|| format!("setting propagation {p:?} on {}", dest.display()))?;
+        mount(
+            None::<&str>,
+            &proc_path(top.as_fd()),
+            None::<&str>,
+            *p,
+            None::<&str>,
+        )
+        .with_context(|| format!("setting propagation {p:?}"))?;
     }
     Ok(())
 }
@@ -164,68 +211,62 @@ fn set_propagation(dest: &Path, opts: &MountOptions) -> Result<()> {
 /// holding one mount per hierarchy, each showing only the container's own cgroup.
 fn mount_cgroup(ctx: &MountCtx, dest: &Path, opts: &MountOptions) -> Result<()> {
     let flags = opts.flags - (MsFlags::MS_BIND | MsFlags::MS_REC);
-    let mounts = ctx.cgroup.container_mounts()?;
-    if CgroupManager::mode() == Mode::V2 {
-        for cm in &mounts {
-            mount_one_cgroup(ctx, &cm.host_dir, dest, &cm.fstype, &cm.data, flags)?;
+    if let [only] = ctx.cgroups {
+        if only.name.is_empty() {
+            mount_one_cgroup(ctx, only, dest, flags)?;
+            return set_propagation(&mounted(ctx.tree, dest)?, opts);
         }
-        return set_propagation(dest, opts);
     }
     let tmpfs_flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
-    let t = mount_point(ctx.rootfs, dest, true)?;
+    let t = ctx.tree.dir(dest)?;
+    check_target(ctx.tree, t.as_fd(), dest, "tmpfs")?;
     mount(
         Some("tmpfs"),
-        &fd::proc_path(&t),
+        &proc_path(t.as_fd()),
         Some("tmpfs"),
         tmpfs_flags,
         Some("mode=755"),
     )
     .with_context(|| format!("mounting tmpfs on {}", dest.display()))?;
-    for cm in &mounts {
-        let target = dest.join(&cm.name);
-        mount_one_cgroup(ctx, &cm.host_dir, &target, &cm.fstype, &cm.data, flags)?;
+    for cm in ctx.cgroups {
+        mount_one_cgroup(ctx, cm, &dest.join(&cm.name), flags)?;
         for link in &cm.symlinks {
-            let _ = std::os::unix::fs::symlink(&cm.name, dest.join(link));
+            ctx.tree.symlink(&dest.join(link), &cm.name)?;
         }
     }
+    let top = mounted(ctx.tree, dest)?;
     if flags.contains(MsFlags::MS_RDONLY) {
         mount(
             None::<&str>,
-            dest,
+            &proc_path(top.as_fd()),
             None::<&str>,
             MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | tmpfs_flags,
             Some("mode=755"),
         )
         .with_context(|| format!("remounting {} read-only", dest.display()))?;
     }
-    set_propagation(dest, opts)
+    set_propagation(&top, opts)
 }
 
-fn mount_one_cgroup(
-    ctx: &MountCtx,
-    host_dir: &Path,
-    target: &Path,
-    fstype: &str,
-    data: &str,
-    flags: MsFlags,
-) -> Result<()> {
+fn mount_one_cgroup(ctx: &MountCtx, cm: &CgroupMount, target: &Path, flags: MsFlags) -> Result<()> {
     if ctx.cgroup_ns {
         // Inside its own cgroup namespace the container's cgroup is the root of a fresh mount.
-        let data = (!data.is_empty()).then_some(data);
-        let t = mount_point(ctx.rootfs, target, true)?;
+        let data = (!cm.data.is_empty()).then_some(cm.data.as_str());
+        let t = ctx.tree.dir(target)?;
+        check_target(ctx.tree, t.as_fd(), target, &cm.fstype)?;
         mount(
             Some("cgroup"),
-            &fd::proc_path(&t),
-            Some(fstype),
+            &proc_path(t.as_fd()),
+            Some(cm.fstype.as_str()),
             flags,
             data,
         )
-        .with_context(|| format!("mounting {fstype} on {}", target.display()))
+        .with_context(|| format!("mounting {} on {}", cm.fstype, target.display()))
     } else {
         let opts = MountOptions {
             flags: flags | MsFlags::MS_BIND,
             ..Default::default()
         };
-        bind(ctx.rootfs, host_dir, target, &opts)
+        bind(ctx.tree, &cm.host_dir, target, &opts)
     }
 }

@@ -4,16 +4,16 @@ use nix::fcntl::{open, OFlag};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sys::stat::Mode;
 use nix::unistd::{chroot, fchdir, pivot_root as sys_pivot_root};
+use std::os::fd::BorrowedFd;
 use std::path::{Path, PathBuf};
 
-pub fn pivot_root(rootfs: &Path) -> Result<()> {
+/// `new_root` is the tree's own fd: the rootfs is entered exactly as it was resolved.
+pub fn pivot_root(new_root: BorrowedFd<'_>) -> Result<()> {
     let flags = OFlag::O_DIRECTORY | OFlag::O_RDONLY | OFlag::O_CLOEXEC;
     let old = open("/", flags, Mode::empty()).context("opening /")?;
-    let new = open(rootfs, flags, Mode::empty())
-        .with_context(|| format!("opening {}", rootfs.display()))?;
     // pivot_root(".", ".") stacks the old root on top of the new one; no put_old dir is needed
     // in the rootfs, and the old root is unmounted right after.
-    fchdir(&new).context("chdir to rootfs")?;
+    fchdir(new_root).context("chdir to rootfs")?;
     sys_pivot_root(".", ".").context("pivot_root")?;
     fchdir(&old).context("chdir to the old root")?;
     // The unmount must not propagate to the host.

@@ -1,8 +1,6 @@
 //! mount_setattr(2): recursive read-only (`rro`) where the kernel has it.
 use anyhow::{Context, Result};
-use std::ffi::CString;
-use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
+use std::os::fd::{AsRawFd, BorrowedFd};
 
 #[repr(C)]
 struct MountAttr {
@@ -15,28 +13,27 @@ struct MountAttr {
 const MOUNT_ATTR_RDONLY: u64 = 0x1;
 const AT_RECURSIVE: libc::c_uint = 0x8000;
 
-pub fn recursive_readonly(path: &Path) -> Result<()> {
-    let c = CString::new(path.as_os_str().as_bytes())?;
+/// Every mount from the one `top` is on down becomes read-only.
+pub fn recursive_readonly(top: BorrowedFd<'_>) -> Result<()> {
     let attr = MountAttr {
         attr_set: MOUNT_ATTR_RDONLY,
         attr_clr: 0,
         propagation: 0,
         userns_fd: 0,
     };
-    // SAFETY: valid path and attr pointers with the struct's size, as the syscall requires.
+    // SAFETY: a live fd, an empty NUL-terminated path and attr of the size passed.
     let r = unsafe {
         libc::syscall(
             libc::SYS_mount_setattr,
-            libc::AT_FDCWD,
-            c.as_ptr(),
-            AT_RECURSIVE,
+            top.as_raw_fd(),
+            c"".as_ptr(),
+            AT_RECURSIVE | libc::AT_EMPTY_PATH as libc::c_uint,
             &attr as *const MountAttr,
             std::mem::size_of::<MountAttr>(),
         )
     };
     if r != 0 {
-        return Err(std::io::Error::last_os_error())
-            .with_context(|| format!("making {} recursively read-only", path.display()));
+        return Err(std::io::Error::last_os_error()).context("mount_setattr MOUNT_ATTR_RDONLY");
     }
     Ok(())
 }
