@@ -8,9 +8,13 @@ p = argparse.ArgumentParser()
 p.add_argument("--rt", required=True)
 p.add_argument("--work", required=True)
 p.add_argument("--rounds", type=int, default=30)
+# Another rt build (say the one before a change) timed in the same rounds: the change's ratio.
+p.add_argument("--rt-base")
 a = p.parse_args()
 
 RUNTIMES = {"rt": a.rt}
+if a.rt_base:
+    RUNTIMES["rt-base"] = a.rt_base
 for name in ("runc", "crun"):
     if shutil.which(name):
         RUNTIMES[name] = shutil.which(name)

@@ -1,6 +1,8 @@
 #!/bin/bash
 # Benchmarks: rt against runc and crun on one busybox bundle, interleaved, as ratios.
-# Usage: [RT=path/to/rt] bench/run.sh [ROUNDS]      (as root; `make bench` builds rt first)
+# Usage: [RT=path/to/rt] [RT_BASE=path/to/other/rt] bench/run.sh [ROUNDS]
+#   (as root; `make bench` builds rt first; RT_BASE, e.g. the build before a change, is timed in
+#   the same rounds and shows up as the column rt/rt-base)
 # Not a test: nothing here passes or fails on speed.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -43,7 +45,7 @@ restore_hugetlb() {
   echo "bench: warning: hugetlb did not return to cgroup2" >&2
 }
 cleanup() {
-  for r in rt runc crun; do
+  for r in rt rt-base runc crun; do
     for id in $("$(command -v $r || echo "$RT")" --root "$WORK/root-$r" list -q 2>/dev/null || true); do
       "$(command -v $r || echo "$RT")" --root "$WORK/root-$r" delete -f "$id" >/dev/null 2>&1 || true
     done
@@ -62,4 +64,4 @@ if [ -f /sys/fs/cgroup/unified/cgroup.controllers ] && grep -qw hugetlb /sys/fs/
 fi
 
 bash "$REPO/bundles/mkrootfs.sh" "$WORK/bundle/rootfs" >/dev/null
-python3 "$HERE/bench.py" --rt "$RT" --work "$WORK" --rounds "$ROUNDS"
+python3 "$HERE/bench.py" --rt "$RT" ${RT_BASE:+--rt-base "$RT_BASE"} --work "$WORK" --rounds "$ROUNDS"

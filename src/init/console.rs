@@ -3,7 +3,6 @@
 use crate::rootfs::Tree;
 use anyhow::{Context, Result};
 use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
-use pathrs::Root;
 use std::io::IoSlice;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
@@ -14,7 +13,7 @@ nix::ioctl_write_ptr_bad!(set_winsize, libc::TIOCSWINSZ, libc::winsize);
 /// /dev/console too.
 pub fn setup(
     console_fd: i32,
-    root: &Root,
+    root: &Tree,
     size: Option<oci_spec::runtime::Box>,
     console_of: Option<&Tree>,
 ) -> Result<()> {

@@ -19,7 +19,7 @@ pub fn run(cfg: &ExecConfig, chan: &mut Channel) -> Result<Infallible> {
             .console_fd
             .context("process.terminal is set but no console socket was passed")?;
         // The running container's `/`: what it did to its /dev/pts is checked, not trusted.
-        let root = pathrs::Root::open("/").context("opening the container's root")?;
+        let root = crate::rootfs::Tree::open(std::path::Path::new("/"))?;
         console::setup(fd, &root, process.console_size(), None)?;
     }
     user::apply_rlimits(process)?;

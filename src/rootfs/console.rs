@@ -2,14 +2,12 @@
 //! `/dev/pts/ptmx` resolved in the tree and verified to be devpts's ptmx, the slave comes from
 //! TIOCGPTPEER on it (never opened by name), and /dev/console is bound from that fd.
 use super::fd::{self, proc_path, DEVPTS_SUPER_MAGIC};
+use super::tree::Inode;
 use super::tree::Tree;
 use anyhow::{bail, Context, Result};
 use nix::mount::{mount, MsFlags};
-use pathrs::flags::OpenFlags;
-use pathrs::{InodeType, Root};
-use std::fs::{File, Permissions};
+use std::fs::File;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 /// devpts gives its ptmx inode number 2.
@@ -25,14 +23,11 @@ pub struct Pty {
 nix::ioctl_write_ptr_bad!(set_ptlock, libc::TIOCSPTLCK, libc::c_int);
 nix::ioctl_read_bad!(get_ptn, libc::TIOCGPTN, libc::c_uint);
 
-/// A new pty of the devpts mounted at `/dev/pts` in `root` (the container's tree before
+/// A new pty of the devpts mounted at `/dev/pts` in `tree` (the container's tree before
 /// pivot_root, or a running container's `/` for exec).
-pub fn open_pty(root: &Root) -> Result<Pty> {
-    let master: OwnedFd = root
-        .resolve("/dev/pts/ptmx")
-        .context("resolving /dev/pts/ptmx")?
-        .reopen(OpenFlags::O_RDWR | OpenFlags::O_NOCTTY | OpenFlags::O_CLOEXEC)
-        .context("opening /dev/pts/ptmx")?
+pub fn open_pty(tree: &Tree) -> Result<Pty> {
+    let master: OwnedFd = tree
+        .open_file(Path::new("/dev/pts/ptmx"), libc::O_RDWR | libc::O_NOCTTY)?
         .into();
     let st = fd::fstat(master.as_fd())?;
     if fd::fstatfs_type(master.as_fd())? != DEVPTS_SUPER_MAGIC
@@ -77,7 +72,7 @@ pub fn bind_console(tree: &Tree, slave: &File) -> Result<()> {
         None => true,
     };
     if is_link {
-        tree.replace(path, &InodeType::File(Permissions::from_mode(0o600)))?;
+        tree.replace(path, &Inode::File(0o600))?;
     }
     let target = tree
         .existing_nofollow(path)?

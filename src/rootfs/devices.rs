@@ -2,15 +2,12 @@
 //! made in the tree (mknodat/symlinkat/unlinkat on the resolved parent), so an image whose /dev
 //! is a symlink to a host directory gets them inside its own rootfs (CVE-2026-41579).
 use super::fd::{self, proc_path};
-use super::tree::{clean, Tree};
+use super::tree::{clean, Inode, Tree};
 use anyhow::{bail, Context, Result};
 use nix::mount::{mount, MsFlags};
 use nix::sys::stat::{makedev, umask, Mode};
 use oci_spec::runtime::{LinuxDevice, LinuxDeviceType};
-use pathrs::InodeType;
-use std::fs::Permissions;
 use std::os::fd::AsFd;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 struct Dev {
@@ -95,9 +92,8 @@ fn make(tree: &Tree, d: &Dev, bind_from_host: bool) -> Result<()> {
     if let Some(parent) = d.path.parent() {
         tree.dir(parent)?;
     }
-    let perm = Permissions::from_mode(d.mode);
     if bind_from_host {
-        tree.replace(&d.path, &InodeType::File(Permissions::from_mode(0o600)))?;
+        tree.replace(&d.path, &Inode::File(0o600))?;
         let target = tree
             .existing_nofollow(&d.path)?
             .with_context(|| format!("{shown} vanished"))?;
@@ -113,9 +109,9 @@ fn make(tree: &Tree, d: &Dev, bind_from_host: bool) -> Result<()> {
     }
     let dev = makedev(d.major as u64, d.minor as u64);
     let inode = match d.kind {
-        LinuxDeviceType::C | LinuxDeviceType::U => InodeType::CharacterDevice(perm, dev),
-        LinuxDeviceType::B => InodeType::BlockDevice(perm, dev),
-        LinuxDeviceType::P => InodeType::Fifo(perm),
+        LinuxDeviceType::C | LinuxDeviceType::U => Inode::CharDevice(d.mode, dev),
+        LinuxDeviceType::B => Inode::BlockDevice(d.mode, dev),
+        LinuxDeviceType::P => Inode::Fifo(d.mode),
         LinuxDeviceType::A => bail!("linux.devices: {shown}: type \"a\" is not a device node"),
     };
     tree.replace(&d.path, &inode)
@@ -141,9 +137,6 @@ fn links(tree: &Tree) -> Result<()> {
         tree.symlink(Path::new(path), target)?;
     }
     // /dev/ptmx must be the container's own devpts instance, not the host's.
-    tree.replace(
-        Path::new("/dev/ptmx"),
-        &InodeType::Symlink("pts/ptmx".into()),
-    )
-    .context("linking /dev/ptmx")
+    tree.replace(Path::new("/dev/ptmx"), &Inode::Symlink("pts/ptmx"))
+        .context("linking /dev/ptmx")
 }

@@ -69,3 +69,13 @@ pub fn chown(fd: BorrowedFd<'_>, uid: u32, gid: u32) -> Result<()> {
     )
     .context("fchownat")
 }
+
+/// O_PATH of a host directory (the rootfs path of the bundle, not a path into the image).
+pub fn open_dir(path: &Path) -> Result<OwnedFd> {
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC)
+        .open(path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    Ok(OwnedFd::from(f))
+}

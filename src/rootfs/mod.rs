@@ -7,6 +7,7 @@
 mod console;
 mod devices;
 mod fd;
+mod inroot;
 mod mounts;
 mod options;
 mod paths;

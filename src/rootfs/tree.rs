@@ -1,87 +1,171 @@
 //! The container's tree as one handle. Every path the config or the image names is resolved
-//! inside it by pathrs (openat2 with RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS, or its checked
-//! O_PATH walk on kernels without openat2), and every change is an *at call on the resolved
-//! parent. No path string into the image is ever handed to the kernel: an image whose `/dev` or
-//! any other directory is a symlink to the host cannot aim rt's writes there
-//! (CVE-2026-41579, CVE-2024-45310).
-use super::fd;
+//! inside it (openat2 with RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS; pathrs's checked O_PATH walk
+//! on kernels without openat2), and every change is an *at call on the resolved parent. No path
+//! string into the image is ever handed to the kernel: an image whose `/dev` or any other
+//! directory is a symlink to the host cannot aim rt's writes there (CVE-2026-41579,
+//! CVE-2024-45310).
+use super::{fd, inroot};
 use anyhow::{bail, Context, Result};
-use pathrs::{InodeType, Root};
-use std::fs::Permissions;
+use pathrs::flags::OpenFlags;
+use pathrs::Root;
+use std::cell::OnceCell;
+use std::ffi::OsStr;
+use std::fs::{File, Permissions};
+use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Component, Path, PathBuf};
 
-/// How many dangling symlinks a file mount point may go through before it is refused.
+/// How many dangling symlinks a mount point may go through before it is refused.
 const MAX_LINKS: usize = 40;
 
-pub struct Tree {
-    root: Root,
-    /// The rootfs as our own mount namespace names it: what a resolved fd's path starts with.
-    at: PathBuf,
+/// What a tree makes at a path.
+pub enum Inode<'a> {
+    File(u32),
+    CharDevice(u32, u64),
+    BlockDevice(u32, u64),
+    Fifo(u32),
+    Symlink(&'a str),
 }
 
-fn errno(e: &pathrs::error::Error) -> Option<i32> {
+pub struct Tree {
+    fd: OwnedFd,
+    /// Set on kernels without openat2 (or where seccomp denies it): pathrs does it all then.
+    fallback: Option<Root>,
+    /// The rootfs as our own mount namespace names it: what a resolved fd's path starts with.
+    /// Only read before pivot_root, and only when asked (exec's tree has no use for it).
+    at: OnceCell<PathBuf>,
+}
+
+fn pathrs_io(e: pathrs::error::Error) -> io::Error {
     match e.kind() {
-        pathrs::error::ErrorKind::OsError(n) => n,
-        _ => None,
+        pathrs::error::ErrorKind::OsError(Some(n)) => io::Error::from_raw_os_error(n),
+        _ => io::Error::other(e),
     }
 }
 
-fn is_enoent(e: &pathrs::error::Error) -> bool {
-    errno(e) == Some(libc::ENOENT)
+fn is(e: &io::Error, errno: i32) -> bool {
+    e.raw_os_error() == Some(errno)
 }
 
-fn dir_mode() -> Permissions {
-    Permissions::from_mode(0o755)
+/// The parent and the last component of a clean absolute path (`None` for `/`).
+fn split(path: &Path) -> Option<(&Path, &OsStr)> {
+    Some((path.parent()?, path.file_name()?))
 }
 
 impl Tree {
     pub fn open(rootfs: &Path) -> Result<Tree> {
-        let root = Root::open(rootfs)
-            .with_context(|| format!("opening the rootfs {}", rootfs.display()))?;
-        let at = fd::path_of(root.as_fd())?;
-        Ok(Tree { root, at })
+        Self::open_with(rootfs, false)
     }
 
-    /// The pathrs root, for callers that need nothing but in-root resolution.
-    pub fn root(&self) -> &Root {
-        &self.root
+    /// `pathrs_only`: what a kernel without openat2 gets (tests use it on this one).
+    fn open_with(rootfs: &Path, pathrs_only: bool) -> Result<Tree> {
+        let fd = fd::open_dir(rootfs)
+            .with_context(|| format!("opening the rootfs {}", rootfs.display()))?;
+        let fallback = if !pathrs_only && inroot::supported(fd.as_fd()) {
+            None
+        } else {
+            Some(Root::from_fd(
+                fd.try_clone().context("dup of the rootfs fd")?,
+            ))
+        };
+        Ok(Tree {
+            fd,
+            fallback,
+            at: OnceCell::new(),
+        })
     }
 
     pub fn fd(&self) -> BorrowedFd<'_> {
-        self.root.as_fd()
+        self.fd.as_fd()
+    }
+
+    fn resolve(&self, path: &Path, flags: i32) -> io::Result<OwnedFd> {
+        match &self.fallback {
+            None => inroot::open(self.fd(), path, flags),
+            Some(root) if flags & libc::O_PATH != 0 && flags & libc::O_NOFOLLOW != 0 => root
+                .resolve_nofollow(path)
+                .map(OwnedFd::from)
+                .map_err(pathrs_io),
+            Some(root) if flags & libc::O_PATH != 0 => {
+                root.resolve(path).map(OwnedFd::from).map_err(pathrs_io)
+            }
+            Some(root) => root
+                .open_subpath(
+                    path,
+                    OpenFlags::from_bits_retain((flags | libc::O_CLOEXEC) as u64),
+                )
+                .map(OwnedFd::from)
+                .map_err(pathrs_io),
+        }
+    }
+
+    fn lookup(&self, path: &Path, flags: i32) -> Result<Option<OwnedFd>> {
+        match self.resolve(path, flags) {
+            Ok(fd) => Ok(Some(fd)),
+            Err(e) if is(&e, libc::ENOENT) => Ok(None),
+            Err(e) => Err(e).with_context(|| format!("resolving {}", path.display())),
+        }
     }
 
     /// An existing `path`, symlinks followed inside the tree; `None` when it is not there.
     pub fn existing(&self, path: &Path) -> Result<Option<OwnedFd>> {
-        match self.root.resolve(path) {
-            Ok(h) => Ok(Some(h.into())),
-            Err(e) if is_enoent(&e) => Ok(None),
-            Err(e) => Err(e).with_context(|| format!("resolving {}", path.display())),
-        }
+        self.lookup(path, libc::O_PATH)
     }
 
     /// As `existing`, but a final symlink is returned as itself, never followed.
     pub fn existing_nofollow(&self, path: &Path) -> Result<Option<OwnedFd>> {
-        match self.root.resolve_nofollow(path) {
-            Ok(h) => Ok(Some(h.into())),
-            Err(e) if is_enoent(&e) => Ok(None),
-            Err(e) => Err(e).with_context(|| format!("resolving {}", path.display())),
-        }
+        self.lookup(path, libc::O_PATH | libc::O_NOFOLLOW)
+    }
+
+    /// `path` opened for I/O with `flags` (no O_CREAT).
+    pub fn open_file(&self, path: &Path, flags: i32) -> Result<File> {
+        self.resolve(path, flags)
+            .map(File::from)
+            .with_context(|| format!("opening {}", path.display()))
     }
 
     /// A directory at `path`, made (0755, with its parents) where missing. A dangling image
     /// symlink on the way is taken to where it points, inside, as runc always did.
     pub fn dir(&self, path: &Path) -> Result<OwnedFd> {
-        let made = match self.root.mkdir_all(path, &dir_mode()) {
-            Ok(h) => h,
-            Err(_) => self
-                .root
-                .mkdir_all(self.undangle(path)?, &dir_mode())
-                .with_context(|| format!("creating directory {}", path.display()))?,
+        if let Some(fd) = self.existing(path)? {
+            if fd::is_dir(fd.as_fd())? {
+                return Ok(fd);
+            }
+        }
+        let made = match self.mkdir_all(&clean(path)) {
+            Ok(fd) => Ok(fd),
+            Err(_) => self.mkdir_all(&self.undangle(path)?),
         };
-        Ok(made.into())
+        made.with_context(|| format!("creating directory {}", path.display()))
+    }
+
+    /// The longest existing prefix resolved in the tree, then each missing directory made with
+    /// mkdirat on its parent's fd and opened O_NOFOLLOW.
+    fn mkdir_all(&self, path: &Path) -> io::Result<OwnedFd> {
+        if let Some(root) = &self.fallback {
+            return root
+                .mkdir_all(path, &Permissions::from_mode(0o755))
+                .map(OwnedFd::from)
+                .map_err(pathrs_io);
+        }
+        let parts: Vec<&OsStr> = path.iter().skip(1).collect();
+        let mut have = parts.len();
+        let mut cur = loop {
+            let prefix: PathBuf = std::iter::once(OsStr::new("/"))
+                .chain(parts[..have].iter().copied())
+                .collect();
+            match inroot::open(self.fd(), &prefix, libc::O_PATH | libc::O_DIRECTORY) {
+                Ok(fd) => break fd,
+                Err(e) if is(&e, libc::ENOENT) && have > 0 => have -= 1,
+                Err(e) => return Err(e),
+            }
+        };
+        for name in &parts[have..] {
+            inroot::mkdir(cur.as_fd(), name, 0o755)?;
+            cur = inroot::open_child_dir(cur.as_fd(), name)?;
+        }
+        Ok(cur)
     }
 
     /// A non-directory at `path` to mount a file on: an existing one is used as it is; a missing
@@ -92,16 +176,12 @@ impl Tree {
             return Ok(fd);
         }
         let path = self.undangle(path)?;
-        if let Some(parent) = path.parent() {
-            self.dir(parent)?;
-        }
-        match self
-            .root
-            .create(&path, &InodeType::File(Permissions::from_mode(0o644)))
-        {
+        match self.create(&path, &Inode::File(0o644)) {
             Ok(()) => {}
-            Err(e) if errno(&e) == Some(libc::EEXIST) => {}
-            Err(e) => return Err(e).with_context(|| format!("creating {}", path.display())),
+            Err(e)
+                if e.downcast_ref::<io::Error>()
+                    .is_some_and(|e| is(e, libc::EEXIST)) => {}
+            Err(e) => return Err(e),
         }
         self.existing(&path)?
             .with_context(|| format!("{} vanished after creating it", path.display()))
@@ -119,7 +199,7 @@ impl Tree {
                     continue;
                 }
                 // Missing: either nothing is there (the rest is to be made) or a dangling link.
-                let Ok(target) = self.root.readlink(&prefix) else {
+                let Ok(target) = self.readlink(&prefix) else {
                     return Ok(path);
                 };
                 let rest = path.strip_prefix(&prefix).unwrap_or(Path::new(""));
@@ -132,42 +212,84 @@ impl Tree {
         bail!("{}: too many levels of symbolic links", path.display())
     }
 
+    fn parent_of<'p>(&self, path: &'p Path) -> Result<(OwnedFd, &'p OsStr)> {
+        let (parent, name) =
+            split(path).with_context(|| format!("{} has no parent", path.display()))?;
+        let dir = self.dir(parent)?;
+        Ok((dir, name))
+    }
+
+    fn readlink(&self, path: &Path) -> Result<PathBuf> {
+        let path = clean(path);
+        if let Some(root) = &self.fallback {
+            return root.readlink(&path).map_err(|e| pathrs_io(e).into());
+        }
+        let (parent, name) = split(&path).context("/ is not a link")?;
+        let dir = self
+            .resolve(parent, libc::O_PATH | libc::O_DIRECTORY)
+            .with_context(|| format!("resolving {}", parent.display()))?;
+        Ok(inroot::readlink(dir.as_fd(), name)?)
+    }
+
+    /// Makes `inode` at `path` (its directories too); the final component must not exist.
+    pub fn create(&self, path: &Path, inode: &Inode) -> Result<()> {
+        let path = clean(path);
+        let (dir, name) = self.parent_of(&path)?;
+        let d = dir.as_fd();
+        let r = match *inode {
+            Inode::File(m) => inroot::mknod(d, name, libc::S_IFREG | m, 0),
+            Inode::CharDevice(m, dev) => inroot::mknod(d, name, libc::S_IFCHR | m, dev),
+            Inode::BlockDevice(m, dev) => inroot::mknod(d, name, libc::S_IFBLK | m, dev),
+            Inode::Fifo(m) => inroot::mknod(d, name, libc::S_IFIFO | m, 0),
+            Inode::Symlink(t) => inroot::symlink(d, name, OsStr::new(t)),
+        };
+        r.map_err(anyhow::Error::from)
+            .with_context(|| format!("creating {}", path.display()))
+    }
+
     /// Makes `inode` at `path`, first removing a non-directory already there (an image's own
     /// `/dev/null` or `/dev/ptmx`, or a symlink in their place: the link itself is removed,
     /// never what it points at).
-    pub fn replace(&self, path: &Path, inode: &InodeType) -> Result<()> {
-        match self.root.remove_file(path) {
+    pub fn replace(&self, path: &Path, inode: &Inode) -> Result<()> {
+        let clean_path = clean(path);
+        let (dir, name) = self.parent_of(&clean_path)?;
+        match inroot::unlink(dir.as_fd(), name) {
             Ok(()) => {}
-            Err(e) if is_enoent(&e) => {}
+            Err(e) if is(&e, libc::ENOENT) => {}
             Err(e) => return Err(e).with_context(|| format!("removing {}", path.display())),
         }
-        self.root
-            .create(path, inode)
-            .with_context(|| format!("creating {}", path.display()))
+        self.create(path, inode)
     }
 
     /// A symlink at `path`; one already there is left alone.
     pub fn symlink(&self, path: &Path, target: &str) -> Result<()> {
-        match self.root.create(path, &InodeType::Symlink(target.into())) {
-            Ok(()) => Ok(()),
-            Err(e) if errno(&e) == Some(libc::EEXIST) => Ok(()),
-            Err(e) => Err(e).with_context(|| format!("linking {} to {target}", path.display())),
+        match self.create(path, &Inode::Symlink(target)) {
+            Err(e)
+                if e.downcast_ref::<io::Error>()
+                    .is_some_and(|e| is(e, libc::EEXIST)) =>
+            {
+                Ok(())
+            }
+            r => r,
         }
     }
 
     /// Where an fd resolved in this tree is, as the container will name it.
     pub fn container_path(&self, fd: BorrowedFd<'_>) -> Result<PathBuf> {
+        let at = match self.at.get() {
+            Some(at) => at,
+            None => {
+                let at = fd::path_of(self.fd())?;
+                self.at.get_or_init(|| at)
+            }
+        };
         let p = fd::path_of(fd)?;
-        if p == self.at {
+        if p == *at {
             return Ok(PathBuf::from("/"));
         }
-        match p.strip_prefix(&self.at) {
+        match p.strip_prefix(at) {
             Ok(rel) => Ok(Path::new("/").join(rel)),
-            Err(_) => bail!(
-                "{} is outside the rootfs {}",
-                p.display(),
-                self.at.display()
-            ),
+            Err(_) => bail!("{} is outside the rootfs {}", p.display(), at.display()),
         }
     }
 }
@@ -199,14 +321,14 @@ mod tests {
         assert_eq!(clean(Path::new("/")), PathBuf::from("/"));
     }
 
-    #[test]
-    fn changes_stay_inside_a_tree_full_of_links() {
+    fn changes_stay_inside(pathrs_only: bool) {
         let d = tempfile::tempdir().unwrap();
         let outside = tempfile::tempdir().unwrap();
         let root = d.path();
         std::os::unix::fs::symlink(outside.path(), root.join("abs")).unwrap();
         std::os::unix::fs::symlink("../../../../..", root.join("up")).unwrap();
-        let tree = Tree::open(root).unwrap();
+        let tree = Tree::open_with(root, pathrs_only).unwrap();
+        assert_eq!(tree.fallback.is_some(), pathrs_only);
         tree.dir(Path::new("/abs/a/b")).unwrap();
         tree.symlink(Path::new("/up/link"), "x").unwrap();
         // a dangling link to an absolute path: the file is made where it points, inside
@@ -224,5 +346,15 @@ mod tests {
                 .join(outside.path().strip_prefix("/").unwrap())
                 .join("a")
         );
+    }
+
+    #[test]
+    fn changes_stay_inside_a_tree_full_of_links() {
+        changes_stay_inside(false);
+    }
+
+    #[test]
+    fn changes_stay_inside_with_pathrs_alone() {
+        changes_stay_inside(true);
     }
 }
