@@ -24,8 +24,9 @@
 //!   greater than every syscall the profile names on that ABI answers ENOSYS, so glibc falls back
 //!   from clone3, faccessat2 or openat2 when a profile predates them. "Names" counts every entry,
 //!   whatever its action; the native ABI always has one, listed or not (runc 1.1.15 and later);
-//! - several entries naming one syscall are ORed; entries with args are tried in profile order
-//!   before the syscall's unconditional action (first unconditional entry wins), then the default;
+//! - several entries naming one syscall are ORed, entries with args tried in profile order; an
+//!   entry without args overrides that syscall's entries with args wherever it stands, and the
+//!   first such entry wins (libseccomp 2.5, as runc 1.1.5 shows);
 //! - an entry whose action equals the default is dropped (libseccomp refuses those rules);
 //! - an unknown syscall name is skipped: profiles name syscalls newer than our table;
 //! - conditions compare all 64 bits of an argument on a 64-bit ABI, unsigned; MASKED_EQ is
@@ -310,6 +311,12 @@ fn section(
             } else {
                 g.conditional.push((e.conds.clone(), e.action));
             }
+        }
+    }
+    // libseccomp: an unconditional rule makes the syscall's conditional ones moot.
+    for g in groups.values_mut() {
+        if g.unconditional.is_some() {
+            g.conditional.clear();
         }
     }
     Section {

@@ -25,7 +25,8 @@ pub(super) struct Cond {
     pub value_two: u64,
 }
 
-/// One syscall's rules: entries with conditions in profile order, then the first entry without.
+/// One syscall's rules: entries with conditions in profile order, then the fallback (the first
+/// entry without conditions, which `seccomp::section` lets override the others, or the default).
 #[derive(Default, Debug)]
 pub(super) struct Group {
     pub conditional: Vec<(Vec<Cond>, u32)>,

@@ -289,8 +289,8 @@ fn grouping_rules_per_syscall() {
     let read = &groups[&nr("read")];
     assert_eq!(
         (read.conditional.len(), read.unconditional),
-        (1, Some(ALLOW)),
-        "first unconditional entry wins"
+        (0, Some(ALLOW)),
+        "first unconditional entry wins, over the conditional ones too"
     );
 
     let f = compile(&p).unwrap().unwrap();
@@ -302,15 +302,25 @@ fn grouping_rules_per_syscall() {
 }
 
 #[test]
-fn conditional_before_unconditional_and_mixed_actions() {
+fn unconditional_overrides_conditional_and_mixed_actions() {
+    // libseccomp's precedence, seen through runc 1.1.5: an entry without args overrides the
+    // syscall's entries with args, before or after them; one whose action is the default is
+    // dropped and does not.
     let f = compiled(json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
         {"names": ["kill"], "action": "SCMP_ACT_ERRNO"},
-        {"names": ["kill"], "action": "SCMP_ACT_TRAP", "args": [{"index": 1, "value": 9, "op": "SCMP_CMP_EQ"}]},
+        {"names": ["kill", "tkill"], "action": "SCMP_ACT_TRAP", "args": [{"index": 1, "value": 9, "op": "SCMP_CMP_EQ"}]},
+        {"names": ["tkill"], "action": "SCMP_ACT_ALLOW"},
+        {"names": ["tgkill"], "action": "SCMP_ACT_TRAP", "args": [{"index": 2, "value": 9, "op": "SCMP_CMP_EQ"}]},
+        {"names": ["tgkill"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38},
         {"names": ["getpid"], "action": "SCMP_ACT_LOG"},
         {"names": ["gettid"], "action": "SCMP_ACT_TRACE", "errnoRet": 3},
     ]}));
-    assert_eq!(run(&f, "kill", [1, 9, 0, 0, 0, 0]), libc::SECCOMP_RET_TRAP);
+    check_layout(&f);
+    assert_eq!(run(&f, "kill", [1, 9, 0, 0, 0, 0]), EPERM);
     assert_eq!(run(&f, "kill", [1, 15, 0, 0, 0, 0]), EPERM);
+    assert_eq!(run(&f, "tgkill", [1, 1, 9, 0, 0, 0]), errno(38));
+    assert_eq!(run(&f, "tkill", [1, 9, 0, 0, 0, 0]), libc::SECCOMP_RET_TRAP);
+    assert_eq!(run(&f, "tkill", [1, 8, 0, 0, 0, 0]), ALLOW);
     assert_eq!(run(&f, "getpid", NONE), libc::SECCOMP_RET_LOG);
     assert_eq!(run(&f, "gettid", NONE), libc::SECCOMP_RET_TRACE | 3);
 }
