@@ -45,6 +45,9 @@ pub fn prepare(
     }
     // Compiled before Ready so a bad profile fails `rt create`.
     let filter = profile.map(seccomp::compile).transpose()?.flatten();
+    // The cwd first, while still root and before any filter (a profile may deny getcwd): as runc
+    // does, a directory root may not enter is tried again as the user.
+    let entered = enter_cwd(process.cwd(), true)?;
     // Without no_new_privs only CAP_SYS_ADMIN may install a filter: when the process will not
     // keep it, the filter goes on now, before the user switch (as runc does).
     let late = seccomp::can_install_after_user_switch(process);
@@ -57,24 +60,14 @@ pub fn prepare(
         }
     }
     user::switch_user(process)?;
+    if !entered {
+        enter_cwd(process.cwd(), false)?;
+    }
     let path_var = env
         .iter()
         .find_map(|e| e.strip_prefix("PATH="))
         .unwrap_or(DEFAULT_PATH);
     let binary = look_path(&args[0], path_var)?;
-
-    let cwd = process.cwd();
-    std::env::set_current_dir(cwd)
-        .with_context(|| format!("chdir to process.cwd {}", cwd.display()))?;
-    // A cwd that resolves outside the container root (a leaked host fd, CVE-2024-21626) shows up
-    // in getcwd as a path that does not start with "/".
-    let real = nix::unistd::getcwd().context("getcwd")?;
-    if !real.as_os_str().as_bytes().starts_with(b"/") {
-        bail!(
-            "process.cwd {} is outside the container root",
-            cwd.display()
-        );
-    }
     if process.no_new_privileges().unwrap_or(false) {
         user::set_no_new_privs()?;
     }
@@ -93,17 +86,18 @@ pub fn prepare(
     })
 }
 
-/// The end of init: LSM labels, close every fd of ours, seccomp, execve.
+/// The end of init: LSM labels, close every fd of ours, seccomp, execve. The filter goes on
+/// last, so the profile never sees rt's own calls: only the user's execve follows it.
 pub fn exec(p: Prepared, process: &Process) -> Result<Infallible> {
     super::attrs::apply_lsm_labels(process)?;
     close_fds_from(3 + p.preserve_fds);
-    if let Some(f) = &p.late_filter {
-        seccomp::install(f)?;
-    }
     // rt ignores SIGPIPE (Rust's default); an ignored signal survives execve, so the user's
     // process gets the default back.
     // SAFETY: setting a default disposition has no preconditions.
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    if let Some(f) = &p.late_filter {
+        seccomp::install(f)?;
+    }
     let err = nix::unistd::execve(&p.binary, &p.argv, &p.envp).unwrap_err();
     bail!("exec {}: {err}", p.binary.to_string_lossy())
 }
@@ -135,6 +129,29 @@ pub fn wait_and_exec(
         hooks::run_all("startContainer", hooks, &serde_json::to_vec(&state)?)?;
     }
     exec(prepared, process)
+}
+
+/// chdir to process.cwd and check where it landed. With `may_retry`, a permission error is
+/// Ok(false): the caller tries again after the user switch.
+fn enter_cwd(cwd: &Path, may_retry: bool) -> Result<bool> {
+    match std::env::set_current_dir(cwd) {
+        Ok(()) => {}
+        // EACCES and EPERM
+        Err(e) if may_retry && e.kind() == std::io::ErrorKind::PermissionDenied => {
+            return Ok(false)
+        }
+        Err(e) => return Err(e).with_context(|| format!("chdir to process.cwd {}", cwd.display())),
+    }
+    // A cwd that resolves outside the container root (a leaked host fd, CVE-2024-21626) shows up
+    // in getcwd as a path that does not start with "/".
+    let real = nix::unistd::getcwd().context("getcwd")?;
+    if !real.as_os_str().as_bytes().starts_with(b"/") {
+        bail!(
+            "process.cwd {} is outside the container root",
+            cwd.display()
+        );
+    }
+    Ok(true)
 }
 
 /// Every fd from `first` up is closed at exec: nothing of rt's reaches the container.

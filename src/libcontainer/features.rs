@@ -80,7 +80,7 @@ pub fn features() -> Value {
         },
         "annotations": {
             "io.github.rt.version": env!("CARGO_PKG_VERSION"),
-            "io.github.rt.seccomp": "seccompiler (pure Rust, no libseccomp)"
+            "io.github.rt.seccomp": "own BPF compiler (pure Rust, no libseccomp)"
         }
     })
 }

@@ -13,6 +13,7 @@ pub mod process;
 pub mod procfs;
 pub mod runner;
 pub mod seccomp;
+mod seccomp_bpf;
 pub mod state;
 pub mod sync;
 pub mod syscalls;

@@ -2,33 +2,41 @@
 //! seccomp(2) as the last step before execve (before the user switch when the process would
 //! lack the privilege to install it later; see `can_install_after_user_switch`).
 //!
-//! seccompiler compiles the argument conditions (64-bit compares split into 32-bit halves, jump
-//! offsets past 255) and encodes the actions. Its `SeccompFilter` has one match action and one
-//! default, while an OCI profile gives every entry its own action, so the program around the rules
-//! is laid out here, in one filter with libseccomp's semantics:
+//! The program is rt's own (`seccomp_bpf.rs`), laid out with libseccomp's semantics plus runc's
+//! ENOSYS rule:
 //!
 //! ```text
-//! load arch; native? -> body | listed compat arch (x86, x32, arm)? -> compat action | kill process
-//! body: load nr; [x86_64: nr has the x32 bit? -> x32 action]
+//! load arch; x86_64? -> native | i386 listed? -> i386 | ... | kill process
+//! native: load nr; [x86_64: nr has the x32 bit? -> x32 if listed, else kill process]
+//! each ABI's section:
+//!       [nr > the largest number the profile names? -> ENOSYS]  (default not allow/log/trace)
 //!       runs of "nr == a || nr == b || ..." -> action        (entries without args, by action)
 //!       nr == c? -> rule1 -> action1; rule2 -> action2; ...; fallback action   (entries with args)
 //!       default action
 //! ```
 //!
-//! Semantics chosen where the spec is silent (libseccomp's where it has one):
-//! - several entries naming one syscall are ORed; entries with args are tried in profile order
-//!   before the syscall's unconditional action (first unconditional entry wins), then the default;
+//! Semantics chosen where the spec is silent (libseccomp's or runc's where they have one):
+//! - every listed ABI gets the profile's rules in its own syscall numbers (a name it lacks is
+//!   skipped there); on a 32-bit ABI (i386, x32) conditions compare the low 32 bits, as libseccomp
+//!   does; an ABI rt has no table for (arm on aarch64) gets the default action, or ENOSYS when
+//!   that default would let its calls past the profile's denials;
+//! - the ENOSYS rule (runc's patchbpf): under a default that is not allow, log or trace, a number
+//!   greater than every syscall the profile names on that ABI answers ENOSYS, so glibc falls back
+//!   from clone3, faccessat2 or openat2 when a profile predates them. "Names" counts every entry,
+//!   whatever its action; the native ABI always has one, listed or not (runc 1.1.15 and later);
+//! - several entries naming one syscall are ORed, entries with args tried in profile order; an
+//!   entry without args overrides that syscall's entries with args wherever it stands, and the
+//!   first such entry wins (libseccomp 2.5, as runc 1.1.5 shows);
 //! - an entry whose action equals the default is dropped (libseccomp refuses those rules);
 //! - an unknown syscall name is skipped: profiles name syscalls newer than our table;
-//! - seccompiler's conditions compare all 64 bits of an argument, as libseccomp does on 64-bit
-//!   arches; MASKED_EQ is `(arg & value) == (valueTwo & value)`.
+//! - conditions compare all 64 bits of an argument on a 64-bit ABI, unsigned; MASKED_EQ is
+//!   `(arg & value) == (valueTwo & value)`.
+use super::seccomp_bpf::{Asm, Cond, Group, Section, DATA_ARCH, DATA_NR, RET_ENOSYS};
 use super::syscalls;
 use anyhow::{bail, Context, Result};
 use oci_spec::runtime::{
-    Arch, LinuxSeccomp, LinuxSeccompAction, LinuxSeccompArg, LinuxSeccompFilterFlag,
-    LinuxSeccompOperator, LinuxSyscall, Process,
+    Arch, LinuxSeccomp, LinuxSeccompAction, LinuxSeccompArg, LinuxSeccompFilterFlag, Process,
 };
-use seccompiler::{BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition};
 use std::collections::BTreeMap;
 
 /// A compiled profile, ready for `install`.
@@ -50,36 +58,67 @@ const AUDIT_ARCH_ARM: u32 = 0x4000_0028;
 /// x32 syscalls arrive with AUDIT_ARCH_X86_64 and this bit set in the number.
 const X32_SYSCALL_BIT: u32 = 0x4000_0000;
 
-// Offsets into struct seccomp_data.
-const DATA_NR: u32 = 0;
-const DATA_ARCH: u32 = 4;
+/// An ABI the host kernel runs: the audit value its calls arrive with and its syscall numbers
+/// (None: rt has no table for it).
+struct Abi {
+    arch: Arch,
+    audit: u32,
+    wide_args: bool,
+    number: Option<fn(&str) -> Option<u32>>,
+}
+
+fn native_number(name: &str) -> Option<u32> {
+    syscalls::number(name).and_then(|n| u32::try_from(n).ok())
+}
 
 #[cfg(target_arch = "x86_64")]
-const NATIVE: (Arch, u32) = (Arch::ScmpArchX86_64, AUDIT_ARCH_X86_64);
+const NATIVE: Abi = Abi {
+    arch: Arch::ScmpArchX86_64,
+    audit: AUDIT_ARCH_X86_64,
+    wide_args: true,
+    number: Some(native_number),
+};
 #[cfg(target_arch = "aarch64")]
-const NATIVE: (Arch, u32) = (Arch::ScmpArchAarch64, AUDIT_ARCH_AARCH64);
+const NATIVE: Abi = Abi {
+    arch: Arch::ScmpArchAarch64,
+    audit: AUDIT_ARCH_AARCH64,
+    wide_args: true,
+    number: Some(native_number),
+};
 
-/// Other ABIs the host kernel runs: their syscalls have other numbers, so none of the profile's
-/// rules can apply to them (see `compat_action`). The audit value is None for x32, which is
-/// told apart by `X32_SYSCALL_BIT`.
+/// The other ABIs. x32 comes with AUDIT_ARCH_X86_64 and is told apart by `X32_SYSCALL_BIT`.
 #[cfg(target_arch = "x86_64")]
-const COMPAT: &[(Arch, Option<u32>)] = &[
-    (Arch::ScmpArchX86, Some(AUDIT_ARCH_I386)),
-    (Arch::ScmpArchX32, None),
+const COMPAT: &[Abi] = &[
+    Abi {
+        arch: Arch::ScmpArchX86,
+        audit: AUDIT_ARCH_I386,
+        wide_args: false,
+        number: Some(syscalls::i386),
+    },
+    Abi {
+        arch: Arch::ScmpArchX32,
+        audit: AUDIT_ARCH_X86_64,
+        wide_args: false,
+        number: Some(syscalls::x32),
+    },
 ];
 #[cfg(target_arch = "aarch64")]
-const COMPAT: &[(Arch, Option<u32>)] = &[(Arch::ScmpArchArm, Some(AUDIT_ARCH_ARM))];
+const COMPAT: &[Abi] = &[Abi {
+    arch: Arch::ScmpArchArm,
+    audit: AUDIT_ARCH_ARM,
+    wide_args: false,
+    number: None,
+}];
 
 const RET_KILL_PROCESS: u32 = libc::SECCOMP_RET_KILL_PROCESS;
 const RET_ALLOW: u32 = libc::SECCOMP_RET_ALLOW;
 const MAX_INSNS: usize = libc::BPF_MAXINSNS as usize;
 
-/// One syscall's rules after grouping: seccompiler wants every rule of a syscall together.
-#[derive(Default)]
-struct Group {
-    /// (argument conditions ANDed, action), in profile order.
-    conditional: Vec<(seccompiler::SeccompRule, u32)>,
-    unconditional: Option<u32>,
+/// One profile entry, validated: its conditions (none: always) and action.
+struct Entry<'a> {
+    names: &'a [String],
+    conds: Vec<Cond>,
+    action: u32,
 }
 
 /// Validates and compiles a profile. None means the profile allows every syscall and asks for
@@ -91,10 +130,9 @@ pub fn compile(s: &LinuxSeccomp) -> Result<Option<Filter>> {
     let flags = filter_flags(s.flags().as_deref().unwrap_or_default())?;
     let default =
         action(s.default_action(), s.default_errno_ret()).context("linux.seccomp.defaultAction")?;
-    let (compat_arches, x32) = arches(s.architectures().as_deref().unwrap_or_default())?;
+    let compat = arches(s.architectures().as_deref().unwrap_or_default())?;
 
-    let mut groups: BTreeMap<i64, Group> = BTreeMap::new();
-    let mut unknown = Vec::new();
+    let mut entries = Vec::new();
     for (i, entry) in s
         .syscalls()
         .as_deref()
@@ -102,10 +140,14 @@ pub fn compile(s: &LinuxSeccomp) -> Result<Option<Filter>> {
         .iter()
         .enumerate()
     {
-        add_entry(&mut groups, &mut unknown, entry, default).with_context(|| {
+        let e = parse_entry(entry).with_context(|| {
             format!("linux.seccomp.syscalls[{i}] ({})", entry.names().join(", "))
         })?;
+        entries.push(e);
     }
+    let enosys = !permissive(default);
+    let mut unknown = Vec::new();
+    let native = section(&NATIVE, &entries, default, enosys, Some(&mut unknown));
     if !unknown.is_empty() {
         // One line, not one per name: this runs on every container start.
         crate::logging::debug(&format!(
@@ -113,11 +155,20 @@ pub fn compile(s: &LinuxSeccomp) -> Result<Option<Filter>> {
             unknown.join(" ")
         ));
     }
-    if default == RET_ALLOW && groups.is_empty() && flags == 0 {
+    let has_rules = !native.groups.is_empty();
+    if default == RET_ALLOW && !has_rules && flags == 0 {
         return Ok(None);
     }
-    let compat = compat_action(default, !groups.is_empty());
-    let prog = assemble(&groups, default, compat, &compat_arches, x32)?;
+    let compat: Vec<(&Abi, Option<Section>)> = compat
+        .into_iter()
+        .map(|abi| {
+            let s = abi
+                .number
+                .map(|_| section(abi, &entries, default, enosys, None));
+            (abi, s)
+        })
+        .collect();
+    let prog = assemble(&native, &compat, compat_action(default, has_rules))?;
     Ok(Some(Filter { prog, flags }))
 }
 
@@ -149,89 +200,70 @@ fn action(a: LinuxSeccompAction, errno_ret: Option<u32>) -> Result<u32> {
         }
         Ok(v)
     };
-    let act = match a {
-        ScmpActErrno => SeccompAction::Errno(data()?),
-        ScmpActTrace => SeccompAction::Trace(data()?),
+    Ok(match a {
+        ScmpActErrno => libc::SECCOMP_RET_ERRNO | data()?,
+        ScmpActTrace => libc::SECCOMP_RET_TRACE | data()?,
         _ if errno_ret.is_some() => {
             bail!("errnoRet is only valid with SCMP_ACT_ERRNO or SCMP_ACT_TRACE, not {a}")
         }
-        ScmpActAllow => SeccompAction::Allow,
+        ScmpActAllow => RET_ALLOW,
         // SCMP_ACT_KILL has always meant the thread, in libseccomp and in the kernel.
-        ScmpActKill | ScmpActKillThread => SeccompAction::KillThread,
-        ScmpActKillProcess => SeccompAction::KillProcess,
-        ScmpActTrap => SeccompAction::Trap,
-        ScmpActLog => SeccompAction::Log,
+        ScmpActKill | ScmpActKillThread => libc::SECCOMP_RET_KILL_THREAD,
+        ScmpActKillProcess => RET_KILL_PROCESS,
+        ScmpActTrap => libc::SECCOMP_RET_TRAP,
+        ScmpActLog => libc::SECCOMP_RET_LOG,
         ScmpActNotify => bail!("SCMP_ACT_NOTIFY (seccomp user notification) is not supported"),
-    };
-    Ok(act.into())
+    })
 }
 
-/// The listed compat ABIs: audit values to match, and whether x32 is listed. The native arch
-/// is always filtered, as libseccomp always adds it; a profile for none of the ABIs this host
-/// runs is refused.
-fn arches(list: &[Arch]) -> Result<(Vec<u32>, bool)> {
-    let compat: Vec<(Arch, Option<u32>)> = COMPAT
-        .iter()
-        .copied()
-        .filter(|c| list.contains(&c.0))
-        .collect();
+/// Allow, log and trace let a call through (a tracer handles syscalls it does not know): runc
+/// gives those defaults no ENOSYS rule, and compat ABIs without a table fail closed under them.
+fn permissive(default: u32) -> bool {
+    matches!(
+        default & libc::SECCOMP_RET_ACTION_FULL,
+        libc::SECCOMP_RET_ALLOW | libc::SECCOMP_RET_LOG | libc::SECCOMP_RET_TRACE
+    )
+}
+
+/// The listed compat ABIs. The native one is always filtered, as libseccomp always adds it; a
+/// profile for none of the ABIs this host runs is refused.
+fn arches(list: &[Arch]) -> Result<Vec<&'static Abi>> {
+    let compat: Vec<&Abi> = COMPAT.iter().filter(|c| list.contains(&c.arch)).collect();
     let native =
-        list.is_empty() || list.contains(&NATIVE.0) || list.contains(&Arch::ScmpArchNative);
+        list.is_empty() || list.contains(&NATIVE.arch) || list.contains(&Arch::ScmpArchNative);
     if !native && compat.is_empty() {
         let names: Vec<String> = list.iter().map(|a| a.to_string()).collect();
         bail!(
             "linux.seccomp.architectures [{}] lists no architecture this host runs (it is {})",
             names.join(", "),
-            NATIVE.0
+            NATIVE.arch
         );
     }
-    let x32 = compat.iter().any(|c| c.1.is_none());
-    Ok((compat.into_iter().filter_map(|c| c.1).collect(), x32))
+    Ok(compat)
 }
 
-/// Adds one profile entry to the per-syscall groups; names this arch lacks go to `unknown`.
-fn add_entry<'a>(
-    groups: &mut BTreeMap<i64, Group>,
-    unknown: &mut Vec<&'a str>,
-    entry: &'a LinuxSyscall,
-    default: u32,
-) -> Result<()> {
+/// Checks one entry: names, action, conditions; a bad entry fails whatever its names.
+fn parse_entry(entry: &oci_spec::runtime::LinuxSyscall) -> Result<Entry<'_>> {
     if entry.names().is_empty() {
         bail!("names must not be empty");
     }
-    let act = action(entry.action(), entry.errno_ret())?;
-    let args = entry.args().as_deref().unwrap_or_default();
-    let rule = if args.is_empty() {
-        None
-    } else {
-        let conds = args
-            .iter()
-            .enumerate()
-            .map(|(j, a)| condition(a).with_context(|| format!("args[{j}]")))
-            .collect::<Result<Vec<_>>>()?;
-        Some(seccompiler::SeccompRule::new(conds).context("building the argument rule")?)
-    };
-    // Checked before the syscalls are looked up, so a bad entry fails whatever its names.
-    if act == default {
-        return Ok(());
-    }
-    for name in entry.names() {
-        let Some(nr) = syscalls::number(name) else {
-            unknown.push(name);
-            continue;
-        };
-        let g = groups.entry(nr).or_default();
-        match &rule {
-            None => {
-                g.unconditional.get_or_insert(act);
-            }
-            Some(r) => g.conditional.push((r.clone(), act)),
-        }
-    }
-    Ok(())
+    let action = action(entry.action(), entry.errno_ret())?;
+    let conds = entry
+        .args()
+        .as_deref()
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+        .map(|(j, a)| condition(a).with_context(|| format!("args[{j}]")))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Entry {
+        names: entry.names(),
+        conds,
+        action,
+    })
 }
 
-fn condition(a: &LinuxSeccompArg) -> Result<SeccompCondition> {
+fn condition(a: &LinuxSeccompArg) -> Result<Cond> {
     let index = u8::try_from(a.index()).ok().filter(|i| *i <= 5);
     let index = index.with_context(|| {
         format!(
@@ -239,138 +271,133 @@ fn condition(a: &LinuxSeccompArg) -> Result<SeccompCondition> {
             a.index()
         )
     })?;
-    use LinuxSeccompOperator::*;
-    let (op, value) = match a.op() {
-        ScmpCmpNe => (SeccompCmpOp::Ne, a.value()),
-        ScmpCmpLt => (SeccompCmpOp::Lt, a.value()),
-        ScmpCmpLe => (SeccompCmpOp::Le, a.value()),
-        ScmpCmpEq => (SeccompCmpOp::Eq, a.value()),
-        ScmpCmpGe => (SeccompCmpOp::Ge, a.value()),
-        ScmpCmpGt => (SeccompCmpOp::Gt, a.value()),
-        ScmpCmpMaskedEq => (
-            SeccompCmpOp::MaskedEq(a.value()),
-            a.value_two().unwrap_or(0),
-        ),
-    };
-    SeccompCondition::new(index, SeccompCmpArgLen::Qword, op, value)
-        .context("building the condition")
+    Ok(Cond {
+        index,
+        op: a.op(),
+        value: a.value(),
+        value_two: a.value_two().unwrap_or(0),
+    })
 }
 
-/// What a syscall of a listed compat ABI gets. The rules name native numbers and cannot be
-/// applied to it, so it is treated as a syscall the profile does not list: the default action.
+/// One ABI's rules, grouped per syscall in that ABI's numbers; names it lacks go to `unknown`.
+fn section(
+    abi: &Abi,
+    entries: &[Entry],
+    default: u32,
+    enosys: bool,
+    mut unknown: Option<&mut Vec<String>>,
+) -> Section {
+    let number = abi.number.expect("an ABI with a table");
+    let x32 = abi.arch == Arch::ScmpArchX32;
+    let mut groups: BTreeMap<u32, Group> = BTreeMap::new();
+    let mut last = 0;
+    for e in entries {
+        for name in e.names {
+            let Some(nr) = number(name) else {
+                if let Some(u) = unknown.as_deref_mut() {
+                    u.push(name.clone());
+                }
+                continue;
+            };
+            let nr = if x32 { nr | X32_SYSCALL_BIT } else { nr };
+            // Every entry counts for the ENOSYS rule, even one the filter drops below.
+            last = last.max(nr);
+            if e.action == default {
+                continue;
+            }
+            let g = groups.entry(nr).or_default();
+            if e.conds.is_empty() {
+                g.unconditional.get_or_insert(e.action);
+            } else {
+                g.conditional.push((e.conds.clone(), e.action));
+            }
+        }
+    }
+    // libseccomp: an unconditional rule makes the syscall's conditional ones moot.
+    for g in groups.values_mut() {
+        if g.unconditional.is_some() {
+            g.conditional.clear();
+        }
+    }
+    Section {
+        groups,
+        // runc skips an ABI whose largest named number is 0 (only `read` on x86_64): so do we.
+        enosys_above: (enosys && last > 0).then_some(last),
+        wide_args: abi.wide_args,
+        default,
+    }
+}
+
+/// What a syscall of a listed ABI without a table gets. The rules name other numbers and cannot
+/// be applied to it, so it is treated as a syscall the profile does not list: the default action.
 /// When that default lets it through while the profile denies some syscalls, that would let a
 /// 32-bit program bypass the denials, so it fails closed with ENOSYS instead.
 fn compat_action(default: u32, has_rules: bool) -> u32 {
-    let permissive = matches!(
-        default & libc::SECCOMP_RET_ACTION_FULL,
-        libc::SECCOMP_RET_ALLOW | libc::SECCOMP_RET_LOG | libc::SECCOMP_RET_TRACE
-    );
-    if permissive && has_rules {
-        libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32
+    if permissive(default) && has_rules {
+        RET_ENOSYS
     } else {
         default
     }
 }
 
-fn stmt(code: u32, k: u32) -> libc::sock_filter {
-    libc::sock_filter {
-        code: code as u16,
-        jt: 0,
-        jf: 0,
-        k,
-    }
-}
-
-fn jump(code: u32, k: u32, jt: u8, jf: u8) -> libc::sock_filter {
-    libc::sock_filter {
-        code: code as u16,
-        jt,
-        jf,
-        k,
-    }
-}
-
-fn ret(k: u32) -> libc::sock_filter {
-    stmt(libc::BPF_RET | libc::BPF_K, k)
-}
-
-fn jeq(k: u32, jt: u8, jf: u8) -> libc::sock_filter {
-    jump(libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K, k, jt, jf)
-}
-
 fn assemble(
-    groups: &BTreeMap<i64, Group>,
-    default: u32,
-    compat: u32,
-    compat_arches: &[u32],
-    x32: bool,
+    native: &Section,
+    compat: &[(&Abi, Option<Section>)],
+    compat_action: u32,
 ) -> Result<Vec<libc::sock_filter>> {
-    let mut p = Vec::with_capacity(16 + 2 * groups.len());
-    let mut foreign = Vec::new();
-    for audit in compat_arches {
-        foreign.extend([jeq(*audit, 0, 1), ret(compat)]);
+    let mut a = Asm::default();
+    let x32 = compat.iter().find(|(abi, _)| abi.arch == Arch::ScmpArchX32);
+    let others: Vec<_> = compat
+        .iter()
+        .filter(|(abi, _)| abi.arch != Arch::ScmpArchX32)
+        .collect();
+    // Dispatch on the ABI; an unlisted one is killed, as libseccomp's bad-arch action.
+    a.load(DATA_ARCH);
+    let native_at = a.label();
+    a.jeq_to(NATIVE.audit, native_at);
+    let mut bodies = Vec::new();
+    for (abi, s) in &others {
+        match s {
+            Some(s) => {
+                let l = a.label();
+                a.jeq_to(abi.audit, l);
+                bodies.push((l, s));
+            }
+            None => {
+                a.jeq(abi.audit, 0, 1);
+                a.ret(compat_action);
+            }
+        }
     }
-    foreign.push(ret(RET_KILL_PROCESS));
-    p.push(stmt(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, DATA_ARCH));
-    p.push(jeq(NATIVE.1, foreign.len() as u8, 0));
-    p.extend(foreign);
-    p.push(stmt(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, DATA_NR));
+    a.ret(RET_KILL_PROCESS);
+
+    a.bind(native_at);
+    a.load(DATA_NR);
+    let x32_at = a.label();
     if cfg!(target_arch = "x86_64") {
         // Without this an x32 call of a denied syscall would slip past a deny list.
-        let x32_action = if x32 { compat } else { RET_KILL_PROCESS };
-        p.push(jump(
-            libc::BPF_JMP | libc::BPF_JGE | libc::BPF_K,
-            X32_SYSCALL_BIT,
-            0,
-            1,
-        ));
-        p.push(ret(x32_action));
-    }
-
-    // Syscalls without args: one compare each, sharing one return per action. Allow goes first
-    // as it is what most calls hit; numbers ascend, which puts read/write/mmap near the front.
-    let mut by_action: BTreeMap<(bool, u32), Vec<u32>> = BTreeMap::new();
-    for (nr, g) in groups {
-        if let (Some(act), true) = (g.unconditional, g.conditional.is_empty()) {
-            let nr = u32::try_from(*nr).context("syscall number out of range")?;
-            by_action
-                .entry((act != RET_ALLOW, act))
-                .or_default()
-                .push(nr);
-        }
-    }
-    for ((_, act), nrs) in &by_action {
-        // jt is 8 bits: a run ends at most 255 compares before its return.
-        for run in nrs.chunks(255) {
-            let n = run.len();
-            for (i, nr) in run.iter().enumerate() {
-                let last = i + 1 == n;
-                p.push(jeq(*nr, (n - 1 - i) as u8, u8::from(last)));
+        match x32 {
+            Some((_, Some(_))) => {
+                a.jset(X32_SYSCALL_BIT, 0, 1);
+                a.ja(x32_at);
             }
-            p.push(ret(*act));
+            _ => {
+                a.jset(X32_SYSCALL_BIT, 0, 1);
+                a.ret(RET_KILL_PROCESS);
+            }
         }
     }
-
-    // Syscalls with args: seccompiler's rule code enters at its first instruction, and a failed
-    // condition lands just after the one instruction that follows the rule (our return), i.e.
-    // on the next rule or the fallback. When the syscall number does not match, the jf=1 lands
-    // on the rule's second instruction, which chains over every rule and the fallback return.
-    for (nr, g) in groups.iter().filter(|(_, g)| !g.conditional.is_empty()) {
-        let nr = u32::try_from(*nr).context("syscall number out of range")?;
-        p.push(jeq(nr, 0, 1));
-        for (rule, act) in &g.conditional {
-            let code: BpfProgram = rule.clone().into();
-            p.extend(code.into_iter().map(|i| libc::sock_filter {
-                code: i.code,
-                jt: i.jt,
-                jf: i.jf,
-                k: i.k,
-            }));
-            p.push(ret(*act));
-        }
-        p.push(ret(g.unconditional.unwrap_or(default)));
+    a.section(native)?;
+    for (l, s) in bodies {
+        a.bind(l);
+        a.load(DATA_NR);
+        a.section(s)?;
     }
-    p.push(ret(default));
+    a.bind(x32_at);
+    if let Some((_, Some(s))) = x32 {
+        a.section(s)?;
+    }
+    let p = a.finish();
     if p.len() > MAX_INSNS {
         bail!("the seccomp profile compiles to {} BPF instructions; the kernel takes at most {MAX_INSNS}", p.len());
     }
@@ -434,11 +461,11 @@ pub fn install(f: &Filter) -> Result<()> {
 #[path = "seccomp_tests.rs"]
 mod tests;
 
-/// The architectures a profile may list here (the native one is filtered rule by rule; the
-/// compat ABIs get the default action, see the module doc), for `rt features`.
+/// The architectures a profile may list here (see the module doc for how each is filtered), for
+/// `rt features`.
 pub fn supported_archs() -> Vec<serde_json::Value> {
-    std::iter::once(NATIVE.0)
-        .chain(COMPAT.iter().map(|(a, _)| *a))
+    std::iter::once(NATIVE.arch)
+        .chain(COMPAT.iter().map(|a| a.arch))
         .filter_map(|a| serde_json::to_value(a).ok())
         .collect()
 }

@@ -56,7 +56,21 @@ fn run_on(f: &Filter, arch: u32, nr: u32, args: [u64; 6]) -> u32 {
 }
 
 fn run(f: &Filter, name: &str, args: [u64; 6]) -> u32 {
-    run_on(f, NATIVE.1, nr(name), args)
+    run_on(f, NATIVE.audit, nr(name), args)
+}
+
+/// The native ABI's groups of a profile, as `compile` builds them.
+fn native_groups(p: &LinuxSeccomp, default: u32) -> (Section, Vec<String>) {
+    let entries: Vec<Entry> = p
+        .syscalls()
+        .as_deref()
+        .unwrap_or_default()
+        .iter()
+        .map(|e| parse_entry(e).unwrap())
+        .collect();
+    let mut unknown = Vec::new();
+    let s = section(&NATIVE, &entries, default, false, Some(&mut unknown));
+    (s, unknown)
 }
 
 const ALLOW: u32 = libc::SECCOMP_RET_ALLOW;
@@ -139,7 +153,7 @@ fn deny_list_and_errno() {
     assert_eq!(run(&f, "reboot", NONE), libc::SECCOMP_RET_KILL_PROCESS);
     assert_eq!(run(&f, "read", NONE), ALLOW);
     assert_eq!(run(&f, "write", NONE), ALLOW);
-    assert_eq!(run_on(&f, NATIVE.1, 9999, NONE), ALLOW);
+    assert_eq!(run_on(&f, NATIVE.audit, 9999, NONE), ALLOW);
 }
 
 #[test]
@@ -262,24 +276,21 @@ fn grouping_rules_per_syscall() {
         {"names": ["read"], "action": "SCMP_ACT_KILL_PROCESS"},
         {"names": ["write"], "action": "SCMP_ACT_ERRNO"},
     ]}));
-    let mut groups = BTreeMap::new();
-    let mut unknown = Vec::new();
-    for s in p.syscalls().as_ref().unwrap() {
-        add_entry(&mut groups, &mut unknown, s, EPERM).unwrap();
-    }
+    let (sec, unknown) = native_groups(&p, EPERM);
+    let groups = sec.groups;
     assert!(unknown.is_empty());
     assert_eq!(
         groups.len(),
         2,
         "write's entry matches the default and is dropped"
     );
-    let pers = &groups[&i64::from(nr("personality"))];
+    let pers = &groups[&nr("personality")];
     assert_eq!((pers.conditional.len(), pers.unconditional), (2, None));
-    let read = &groups[&i64::from(nr("read"))];
+    let read = &groups[&nr("read")];
     assert_eq!(
         (read.conditional.len(), read.unconditional),
-        (1, Some(ALLOW)),
-        "first unconditional entry wins"
+        (0, Some(ALLOW)),
+        "first unconditional entry wins, over the conditional ones too"
     );
 
     let f = compile(&p).unwrap().unwrap();
@@ -291,15 +302,25 @@ fn grouping_rules_per_syscall() {
 }
 
 #[test]
-fn conditional_before_unconditional_and_mixed_actions() {
+fn unconditional_overrides_conditional_and_mixed_actions() {
+    // libseccomp's precedence, seen through runc 1.1.5: an entry without args overrides the
+    // syscall's entries with args, before or after them; one whose action is the default is
+    // dropped and does not.
     let f = compiled(json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
         {"names": ["kill"], "action": "SCMP_ACT_ERRNO"},
-        {"names": ["kill"], "action": "SCMP_ACT_TRAP", "args": [{"index": 1, "value": 9, "op": "SCMP_CMP_EQ"}]},
+        {"names": ["kill", "tkill"], "action": "SCMP_ACT_TRAP", "args": [{"index": 1, "value": 9, "op": "SCMP_CMP_EQ"}]},
+        {"names": ["tkill"], "action": "SCMP_ACT_ALLOW"},
+        {"names": ["tgkill"], "action": "SCMP_ACT_TRAP", "args": [{"index": 2, "value": 9, "op": "SCMP_CMP_EQ"}]},
+        {"names": ["tgkill"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38},
         {"names": ["getpid"], "action": "SCMP_ACT_LOG"},
         {"names": ["gettid"], "action": "SCMP_ACT_TRACE", "errnoRet": 3},
     ]}));
-    assert_eq!(run(&f, "kill", [1, 9, 0, 0, 0, 0]), libc::SECCOMP_RET_TRAP);
+    check_layout(&f);
+    assert_eq!(run(&f, "kill", [1, 9, 0, 0, 0, 0]), EPERM);
     assert_eq!(run(&f, "kill", [1, 15, 0, 0, 0, 0]), EPERM);
+    assert_eq!(run(&f, "tgkill", [1, 1, 9, 0, 0, 0]), errno(38));
+    assert_eq!(run(&f, "tkill", [1, 9, 0, 0, 0, 0]), libc::SECCOMP_RET_TRAP);
+    assert_eq!(run(&f, "tkill", [1, 8, 0, 0, 0, 0]), ALLOW);
     assert_eq!(run(&f, "getpid", NONE), libc::SECCOMP_RET_LOG);
     assert_eq!(run(&f, "gettid", NONE), libc::SECCOMP_RET_TRACE | 3);
 }
@@ -312,19 +333,9 @@ fn unknown_syscalls_are_skipped() {
     assert_eq!(run(&f, "read", NONE), ALLOW);
     let p = profile(json!({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [
         {"names": ["no_such_call", "read", "from_the_future"], "action": "SCMP_ACT_ALLOW"}]}));
-    let (mut groups, mut unknown) = (BTreeMap::new(), Vec::new());
-    add_entry(
-        &mut groups,
-        &mut unknown,
-        &p.syscalls().as_ref().unwrap()[0],
-        EPERM,
-    )
-    .unwrap();
+    let (sec, unknown) = native_groups(&p, EPERM);
     assert_eq!(unknown, ["no_such_call", "from_the_future"]);
-    assert_eq!(
-        groups.keys().copied().collect::<Vec<_>>(),
-        [i64::from(nr("read"))]
-    );
+    assert_eq!(sec.groups.keys().copied().collect::<Vec<_>>(), [nr("read")]);
     let none = compile(&profile(
         json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
         {"names": ["no_such_call"], "action": "SCMP_ACT_ERRNO"}]}),
@@ -369,6 +380,16 @@ fn malformed_profiles_are_refused() {
 }
 
 #[cfg(target_arch = "x86_64")]
+fn i386_nr(name: &str) -> u32 {
+    syscalls::i386(name).unwrap()
+}
+
+#[cfg(target_arch = "x86_64")]
+fn x32_nr(name: &str) -> u32 {
+    syscalls::x32(name).unwrap() | X32_SYSCALL_BIT
+}
+
+#[cfg(target_arch = "x86_64")]
 #[test]
 fn architectures() {
     let e = err(
@@ -378,45 +399,86 @@ fn architectures() {
         e,
         "linux.seccomp.architectures [SCMP_ARCH_AARCH64, SCMP_ARCH_ARM] lists no architecture this host runs (it is SCMP_ARCH_X86_64)"
     );
-    let deny = json!([{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO"}]);
+    let deny = json!([{"names": ["mkdir", "getpid"], "action": "SCMP_ACT_ERRNO"}]);
     // Native only: other ABIs are killed, x32 numbers included.
     let f = compiled(json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": deny}));
-    assert_eq!(
-        run_on(&f, AUDIT_ARCH_I386, 39, NONE),
-        libc::SECCOMP_RET_KILL_PROCESS
-    );
-    assert_eq!(
-        run_on(&f, AUDIT_ARCH_X86_64, X32_SYSCALL_BIT | 83, NONE),
-        libc::SECCOMP_RET_KILL_PROCESS
-    );
-    assert_eq!(
-        run_on(&f, 0xc000_00b7, 34, NONE),
-        libc::SECCOMP_RET_KILL_PROCESS,
-        "aarch64"
-    );
-    // Compat ABIs listed with a permissive default and some denials: fail closed with ENOSYS.
-    let enosys = libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32;
+    let kill = libc::SECCOMP_RET_KILL_PROCESS;
+    assert_eq!(run_on(&f, AUDIT_ARCH_I386, i386_nr("mkdir"), NONE), kill);
+    assert_eq!(run_on(&f, AUDIT_ARCH_X86_64, x32_nr("mkdir"), NONE), kill);
+    assert_eq!(run_on(&f, 0xc000_00b7, 34, NONE), kill, "aarch64");
+    // Listed compat ABIs get the rules in their own numbers, as libseccomp does.
     let f = compiled(
         json!({"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86", "SCMP_ARCH_X32"], "syscalls": deny}),
     );
-    assert_eq!(run_on(&f, AUDIT_ARCH_I386, 39, NONE), enosys);
+    for (arch, nr) in [
+        (AUDIT_ARCH_I386, i386_nr("getpid")),
+        (AUDIT_ARCH_I386, i386_nr("mkdir")),
+        (AUDIT_ARCH_X86_64, x32_nr("getpid")),
+        (AUDIT_ARCH_X86_64, x32_nr("mkdir")),
+        (AUDIT_ARCH_X86_64, nr("mkdir")),
+    ] {
+        assert_eq!(run_on(&f, arch, nr, NONE), EPERM, "{arch:#x} {nr:#x}");
+    }
     assert_eq!(
-        run_on(&f, AUDIT_ARCH_X86_64, X32_SYSCALL_BIT | 83, NONE),
-        enosys
+        run_on(&f, AUDIT_ARCH_I386, nr("mkdir"), NONE),
+        ALLOW,
+        "83 is i386's symlink"
     );
-    assert_eq!(run(&f, "mkdir", NONE), EPERM);
+    assert_eq!(run_on(&f, AUDIT_ARCH_I386, i386_nr("read"), NONE), ALLOW);
+    assert_eq!(run_on(&f, AUDIT_ARCH_X86_64, x32_nr("read"), NONE), ALLOW);
     assert_eq!(run(&f, "read", NONE), ALLOW);
-    // An allow-list profile: compat ABIs get the default, x86 alone listed leaves x32 killed.
+    // An allow list: x86 alone listed leaves x32 killed.
     let f = compiled(
         json!({"defaultAction": "SCMP_ACT_ERRNO", "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86"],
-        "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ALLOW"}]}),
+        "syscalls": [{"names": ["read", "mkdir"], "action": "SCMP_ACT_ALLOW"}]}),
     );
-    assert_eq!(run_on(&f, AUDIT_ARCH_I386, 3, NONE), EPERM);
-    assert_eq!(
-        run_on(&f, AUDIT_ARCH_X86_64, X32_SYSCALL_BIT, NONE),
-        libc::SECCOMP_RET_KILL_PROCESS
-    );
+    assert_eq!(run_on(&f, AUDIT_ARCH_I386, i386_nr("read"), NONE), ALLOW);
+    assert_eq!(run_on(&f, AUDIT_ARCH_I386, i386_nr("mkdir"), NONE), ALLOW);
+    assert_eq!(run_on(&f, AUDIT_ARCH_I386, i386_nr("getpid"), NONE), EPERM);
+    assert_eq!(run_on(&f, AUDIT_ARCH_X86_64, x32_nr("read"), NONE), kill);
     assert_eq!(run(&f, "read", NONE), ALLOW);
+    // A name one ABI lacks is skipped there only.
+    let f = compiled(
+        json!({"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86"],
+        "syscalls": [{"names": ["epoll_ctl_old", "socketcall"], "action": "SCMP_ACT_ERRNO"}]}),
+    );
+    assert_eq!(run(&f, "epoll_ctl_old", NONE), EPERM);
+    assert_eq!(
+        run_on(&f, AUDIT_ARCH_I386, i386_nr("socketcall"), NONE),
+        EPERM
+    );
+    assert_eq!(
+        run_on(&f, AUDIT_ARCH_I386, nr("epoll_ctl_old"), NONE),
+        ALLOW
+    );
+}
+
+/// 32-bit ABIs compare the low half of an argument only, as libseccomp does there.
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn compat_arguments_compare_32_bits() {
+    let f = compiled(
+        json!({"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86"],
+        "syscalls": [
+            {"names": ["personality"], "action": "SCMP_ACT_ERRNO", "args": [{"index": 0, "value": 0x1_0000_0008u64, "op": "SCMP_CMP_EQ"}]},
+            {"names": ["kill"], "action": "SCMP_ACT_ERRNO", "args": [{"index": 1, "value": 5, "op": "SCMP_CMP_GT"}]},
+        ]}),
+    );
+    let pers = i386_nr("personality");
+    assert_eq!(run_on(&f, AUDIT_ARCH_I386, pers, [8, 0, 0, 0, 0, 0]), EPERM);
+    assert_eq!(run_on(&f, AUDIT_ARCH_I386, pers, [9, 0, 0, 0, 0, 0]), ALLOW);
+    assert_eq!(run(&f, "personality", [8, 0, 0, 0, 0, 0]), ALLOW);
+    assert_eq!(
+        run(&f, "personality", [0x1_0000_0008, 0, 0, 0, 0, 0]),
+        EPERM
+    );
+    let kill = i386_nr("kill");
+    assert_eq!(run_on(&f, AUDIT_ARCH_I386, kill, [0, 6, 0, 0, 0, 0]), EPERM);
+    assert_eq!(
+        run_on(&f, AUDIT_ARCH_I386, kill, [0, 1 << 32, 0, 0, 0, 0]),
+        ALLOW
+    );
+    assert_eq!(run(&f, "kill", [0, 1 << 32, 0, 0, 0, 0]), EPERM);
 }
 
 #[test]
@@ -474,7 +536,8 @@ fn docker_profile_shape() {
     let t = std::time::Instant::now();
     let f = compile(&p).unwrap().unwrap();
     let took = t.elapsed();
-    assert!(f.prog.len() < 900, "{} instructions", f.prog.len());
+    // Three ABIs of ~360 syscalls each; the kernel takes 4096.
+    assert!(f.prog.len() < 1400, "{} instructions", f.prog.len());
     assert!(
         took < std::time::Duration::from_millis(50),
         "compile took {took:?}"
@@ -507,10 +570,21 @@ fn docker_profile_shape() {
         ALLOW
     );
     assert_eq!(run(&f, "socket", [40, 0, 0, 0, 0, 0]), EPERM);
-    assert_eq!(run_on(&f, AUDIT_ARCH_I386, 3, NONE), EPERM);
+    // The compat ABIs run the same profile in their own numbers.
+    assert_eq!(run_on(&f, AUDIT_ARCH_I386, i386_nr("read"), NONE), ALLOW);
+    assert_eq!(run_on(&f, AUDIT_ARCH_I386, i386_nr("reboot"), NONE), EPERM);
+    assert_eq!(run_on(&f, AUDIT_ARCH_X86_64, x32_nr("read"), NONE), ALLOW);
+    assert_eq!(run_on(&f, AUDIT_ARCH_X86_64, x32_nr("reboot"), NONE), EPERM);
+    let pers = i386_nr("personality");
+    assert_eq!(run_on(&f, AUDIT_ARCH_I386, pers, [8, 0, 0, 0, 0, 0]), ALLOW);
+    assert_eq!(run_on(&f, AUDIT_ARCH_I386, pers, [1, 0, 0, 0, 0, 0]), EPERM);
+    // clone3 is named (answering ENOSYS itself): newer syscalls answer ENOSYS, per ABI.
+    let enosys = libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32;
+    assert_eq!(run_on(&f, AUDIT_ARCH_X86_64, 1000, NONE), enosys);
+    assert_eq!(run_on(&f, AUDIT_ARCH_I386, 1000, NONE), enosys);
     assert_eq!(
-        run_on(&f, AUDIT_ARCH_X86_64, X32_SYSCALL_BIT | 3, NONE),
-        EPERM
+        run_on(&f, AUDIT_ARCH_X86_64, X32_SYSCALL_BIT | 1000, NONE),
+        enosys
     );
 }
 
@@ -533,4 +607,243 @@ fn can_install_late() {
     assert!(!can_install_after_user_switch(&proc_of(p.clone())));
     p["capabilities"]["effective"] = json!(["CAP_SYS_ADMIN"]);
     assert!(can_install_after_user_switch(&proc_of(p)));
+}
+
+fn errno(e: i32) -> u32 {
+    libc::SECCOMP_RET_ERRNO | e as u32
+}
+
+/// Every jump lands inside the program, and every path ends in a return.
+fn check_layout(f: &Filter) {
+    let n = f.prog.len();
+    assert!(n <= MAX_INSNS);
+    assert_eq!(u32::from(f.prog[n - 1].code), libc::BPF_RET | libc::BPF_K);
+    for (i, ins) in f.prog.iter().enumerate() {
+        let code = u32::from(ins.code);
+        if code & 0x07 != libc::BPF_JMP {
+            continue;
+        }
+        let targets: Vec<usize> = if code == libc::BPF_JMP | libc::BPF_JA {
+            vec![i + 1 + ins.k as usize]
+        } else {
+            vec![i + 1 + usize::from(ins.jt), i + 1 + usize::from(ins.jf)]
+        };
+        for t in targets {
+            assert!(t < n, "jump at {i} to {t} past the end ({n})");
+        }
+    }
+}
+
+/// Issue 1: several syscalls with argument rules, each rule with its own errno. The old layout
+/// only ever reached the first syscall's rules; everything after fell back to a default.
+#[test]
+fn every_conditional_rule_returns_its_own_errno() {
+    for (default, dflt) in [("SCMP_ACT_ALLOW", ALLOW), ("SCMP_ACT_ERRNO", EPERM)] {
+        let f = compiled(json!({"defaultAction": default, "syscalls": [
+            {"names": ["read", "write", "exit_group"], "action": "SCMP_ACT_ALLOW"},
+            {"names": ["process_vm_readv"], "action": "SCMP_ACT_ERRNO", "errnoRet": libc::EINVAL,
+             "args": [{"index": 0, "value": 100, "op": "SCMP_CMP_EQ"}]},
+            {"names": ["process_vm_readv"], "action": "SCMP_ACT_ERRNO", "errnoRet": libc::ENOANO,
+             "args": [{"index": 0, "value": 1337, "op": "SCMP_CMP_EQ"}]},
+            {"names": ["personality"], "action": "SCMP_ACT_ERRNO", "errnoRet": libc::EBADE,
+             "args": [{"index": 0, "value": 0xdead, "op": "SCMP_CMP_EQ"}]},
+            {"names": ["process_vm_writev"], "action": "SCMP_ACT_ERRNO", "errnoRet": libc::EXDEV,
+             "args": [{"index": 0, "value": 100, "op": "SCMP_CMP_EQ"}]},
+            {"names": ["process_vm_writev"], "action": "SCMP_ACT_ERRNO", "errnoRet": libc::ENOTTY,
+             "args": [{"index": 2, "value": 7, "op": "SCMP_CMP_GE"}]},
+        ]}));
+        check_layout(&f);
+        let arg0 = |v: u64| [v, 0, 0, 0, 0, 0];
+        assert_eq!(run(&f, "process_vm_readv", arg0(100)), errno(libc::EINVAL));
+        assert_eq!(run(&f, "process_vm_readv", arg0(1337)), errno(libc::ENOANO));
+        assert_eq!(run(&f, "process_vm_readv", arg0(5)), dflt);
+        assert_eq!(run(&f, "personality", arg0(0xdead)), errno(libc::EBADE));
+        assert_eq!(run(&f, "personality", arg0(0)), dflt);
+        assert_eq!(run(&f, "process_vm_writev", arg0(100)), errno(libc::EXDEV));
+        assert_eq!(
+            run(&f, "process_vm_writev", [1, 0, 9, 0, 0, 0]),
+            errno(libc::ENOTTY)
+        );
+        assert_eq!(run(&f, "process_vm_writev", arg0(5)), dflt);
+        // Syscalls without rules are not caught by another syscall's fallback.
+        assert_eq!(run(&f, "read", NONE), ALLOW);
+        assert_eq!(run(&f, "mkdirat", NONE), dflt);
+    }
+}
+
+/// More groups and runs than a conditional jump can span: each still reaches its own action.
+#[test]
+fn long_profiles_reach_every_rule() {
+    let names: Vec<&str> = syscalls::LIBC.iter().map(|(n, _)| &n[4..]).collect();
+    let (cond, plain) = names.split_at(260);
+    let mut rules = vec![json!({"names": plain, "action": "SCMP_ACT_ALLOW"})];
+    for (i, n) in cond.iter().enumerate() {
+        rules.push(
+            json!({"names": [n], "action": "SCMP_ACT_ERRNO", "errnoRet": 1000 + i,
+            "args": [{"index": 0, "value": i, "op": "SCMP_CMP_EQ"}]}),
+        );
+        rules.push(
+            json!({"names": [n], "action": "SCMP_ACT_ERRNO", "errnoRet": 2000 + i,
+            "args": [{"index": 1, "value": i, "op": "SCMP_CMP_NE"}]}),
+        );
+    }
+    assert!(cond.len() > 255);
+    let f = compiled(json!({"defaultAction": "SCMP_ACT_KILL_PROCESS", "syscalls": rules}));
+    check_layout(&f);
+    for n in plain {
+        assert_eq!(run(&f, n, NONE), ALLOW, "{n}");
+    }
+    for (i, n) in cond.iter().enumerate() {
+        let i = i as u64;
+        let got = run(&f, n, [i, i, 0, 0, 0, 0]);
+        assert_eq!(got, errno(1000 + i as i32), "{n}");
+        let got = run(&f, n, [i + 1, i + 1, 0, 0, 0, 0]);
+        assert_eq!(got, errno(2000 + i as i32), "{n}");
+        let got = run(&f, n, [i + 1, i, 0, 0, 0, 0]);
+        assert_eq!(got, libc::SECCOMP_RET_KILL_PROCESS, "{n}");
+    }
+}
+
+/// Six conditions in one rule, one per argument, all ANDed.
+#[test]
+fn six_conditions_in_one_rule() {
+    let f = compiled(json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+    {"names": ["mmap"], "action": "SCMP_ACT_ERRNO", "args": [
+        {"index": 0, "value": 1, "op": "SCMP_CMP_EQ"},
+        {"index": 1, "value": 2, "op": "SCMP_CMP_NE"},
+        {"index": 2, "value": 3, "op": "SCMP_CMP_GT"},
+        {"index": 3, "value": 4, "op": "SCMP_CMP_LE"},
+        {"index": 4, "value": 0xff00, "valueTwo": 0x1200, "op": "SCMP_CMP_MASKED_EQ"},
+        {"index": 5, "value": 1u64 << 33, "op": "SCMP_CMP_GE"},
+    ]}]}));
+    check_layout(&f);
+    let hit = [1, 0, 4, 4, 0x12ab, 1 << 33];
+    assert_eq!(run(&f, "mmap", hit), EPERM);
+    for i in 0..6 {
+        let mut miss = hit;
+        miss[i] = [2, 2, 3, 5, 0x13ab, (1 << 33) - 1][i];
+        assert_eq!(run(&f, "mmap", miss), ALLOW, "argument {i}");
+    }
+}
+
+const ENOSYS: u32 = libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32;
+
+/// Issue 2, runc's rule: numbers above every syscall the profile names answer ENOSYS.
+#[test]
+fn newer_syscalls_answer_enosys() {
+    let allow = |extra: serde_json::Value| {
+        let mut p = json!({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [
+            {"names": ["read", "write", "close_range", "mkdirat"], "action": "SCMP_ACT_ALLOW"},
+        ]});
+        if let Some(o) = extra.as_object() {
+            p.as_object_mut().unwrap().extend(o.clone());
+        }
+        compiled(p)
+    };
+    let f = allow(json!({}));
+    check_layout(&f);
+    assert_eq!(run(&f, "close_range", NONE), ALLOW);
+    assert_eq!(run(&f, "openat2", NONE), ENOSYS);
+    assert_eq!(run(&f, "faccessat2", NONE), ENOSYS);
+    assert_eq!(run_on(&f, NATIVE.audit, 1000, NONE), ENOSYS);
+    assert_eq!(run_on(&f, NATIVE.audit, X32_SYSCALL_BIT - 1, NONE), ENOSYS);
+    assert_eq!(
+        run(&f, "reboot", NONE),
+        EPERM,
+        "older than the profile: the default"
+    );
+    assert_eq!(run(&f, "mkdirat", NONE), ALLOW);
+
+    // An entry whose action is the default still names its syscall.
+    let mut p = json!({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [
+        {"names": ["read", "close_range"], "action": "SCMP_ACT_ALLOW"},
+        {"names": ["futex_waitv"], "action": "SCMP_ACT_ERRNO"},
+    ]});
+    let f = compiled(p.clone());
+    assert_eq!(run(&f, "faccessat2", NONE), EPERM);
+    assert_eq!(run(&f, "futex_waitv", NONE), EPERM);
+    assert_eq!(run(&f, "set_mempolicy_home_node", NONE), ENOSYS);
+    // defaultErrnoRet changes what older syscalls get, not the rule.
+    p["defaultErrnoRet"] = json!(libc::EACCES);
+    let f = compiled(p);
+    assert_eq!(run(&f, "faccessat2", NONE), errno(libc::EACCES));
+    assert_eq!(run(&f, "set_mempolicy_home_node", NONE), ENOSYS);
+}
+
+/// The rule applies under every default except allow, log and trace.
+#[test]
+fn enosys_rule_follows_the_default_action() {
+    let names = json!(["read", "write", "close_range"]);
+    for (default, applies) in [
+        ("SCMP_ACT_ERRNO", true),
+        ("SCMP_ACT_KILL", true),
+        ("SCMP_ACT_KILL_THREAD", true),
+        ("SCMP_ACT_KILL_PROCESS", true),
+        ("SCMP_ACT_TRAP", true),
+        ("SCMP_ACT_ALLOW", false),
+        ("SCMP_ACT_LOG", false),
+        ("SCMP_ACT_TRACE", false),
+    ] {
+        let act = if default == "SCMP_ACT_ALLOW" {
+            "SCMP_ACT_ERRNO"
+        } else {
+            "SCMP_ACT_ALLOW"
+        };
+        let f = compiled(
+            json!({"defaultAction": default, "syscalls": [{"names": names, "action": act}]}),
+        );
+        let d = action(serde_json::from_value(json!(default)).unwrap(), None).unwrap();
+        let want = if applies { ENOSYS } else { d };
+        assert_eq!(run(&f, "openat2", NONE), want, "{default}");
+        assert_eq!(run_on(&f, NATIVE.audit, 1000, NONE), want, "{default}");
+        assert_eq!(run(&f, "mkdirat", NONE), d, "{default}: older syscalls");
+    }
+    // runc's quirk: no ENOSYS rule for an ABI whose largest named number is 0.
+    #[cfg(target_arch = "x86_64")]
+    {
+        let f = compiled(
+            json!({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ALLOW"}]}),
+        );
+        assert_eq!(run_on(&f, NATIVE.audit, 1000, NONE), EPERM);
+    }
+}
+
+/// Each ABI has its own largest number; x32 unlisted is killed, not ENOSYS.
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn enosys_rule_per_architecture() {
+    let names = json!(["read", "write", "socket"]);
+    let f = compiled(json!({"defaultAction": "SCMP_ACT_ERRNO",
+        "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+        "syscalls": [{"names": names, "action": "SCMP_ACT_ALLOW"}]}));
+    check_layout(&f);
+    // socket is 41 natively, 359 on i386, 41 | bit on x32.
+    assert_eq!(run(&f, "socket", NONE), ALLOW);
+    assert_eq!(run_on(&f, NATIVE.audit, 200, NONE), ENOSYS);
+    assert_eq!(run_on(&f, NATIVE.audit, 40, NONE), EPERM);
+    assert_eq!(run_on(&f, AUDIT_ARCH_I386, 359, NONE), ALLOW);
+    assert_eq!(run_on(&f, AUDIT_ARCH_I386, 200, NONE), EPERM);
+    assert_eq!(run_on(&f, AUDIT_ARCH_I386, 360, NONE), ENOSYS);
+    assert_eq!(
+        run_on(&f, AUDIT_ARCH_X86_64, X32_SYSCALL_BIT | 41, NONE),
+        ALLOW
+    );
+    assert_eq!(
+        run_on(&f, AUDIT_ARCH_X86_64, X32_SYSCALL_BIT | 40, NONE),
+        EPERM
+    );
+    assert_eq!(
+        run_on(&f, AUDIT_ARCH_X86_64, X32_SYSCALL_BIT | 42, NONE),
+        ENOSYS
+    );
+    // No architectures listed: the native ABI still gets the rule (runc 1.1.15 and later).
+    let f = compiled(json!({"defaultAction": "SCMP_ACT_ERRNO",
+        "syscalls": [{"names": names, "action": "SCMP_ACT_ALLOW"}]}));
+    assert_eq!(run_on(&f, NATIVE.audit, 200, NONE), ENOSYS);
+    let kill = libc::SECCOMP_RET_KILL_PROCESS;
+    assert_eq!(
+        run_on(&f, AUDIT_ARCH_X86_64, X32_SYSCALL_BIT | 42, NONE),
+        kill
+    );
+    assert_eq!(run_on(&f, AUDIT_ARCH_I386, 360, NONE), kill);
 }

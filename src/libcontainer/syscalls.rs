@@ -1,6 +1,6 @@
 //! Syscall names → numbers for the host architecture, from libc's `SYS_*` constants.
 //!
-//! seccompiler keeps its own table private, so rt carries one. Each list is kept in byte order
+//! rt compiles seccomp filters itself, so it carries the table. Each list is kept in byte order
 //! so a lookup is a binary search: compiling Docker's profile looks up ~370 names.
 
 /// Entries as (`"SYS_name"`, number); the `SYS_` prefix is stripped when comparing.
@@ -196,6 +196,29 @@ static EXTRA: &[(&str, i64)] = &[
     ("statmount", 457),
 ];
 
+#[cfg(target_arch = "x86_64")]
+#[path = "syscalls_compat.rs"]
+mod compat;
+
+fn lookup(table: &[(&str, u32)], name: &str) -> Option<u32> {
+    table
+        .binary_search_by(|(n, _)| (*n).cmp(name))
+        .ok()
+        .map(|i| table[i].1)
+}
+
+/// The i386 number for a syscall name, as an x86_64 kernel runs i386 programs.
+#[cfg(target_arch = "x86_64")]
+pub fn i386(name: &str) -> Option<u32> {
+    lookup(compat::I386, name)
+}
+
+/// The x32 number for a syscall name, without `X32_SYSCALL_BIT`.
+#[cfg(target_arch = "x86_64")]
+pub fn x32(name: &str) -> Option<u32> {
+    lookup(compat::X32, name)
+}
+
 /// The host's number for a syscall name; None for a name this arch (or this table) lacks.
 pub fn number(name: &str) -> Option<i64> {
     if let Ok(i) = LIBC.binary_search_by(|(n, _)| n[4..].cmp(name)) {
@@ -230,6 +253,34 @@ mod tests {
         nrs.sort_unstable();
         nrs.dedup();
         assert_eq!(nrs.len(), LIBC.len(), "two names share a number");
+        #[cfg(target_arch = "x86_64")]
+        for table in [compat::I386, compat::X32] {
+            for w in table.windows(2) {
+                assert!(w[0].0 < w[1].0, "{} before {}", w[0].0, w[1].0);
+            }
+            let mut nrs: Vec<u32> = table.iter().map(|e| e.1).collect();
+            nrs.sort_unstable();
+            nrs.dedup();
+            assert_eq!(nrs.len(), table.len(), "two names share a number");
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn compat_numbers() {
+        // From the kernel's syscall_32.tbl and syscall_64.tbl (x32 rows).
+        assert_eq!(i386("getpid"), Some(20));
+        assert_eq!(i386("socket"), Some(359));
+        assert_eq!(i386("clone3"), Some(435));
+        assert_eq!(i386("cachestat"), Some(451));
+        assert_eq!(i386("arch_prctl"), Some(384));
+        assert_eq!(i386("epoll_ctl_old"), None, "x86_64 only");
+        assert_eq!(x32("getpid"), Some(39));
+        assert_eq!(x32("rt_sigaction"), Some(512), "x32's own entry");
+        assert_eq!(x32("execve"), Some(520));
+        assert_eq!(x32("uselib"), None, "not in x32");
+        assert_eq!(x32("map_shadow_stack"), None, "x86_64 only");
+        assert_eq!(x32("futex_waitv"), Some(449));
     }
 
     #[test]
