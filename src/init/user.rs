@@ -91,9 +91,12 @@ pub fn switch_user(process: &Process) -> Result<()> {
         .iter()
         .map(|g| Gid::from_raw(*g))
         .collect();
-    // setgroups is refused in a user namespace whose setgroups file says deny; only try when asked.
-    if !gids.is_empty() || !in_userns_with_setgroups_denied() {
-        setgroups(&gids).context("setting additional gids")?;
+    match setgroups(&gids) {
+        Ok(()) => {}
+        // A user namespace whose setgroups file says deny refuses even the empty list, and then
+        // there are no groups to drop; /proc is only read on that path.
+        Err(nix::errno::Errno::EPERM) if gids.is_empty() && in_userns_with_setgroups_denied() => {}
+        Err(e) => return Err(e).context("setting additional gids"),
     }
     let gid = Gid::from_raw(user.gid());
     setresgid(gid, gid, gid).with_context(|| format!("setting gid {}", user.gid()))?;
