@@ -11,7 +11,6 @@ RT=$REPO/target/$HOST/release/rt
 # build.rs has lld write the link map next to its other outputs.
 MAP=$(ls -t "$REPO"/target/"$HOST"/release/build/rt-*/out/rt.map | head -1)
 W=$(mktemp -d /tmp/rt-hotpath.XXXXXX)
-# rt's default parent cgroup "/rt" goes too when nothing uses it (see bundles/demo.sh).
-trap 'rm -rf "$W"; rmdir /sys/fs/cgroup/rt /sys/fs/cgroup/*/rt 2>/dev/null || true' EXIT
+trap 'rm -rf "$W"' EXIT
 bash "$REPO/bundles/mkrootfs.sh" "$W/rootfs" >/dev/null
 python3 "$HERE/hotpath.py" --rt "$RT" --map "$MAP" --rootfs "$W/rootfs" --out "$HERE/hot-functions.txt"

@@ -50,8 +50,6 @@ cleanup() {
       "$(command -v $r || echo "$RT")" --root "$WORK/root-$r" delete -f "$id" >/dev/null 2>&1 || true
     done
   done
-  # rt's default parent cgroup "/rt", when nothing uses it any more (see bundles/demo.sh).
-  rmdir /sys/fs/cgroup/rt /sys/fs/cgroup/*/rt 2>/dev/null || true
   restore_hugetlb
   rm -rf "$WORK"
 }

@@ -15,9 +15,6 @@ REG_PID=
 cleanup() {
   "$RT" --root "$ROOT" delete --force "$ID" >/dev/null 2>&1 || true
   if [ -n "$REG_PID" ]; then kill "$REG_PID" 2>/dev/null || true; wait "$REG_PID" 2>/dev/null || true; fi
-  # rt, like runc, leaves the default parent cgroup "/rt" for other containers; an empty one
-  # left by this demo goes (rmdir fails on a parent that is still in use).
-  rmdir /sys/fs/cgroup/rt /sys/fs/cgroup/*/rt 2>/dev/null || true
   rm -rf "$WORK"
 }
 trap cleanup EXIT

@@ -648,3 +648,59 @@ fn runs_under_a_512_kib_memory_limit() {
     let c = Ctr::new("tiny-mem", cfg);
     c.run().ok();
 }
+
+/// Without linux.cgroupsPath the container's cgroup is its id below the runtime's own cgroup,
+/// as runc makes it: no shared parent (whose realtime budget and limits would bind every
+/// container) is made, and nothing is left once it is deleted, even by a `delete` run from
+/// another cgroup.
+#[test]
+fn default_cgroup_path_is_the_id_below_our_own_cgroup() {
+    require_root!();
+    let mut cfg = config_with_args(&["sleep", "1000"]);
+    let c = Ctr::new("defaultcg", cfg.clone());
+    cfg["linux"].as_object_mut().unwrap().remove("cgroupsPath");
+    c.write_config(&cfg);
+    let shared_parents: Vec<String> = cgroup_dirs("/rt");
+    let want = own_cgroup_dirs(&c.id);
+    assert!(!want.is_empty());
+    c.create().ok();
+    let pid = c.state()["pid"].as_i64().unwrap();
+    for d in &want {
+        let procs = fs::read_to_string(format!("{d}/cgroup.procs")).unwrap_or_else(|e| {
+            panic!(
+                "{d}: {e} (cgroups of init: {})",
+                fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default()
+            )
+        });
+        assert!(
+            procs.lines().any(|p| p == pid.to_string()),
+            "init {pid} not in {d}"
+        );
+    }
+    // delete from another cgroup: what it removes must not depend on where it runs
+    let other = format!("/sys/fs/cgroup/pids/rt-it-elsewhere-{}", std::process::id());
+    let moved = fs::create_dir(&other).is_ok();
+    let mut cmd = std::process::Command::new("sh");
+    cmd.arg("-c")
+        .arg(format!(
+            "[ -d {other} ] && echo $$ > {other}/cgroup.procs; exec \"$0\" --root \"$1\" delete --force \"$2\""
+        ))
+        .arg(rt_bin())
+        .arg(c.root.path())
+        .arg(&c.id);
+    let out = run_cmd(cmd, Stdio::null());
+    if moved {
+        let _ = fs::remove_dir(&other);
+    }
+    out.ok();
+    for d in &want {
+        wait_for(&format!("{d} to go"), || {
+            (!Path::new(d).exists()).then_some(())
+        });
+    }
+    assert_eq!(
+        cgroup_dirs("/rt"),
+        shared_parents,
+        "a shared parent cgroup was made"
+    );
+}

@@ -493,6 +493,43 @@ pub fn cgroup_dirs(path: &str) -> Vec<String> {
     found
 }
 
+/// Where a relative cgroups path lands for a runtime started from this test process: below
+/// our own cgroup in each v1 hierarchy and in a hybrid host's cgroup2 tree; below its parent on
+/// a pure v2 host (ours has processes, so it cannot hand controllers to a child).
+pub fn own_cgroup_dirs(rel: &str) -> Vec<String> {
+    let own = fs::read_to_string("/proc/self/cgroup").unwrap();
+    let mut out = vec![];
+    for line in own.lines() {
+        let mut f = line.splitn(3, ':');
+        let (_, ctrls, path) = (f.next().unwrap(), f.next().unwrap(), f.next().unwrap());
+        let mount = if ctrls.is_empty() {
+            if Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+                let parent = Path::new(path).parent().unwrap_or(Path::new("/"));
+                out.push(format!("/sys/fs/cgroup{}/{rel}", parent.display()).replace("//", "/"));
+                continue;
+            }
+            "unified".to_string()
+        } else {
+            // co-mounted controllers share one mount, named as the host names it
+            let name = ctrls.trim_start_matches("name=");
+            match ["cpu,cpuacct", "net_cls,net_prio"]
+                .iter()
+                .find(|m| m.contains(name))
+            {
+                Some(m) if Path::new("/sys/fs/cgroup").join(m).is_dir() => m.to_string(),
+                _ => name.to_string(),
+            }
+        };
+        let dir = format!("/sys/fs/cgroup/{mount}{path}/{rel}").replace("//", "/");
+        if Path::new(&format!("/sys/fs/cgroup/{mount}")).is_dir() {
+            out.push(dir);
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
 /// The OCI state schema (runtime-spec schema/state-schema.json), checked by hand:
 /// required ociVersion/id/status/bundle strings, pid a non-negative integer,
 /// status one of the four, annotations a string map.

@@ -5,7 +5,7 @@ pub mod util;
 mod local;
 pub mod token;
 
-use crate::common::cgroup_dirs;
+use crate::common::own_cgroup_dirs;
 use std::fs;
 use std::path::Path;
 use util::*;
@@ -568,11 +568,8 @@ fn run_image_pulls_runs_and_cleans_up() {
     ]);
     let err = fails(&bad);
     assert!(err.contains("no/such"), "{err}");
-    // The containers' cgroups went with them. rt, like runc, leaves the default parent ("/rt")
-    // in place for other containers; the test removes it when nothing else uses it.
-    let cg = format!("/rt/{id}");
-    assert!(cgroup_dirs(&cg).is_empty(), "{cg} left behind");
-    for d in cgroup_dirs("/rt") {
-        let _ = fs::remove_dir(d);
+    // The containers' cgroups (the default: the id below our own cgroup) went with them.
+    for d in own_cgroup_dirs(&id) {
+        assert!(!Path::new(&d).exists(), "{d} left behind");
     }
 }

@@ -80,7 +80,7 @@ fn bundle(args: &[&str], seccomp: Option<Value>, tweak: impl FnOnce(&mut Value))
         cfg["linux"]["seccomp"] = s;
     }
     // Its own top-level cgroup: tests run in parallel, and delete leaves not even an empty
-    // parent behind (the default is /rt/<id>).
+    // parent behind.
     static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     cfg["linux"]["cgroupsPath"] = json!(format!("/rt-sc-{}-{n}", std::process::id()));

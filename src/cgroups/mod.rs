@@ -29,6 +29,7 @@ mod tests_offline;
 mod tests_v2tree;
 
 pub use mode::Layout;
+pub use path::Resolved as Dirs;
 
 use anyhow::{anyhow, bail, Context, Result};
 use nix::sys::signal::{kill, Signal};
@@ -78,7 +79,8 @@ pub struct CgroupManager {
 }
 
 impl CgroupManager {
-    /// `cgroups_path` is `linux.cgroupsPath` (absolute or relative); None means "/rt/<id>".
+    /// `cgroups_path` is `linux.cgroupsPath` (absolute or relative); None means "<id>", relative
+    /// to our own cgroup, as runc.
     pub fn new(cgroups_path: Option<&str>, id: &str) -> Result<Self> {
         let layout = Layout::host()?;
         let inner = path::normalize(cgroups_path, id)?;
@@ -92,6 +94,28 @@ impl CgroupManager {
             )
         };
         Self::build(Cow::Borrowed(layout), inner, own.as_deref())
+    }
+
+    /// The manager of a container whose directories were resolved when it was made (`dirs`).
+    pub fn with_dirs(cgroups_path: &str, dirs: Dirs) -> Result<Self> {
+        let layout = Layout::host()?;
+        if dirs.v1.len() != layout.v1.len() || dirs.unified.is_some() != layout.unified.is_some() {
+            bail!("the host's cgroup hierarchies changed since the container was created");
+        }
+        Ok(Self {
+            path: cgroups_path.to_string(),
+            layout: Cow::Borrowed(layout),
+            v1: dirs.v1,
+            unified: dirs.unified,
+        })
+    }
+
+    /// Where this manager's directories are, to be kept with the container.
+    pub fn resolved(&self) -> Dirs {
+        Dirs {
+            v1: self.v1.clone(),
+            unified: self.unified.clone(),
+        }
     }
 
     /// Like `new` for an arbitrary host: `mountinfo` and `proc_self_cgroup` are the texts of

@@ -44,7 +44,8 @@ pub fn normalize(cgroups_path: Option<&str>, id: &str) -> Result<String> {
         if id.is_empty() || id.contains('/') {
             bail!("container id {id:?} cannot name a cgroup");
         }
-        return Ok(format!("/rt/{id}"));
+        // runc's default: the id, relative to the runtime's own cgroup (its parent on pure v2).
+        return Ok(id.to_string());
     }
     Ok(cleaned)
 }
@@ -69,8 +70,9 @@ fn join(base: &Path, rel: &str) -> PathBuf {
     }
 }
 
-/// This container's directory in each hierarchy.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// This container's directory in each hierarchy. Kept with the container: a relative path (the
+/// default) names other directories for a caller that sits in another cgroup.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Resolved {
     /// One per entry of `layout.v1`, same order.
     pub v1: Vec<PathBuf>,
@@ -150,8 +152,8 @@ mod unit {
 
     #[test]
     fn normalizes() {
-        assert_eq!(normalize(None, "c1").unwrap(), "/rt/c1");
-        assert_eq!(normalize(Some(""), "c1").unwrap(), "/rt/c1");
+        assert_eq!(normalize(None, "c1").unwrap(), "c1");
+        assert_eq!(normalize(Some(""), "c1").unwrap(), "c1");
         assert_eq!(normalize(Some("/a/../b"), "c1").unwrap(), "/b");
         assert_eq!(normalize(Some("../../rel"), "c1").unwrap(), "rel");
         let e = normalize(Some("system.slice:rt:c1"), "c1")

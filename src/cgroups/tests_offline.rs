@@ -22,13 +22,20 @@ fn container_mounts_per_mode() {
     let u = mounts.last().unwrap();
     assert_eq!((u.name.as_str(), u.fstype.as_str()), ("unified", "cgroup2"));
 
-    let m = CgroupManager::with_host(TEST_V1, None, None, "c1").unwrap();
-    assert_eq!(m.path(), "/rt/c1");
-    assert!(m
-        .container_mounts()
-        .unwrap()
-        .iter()
-        .all(|x| x.fstype == "cgroup"));
+    // No cgroupsPath: the id, below the runtime's own cgroup in each hierarchy (runc's default).
+    let own = "5:memory:/user.slice/s.scope\n2:cpu,cpuacct:/\n";
+    let m = CgroupManager::with_host(TEST_V1, Some(own), None, "c1").unwrap();
+    assert_eq!(m.path(), "c1");
+    let mounts = m.container_mounts().unwrap();
+    assert!(mounts.iter().all(|x| x.fstype == "cgroup"));
+    let dirs: Vec<_> = mounts.iter().map(|x| x.host_dir.clone()).collect();
+    assert_eq!(
+        dirs,
+        [
+            Path::new("/sys/fs/cgroup/cpu,cpuacct/c1"),
+            Path::new("/sys/fs/cgroup/memory/user.slice/s.scope/c1")
+        ]
+    );
 
     let m = CgroupManager::with_host(TEST_V2, None, Some("/a/b"), "c1").unwrap();
     let mounts = m.container_mounts().unwrap();

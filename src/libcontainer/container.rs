@@ -69,7 +69,10 @@ impl Container {
     }
 
     pub fn cgroup(&self) -> Result<CgroupManager> {
-        CgroupManager::new(Some(&self.state.cgroup_path), &self.state.id)
+        match &self.state.cgroup_dirs {
+            Some(d) => CgroupManager::with_dirs(&self.state.cgroup_path, d.clone()),
+            None => CgroupManager::new(Some(&self.state.cgroup_path), &self.state.id),
+        }
     }
 
     /// The status now, not the one last written: the init may have exited since.

@@ -130,6 +130,7 @@ pub fn create(root: &Path, opts: CreateOpts) -> Result<Container> {
         created: time::now_rfc3339(),
         annotations: spec.annotations().clone().unwrap_or_default(),
         cgroup_path: cgroup.path().to_string(),
+        cgroup_dirs: Some(cgroup.resolved()),
         config: spec.clone(),
     };
     state.write(&dir)?;

@@ -49,6 +49,9 @@ pub struct State {
     #[serde(default)]
     pub annotations: HashMap<String, String>,
     pub cgroup_path: String,
+    /// Where cgroup_path resolved at create (absent in states written before rt kept it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cgroup_dirs: Option<crate::cgroups::Dirs>,
     /// The config the container was created with: hooks, resources and namespaces are read from
     /// here later, never from a bundle that may have changed since.
     pub config: Spec,
