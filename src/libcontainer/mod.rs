@@ -18,3 +18,7 @@ pub mod sync;
 pub mod syscalls;
 pub mod time;
 pub mod update;
+
+/// The runtime-spec version rt implements: written into state, `spec` and `features`, printed by
+/// `--version`.
+pub const OCI_VERSION: &str = "1.2.1";
