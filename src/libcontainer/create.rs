@@ -128,7 +128,12 @@ pub fn create(root: &Path, opts: CreateOpts) -> Result<Container> {
         bundle: bundle.path.clone(),
         rootfs: bundle.rootfs.clone(),
         created: time::now_rfc3339(),
-        annotations: spec.annotations().clone().unwrap_or_default(),
+        annotations: spec
+            .annotations()
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .collect(),
         cgroup_path: cgroup.path().to_string(),
         config: spec.clone(),
     };

@@ -6,6 +6,7 @@ pub mod create;
 pub mod default_spec;
 pub mod exec;
 pub mod features;
+pub mod gojson;
 pub mod hooks;
 pub mod lifecycle;
 pub mod namespaces;

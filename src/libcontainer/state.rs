@@ -2,7 +2,7 @@
 use anyhow::{Context, Result};
 use oci_spec::runtime::Spec;
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -46,15 +46,17 @@ pub struct State {
     pub bundle: PathBuf,
     pub rootfs: PathBuf,
     pub created: String,
+    /// Sorted, so `state` and `list` print them in the same order every time (as Go does).
     #[serde(default)]
-    pub annotations: HashMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
     pub cgroup_path: String,
     /// The config the container was created with: hooks, resources and namespaces are read from
     /// here later, never from a bundle that may have changed since.
     pub config: Spec,
 }
 
-/// What `rt state` prints: the OCI state plus the fields runc adds.
+/// What `rt state` and `list --format json` print: the OCI state plus the fields runc adds, in
+/// runc's order (its containerState struct).
 #[derive(Serialize, Debug)]
 pub struct PublicState<'a> {
     #[serde(rename = "ociVersion")]
@@ -65,9 +67,9 @@ pub struct PublicState<'a> {
     pub bundle: &'a Path,
     pub rootfs: &'a Path,
     pub created: &'a str,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: &'a BTreeMap<String, String>,
     pub owner: &'a str,
-    #[serde(skip_serializing_if = "HashMap::is_empty")]
-    pub annotations: &'a HashMap<String, String>,
 }
 
 impl State {
@@ -85,8 +87,8 @@ impl State {
             bundle: &self.bundle,
             rootfs: &self.rootfs,
             created: &self.created,
-            owner: "",
             annotations: &self.annotations,
+            owner: "",
         }
     }
 
