@@ -21,6 +21,7 @@ pub fn update(c: &mut Container, patch: Value) -> Result<()> {
     c.cgroup()?
         .apply(&resources)
         .context("applying the new resources")?;
+    crate::debug!("update {}: resources applied", c.id());
     linux["resources"] = current;
     c.state.config.set_linux(Some(
         serde_json::from_value(linux).context("updating the saved config")?,
