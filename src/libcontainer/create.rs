@@ -79,6 +79,9 @@ pub fn create(root: &Path, opts: CreateOpts) -> Result<Container> {
         .as_ref()
         .map(|p| p.to_string_lossy().into_owned());
     let cgroup = CgroupManager::new(cgroups_path.as_deref(), opts.id)?;
+    if let Some(r) = linux.resources() {
+        cgroup.check(r).context("linux.resources")?;
+    }
 
     std::fs::DirBuilder::new()
         .recursive(true)
