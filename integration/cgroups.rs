@@ -704,3 +704,85 @@ fn default_cgroup_path_is_the_id_below_our_own_cgroup() {
         "a shared parent cgroup was made"
     );
 }
+
+/// An unlimited value reads back as "max" (v2) or as the page-rounded i64::MAX (v1).
+#[track_caller]
+fn assert_unlimited(c: &Ctr, rel: &str) {
+    let v = host_file(c, rel);
+    assert!(
+        v.starts_with("max") || v.parse::<u64>().is_ok_and(|n| n > 1 << 62),
+        "{rel} = {v}, not unlimited"
+    );
+}
+
+#[test]
+fn update_unlimited_memory_and_negative_values() {
+    require_root!();
+    let swap = !is_v2() && host_has("memory/memory.memsw.limit_in_bytes");
+    let mut res = json!({"memory": {"limit": 64 * MIB}});
+    if swap {
+        res["memory"]["swap"] = json!(128 * MIB);
+    }
+    let c = Ctr::started("cg-unlimit", with_resources(&["sleep", "1000"], res));
+    // -1 lifts the memory limit, and on v1 the memory+swap limit with it (which must never
+    // be below the memory limit, so keeping it would make the kernel refuse)
+    c.rt(&["update", "--memory", "-1", &c.id]).ok();
+    assert_unlimited(&c, &rel("memory", "memory.limit_in_bytes", "memory.max"));
+    if swap {
+        assert_unlimited(&c, "memory/memory.memsw.limit_in_bytes");
+    }
+    // the new values are what later updates build on
+    c.rt(&["update", "--pids-limit", "20", &c.id]).ok();
+    assert_unlimited(&c, &rel("memory", "memory.limit_in_bytes", "memory.max"));
+
+    // negative numbers are values, not flags
+    c.rt(&[
+        "update",
+        "--cpu-period",
+        "100000",
+        "--cpu-quota",
+        "20000",
+        &c.id,
+    ])
+    .ok();
+    c.rt(&["update", "--cpu-quota", "-1", &c.id]).ok();
+    if is_v2() {
+        assert_unlimited(&c, "cpu.max");
+    } else {
+        assert_eq!(host_file(&c, "cpu/cpu.cfs_quota_us"), "-1");
+    }
+    c.exec(&[], &["true"]).ok();
+}
+
+#[test]
+fn unified_needs_a_cgroup_v2_host() {
+    require_root!();
+    let unified = json!({"unified": {"pids.max": "10"}});
+    let c = Ctr::new(
+        "cg-unified",
+        with_resources(&["sleep", "1000"], unified.clone()),
+    );
+    if is_v2() {
+        c.create().ok();
+        assert_eq!(host_file(&c, "pids.max"), "10");
+        return;
+    }
+    // runc 1.1 and current runc alike refuse it unless the host is cgroup v2 only, hybrid
+    // hosts included: `invalid configuration: cannot use unified on cgroup v1`
+    c.create()
+        .fails_with("invalid configuration: cannot use unified on cgroup v1")
+        .one_error_line();
+    assert!(c.leftovers().is_empty(), "{:#?}", c.leftovers());
+    // an empty map asks for nothing
+    let mut cfg = with_resources(&["sleep", "1000"], json!({"unified": {}}));
+    cfg["linux"]["cgroupsPath"] = json!(c.cgroup);
+    c.write_config(&cfg);
+    c.create().ok();
+    // update refuses it as well
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("r.json");
+    fs::write(&file, unified.to_string()).unwrap();
+    c.rt(&["update", "--resources", file.to_str().unwrap(), &c.id])
+        .fails_with("invalid configuration: cannot use unified on cgroup v1");
+    assert_eq!(c.status(), "created");
+}

@@ -647,3 +647,123 @@ pub fn assert_in_cgroup_everywhere(pid: i64, path: &str, what: &str) {
         );
     }
 }
+
+/// The keys of every JSON object in `text`, in the order the text has them (serde_json's own
+/// maps sort them): `Keys` of the top-level object, each key with the keys of its value.
+#[derive(Debug, Default)]
+pub struct Keys(pub Vec<(String, Keys)>);
+
+impl Keys {
+    pub fn of(text: &str) -> Keys {
+        serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+    }
+    pub fn names(&self) -> Vec<&str> {
+        self.0.iter().map(|(k, _)| k.as_str()).collect()
+    }
+    pub fn get(&self, key: &str) -> &Keys {
+        self.0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v)
+            .unwrap_or_else(|| panic!("no key {key:?} in {:?}", self.names()))
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Keys {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Keys, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Keys;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut m: A) -> Result<Keys, A::Error> {
+                let mut keys = vec![];
+                while let Some(k) = m.next_key::<String>()? {
+                    keys.push((k, m.next_value::<Keys>()?));
+                }
+                Ok(Keys(keys))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut s: A) -> Result<Keys, A::Error> {
+                while s.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                Ok(Keys::default())
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Keys, E> {
+                Ok(Keys::default())
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Keys, E> {
+                Ok(Keys::default())
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Keys, E> {
+                Ok(Keys::default())
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Keys, E> {
+                Ok(Keys::default())
+            }
+            fn visit_str<E>(self, _: &str) -> Result<Keys, E> {
+                Ok(Keys::default())
+            }
+            fn visit_unit<E>(self) -> Result<Keys, E> {
+                Ok(Keys::default())
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A logrus line as runc writes it, text (`time="…" level=L msg=…`) or json
+/// (`{"level":…,"msg":…,"time":…}` plus any fields, keys sorted): its level and message.
+/// The time must be RFC 3339 to the second, logrus' default.
+#[track_caller]
+pub fn parse_log_line(line: &str) -> (String, String) {
+    let (level, msg, time) = if line.starts_with('{') {
+        let v: Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        let keys = Keys::of(line);
+        let names = keys.names();
+        let mut sorted = names.clone();
+        sorted.sort();
+        assert_eq!(names, sorted, "json log keys unsorted: {line}");
+        let s = |k: &str| {
+            v[k].as_str()
+                .unwrap_or_else(|| panic!("no {k}: {line}"))
+                .to_string()
+        };
+        (s("level"), s("msg"), s("time"))
+    } else {
+        let rest = line
+            .strip_prefix("time=\"")
+            .unwrap_or_else(|| panic!("not a logrus text line: {line:?}"));
+        let (time, rest) = rest.split_once("\" level=").unwrap();
+        let (level, rest) = rest.split_once(" msg=").unwrap();
+        let msg = match rest.strip_prefix('"') {
+            // quoted up to the closing quote (fields such as pid= may follow)
+            Some(q) => {
+                let mut out = String::new();
+                let mut chars = q.chars();
+                while let Some(c) = chars.next() {
+                    match c {
+                        '\\' => out.push(chars.next().unwrap()),
+                        '"' => break,
+                        c => out.push(c),
+                    }
+                }
+                out
+            }
+            None => rest.split(' ').next().unwrap().to_string(),
+        };
+        (level.to_string(), msg, time.to_string())
+    };
+    let t = time.as_bytes();
+    let zone = &time[19.min(time.len())..];
+    assert!(
+        time.len() >= 20
+            && t[4] == b'-'
+            && t[10] == b'T'
+            && t[16] == b':'
+            && (zone == "Z"
+                || (zone.len() == 6 && (zone.starts_with('+') || zone.starts_with('-')))),
+        "log time is not RFC 3339 to the second: {line}"
+    );
+    (level, msg)
+}

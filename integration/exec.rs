@@ -211,10 +211,11 @@ fn stopped_container_refused() {
     require_root!();
     let c = Ctr::started("exec-stopped", config_with_args(&["true"]));
     c.wait_status("stopped");
-    // runc's wording, word for word
-    c.exec(&[], &["true"])
-        .fails_with("cannot exec in a stopped container")
+    // runc's wording, word for word, and exec's failure status
+    let out = c.exec(&[], &["true"]);
+    out.fails_with("exec failed: cannot exec in a stopped container")
         .one_error_line();
+    assert_eq!(out.code(), 255, "{out:#?}");
 }
 
 #[test]
@@ -222,9 +223,15 @@ fn paused_container_needs_ignore_paused() {
     require_root!();
     let c = sleeper("exec-paused");
     c.rt(&["pause", &c.id]).ok();
-    c.exec(&[], &["echo", "hi"])
-        .fails_with("cannot exec in a paused container")
+    let out = c.exec(&[], &["echo", "hi"]);
+    out.fails_with("cannot exec in a paused container (use --ignore-paused to override)")
         .one_error_line();
+    assert_eq!(out.code(), 255, "{out:#?}");
+    assert_eq!(
+        c.raw_status(),
+        "paused",
+        "a refused exec must leave it paused"
+    );
     // The new process joins the frozen cgroup, so it can only finish after resume.
     let cmd = c.cmd(&["exec", "--ignore-paused", &c.id, "echo", "hi"]);
     let exec = std::thread::spawn(move || run_cmd(cmd, std::process::Stdio::null()));

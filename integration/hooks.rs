@@ -242,6 +242,10 @@ fn failing_poststop_is_a_warning() {
     } else {
         out.ok();
         assert!(after.exists(), "the hook after the failing one did not run");
+        // the warning is a logrus line, as runc's warnings are
+        let (level, msg) = parse_log_line(out.stderr.trim_end());
+        assert_eq!(level, "warning", "{out:#?}");
+        assert!(msg.contains("poststop"), "{out:#?}");
     }
     assert!(c.leftovers().is_empty(), "{:#?}", c.leftovers());
 }

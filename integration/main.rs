@@ -5,6 +5,7 @@
 
 mod cgroups;
 mod cleanup;
+mod cli;
 mod common;
 mod console;
 mod errors;

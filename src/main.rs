@@ -110,27 +110,44 @@ pub extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) ->
 
 #[cfg_attr(test, allow(dead_code))]
 fn run() {
-    // runc exits 1 on a usage error; clap's default is 2.
+    // runc (urfave/cli) exits 1 on a usage error and 3 on an unknown command; clap's default
+    // is 2 for both.
     let cli = Cli::try_parse().unwrap_or_else(|e| {
         let _ = e.print();
-        std::process::exit(if e.use_stderr() { 1 } else { 0 })
+        let code = match e.kind() {
+            _ if !e.use_stderr() => 0,
+            clap::error::ErrorKind::InvalidSubcommand => 3,
+            _ => 1,
+        };
+        std::process::exit(code)
     });
     if cli.version {
         commands::version::print();
         return;
     }
     let Some(command) = cli.command else {
-        eprintln!("rt: a subcommand is required (see rt --help)");
-        std::process::exit(1);
+        // As runc: no command shows the help.
+        use clap::CommandFactory;
+        let _ = Cli::command().print_help();
+        return;
     };
     if let Command::Init = command {
         init::main();
     }
-    logging::setup(cli.log.as_deref(), cli.log_format == "json", cli.debug);
+    if let Err(e) = logging::setup(cli.log.as_deref(), cli.log_format == "json", cli.debug) {
+        logging::fatal(&e);
+        std::process::exit(1);
+    }
     let g = GlobalOpts {
         root: cli.root,
         systemd_cgroup: cli.systemd_cgroup,
         rootless: cli.rootless,
+    };
+    // runc's exec exits 255 when it cannot run the process (its own status otherwise), and
+    // says so first: callers tell the two apart by that.
+    let (failure_code, failure_prefix) = match command {
+        Command::Exec(_) => (255, Some("exec failed")),
+        _ => (1, None),
     };
     let result = match command {
         Command::Create(a) => commands::create::run(&g, a),
@@ -157,8 +174,12 @@ fn run() {
     match result {
         Ok(code) => std::process::exit(code),
         Err(e) => {
+            let e = match failure_prefix {
+                Some(p) => e.context(p),
+                None => e,
+            };
             logging::fatal(&e);
-            std::process::exit(1);
+            std::process::exit(failure_code);
         }
     }
 }

@@ -68,7 +68,8 @@ pub fn ok(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
-/// The error of a failing rt: exactly one line on stderr, non-zero exit.
+/// The error of a failing rt: exactly one line on stderr (a logrus line, as runc writes it),
+/// non-zero exit; returns its message.
 pub fn fails(o: &Output) -> String {
     assert!(
         !o.status.success(),
@@ -77,7 +78,7 @@ pub fn fails(o: &Output) -> String {
     );
     let e = String::from_utf8_lossy(&o.stderr).trim_end().to_string();
     assert_eq!(e.lines().count(), 1, "want one error line, got: {e}");
-    e
+    crate::common::parse_log_line(&e).1
 }
 
 pub fn sh(cmd: &mut Command) {

@@ -1,6 +1,6 @@
 //! Small file helpers for cgroupfs: one open+write per value, errors naming the file.
 use anyhow::{anyhow, Context, Result};
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::io::{ErrorKind, Write};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -67,7 +67,7 @@ pub fn read_u64_or_zero(dir: &Path, file: &str) -> Result<u64> {
 }
 
 /// "key value" lines (memory.stat, cpu.stat, memory.events, memory.oom_control).
-pub fn parse_flat_keyed(text: &str) -> HashMap<String, u64> {
+pub fn parse_flat_keyed(text: &str) -> BTreeMap<String, u64> {
     text.lines()
         .filter_map(|l| {
             let (k, v) = l.split_once(' ')?;

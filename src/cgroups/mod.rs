@@ -223,7 +223,19 @@ impl CgroupManager {
         }
     }
 
+    /// Refuses what this host cannot take, before anything is made. As runc (1.1 and current):
+    /// `unified` keys need a host that is cgroup v2 only; a hybrid host's cgroup2 tree holds
+    /// few controllers or none, so writing them there would not limit what was asked for.
+    pub fn check(&self, r: &LinuxResources) -> Result<()> {
+        let unified = r.unified().as_ref().is_some_and(|u| !u.is_empty());
+        if unified && self.layout.mode != Mode::V2 {
+            bail!("invalid configuration: cannot use unified on cgroup v1");
+        }
+        Ok(())
+    }
+
     pub fn apply(&self, r: &LinuxResources) -> Result<()> {
+        self.check(r)?;
         if self.layout.mode == Mode::V2 {
             let (_, dir) = self.unified_mount()?;
             return resources_v2::apply(dir, r);
@@ -233,14 +245,6 @@ impl CgroupManager {
         let huge = r.hugepage_limits().as_deref().unwrap_or(&[]);
         if !huge.is_empty() {
             self.apply_hugetlb_v1_host(huge)?;
-        }
-        if let Some(u) = r.unified().as_ref().filter(|u| !u.is_empty()) {
-            match self.layout.mode {
-                Mode::Hybrid => resources_v2::unified(self.unified_mount()?.1, u)?,
-                _ => bail!(
-                    "linux.resources.unified needs cgroup v2, and this host only has cgroup v1"
-                ),
-            }
         }
         Ok(())
     }

@@ -3,7 +3,7 @@ use super::convert;
 use super::fs;
 use anyhow::{Context, Result};
 use serde::Serialize;
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::path::Path;
 
 fn is_zero(v: &u64) -> bool {
@@ -16,7 +16,7 @@ pub struct Stats {
     pub memory: Memory,
     pub pids: Pids,
     pub blkio: Blkio,
-    pub hugetlb: HashMap<String, Hugetlb>,
+    pub hugetlb: BTreeMap<String, Hugetlb>,
 }
 
 #[derive(Debug, Default, Clone, Serialize, PartialEq, Eq)]
@@ -66,8 +66,8 @@ pub struct Memory {
     pub kernel: MemoryEntry,
     #[serde(rename = "kernelTCP")]
     pub kernel_tcp: MemoryEntry,
-    #[serde(skip_serializing_if = "HashMap::is_empty")]
-    pub raw: HashMap<String, u64>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub raw: BTreeMap<String, u64>,
 }
 
 #[derive(Debug, Default, Clone, Serialize, PartialEq, Eq)]
@@ -326,8 +326,8 @@ pub fn v2(dir: &Path) -> Result<Stats> {
 
 /// hugetlb.<size>.{current,events} of a cgroup2 directory; sizes whose files are missing
 /// (controller not enabled) are left out.
-pub fn hugetlb_v2(dir: &Path) -> Result<HashMap<String, Hugetlb>> {
-    let mut out = HashMap::new();
+pub fn hugetlb_v2(dir: &Path) -> Result<BTreeMap<String, Hugetlb>> {
+    let mut out = BTreeMap::new();
     for size in hugepage_sizes() {
         let Some(cur) = fs::read_opt(dir, &format!("hugetlb.{size}.current"))? else {
             continue;

@@ -1,8 +1,9 @@
 use super::{Exit, GlobalOpts};
 use crate::libcontainer::container::Container;
+use crate::libcontainer::gojson;
 use crate::libcontainer::state::Status;
 use anyhow::{bail, Context};
-use serde_json::json;
+use serde::Serialize;
 use std::io::Write;
 use std::time::{Duration, Instant};
 
@@ -17,16 +18,32 @@ pub struct Args {
     pub id: String,
 }
 
+/// One line of output, runc's types.Event: `type`, `id`, then `data` when there is any.
+#[derive(Serialize)]
+struct Event<'a, T: Serialize> {
+    #[serde(rename = "type")]
+    typ: &'a str,
+    id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data: Option<T>,
+}
+
 pub fn run(g: &GlobalOpts, a: Args) -> Exit {
     let c = Container::load_unlocked(&g.root, &a.id)?;
     let cg = c.cgroup()?;
     if c.status() == Status::Stopped {
         bail!("container not running");
     }
-    let event = |typ: &str, data: serde_json::Value| json!({"type": typ, "id": a.id, "data": data});
+    let event = |typ, data| {
+        gojson::to_string(&Event {
+            typ,
+            id: &a.id,
+            data,
+        })
+    };
     if a.stats {
         let stats = cg.stats().context("reading cgroup stats")?;
-        crate::out!("{}", event("stats", serde_json::to_value(stats)?));
+        crate::out!("{}", event("stats", Some(stats))?);
         return Ok(0);
     }
     let interval = parse_duration(&a.interval)?;
@@ -39,11 +56,11 @@ pub fn run(g: &GlobalOpts, a: Args) -> Exit {
         let now_ooms = cg.oom_kills().unwrap_or(ooms);
         if now_ooms > ooms {
             ooms = now_ooms;
-            let _ = writeln!(out, "{}", json!({"type": "oom", "id": a.id}));
+            let _ = writeln!(out, "{}", event("oom", None)?);
         }
         if Instant::now() >= next_stats {
             if let Ok(stats) = cg.stats() {
-                if writeln!(out, "{}", event("stats", serde_json::to_value(stats)?)).is_err() {
+                if writeln!(out, "{}", event("stats", Some(stats))?).is_err() {
                     return Ok(0);
                 }
             }

@@ -1,5 +1,7 @@
 use super::{Exit, GlobalOpts};
 use crate::libcontainer::container::Container;
+use crate::libcontainer::gojson;
+use crate::libcontainer::state::PublicState;
 use std::os::unix::fs::MetadataExt;
 
 #[derive(clap::Args)]
@@ -24,7 +26,8 @@ pub fn run(g: &GlobalOpts, a: Args) -> Exit {
             }
         }
     }
-    containers.sort_by(|a, b| a.0.state.created.cmp(&b.0.state.created));
+    // runc lists its root directory in name order.
+    containers.sort_by(|a, b| a.0.id().cmp(b.0.id()));
     if a.quiet {
         for (c, _) in &containers {
             crate::out!("{}", c.id());
@@ -34,13 +37,12 @@ pub fn run(g: &GlobalOpts, a: Args) -> Exit {
     if a.format == "json" {
         let list: Vec<_> = containers
             .iter()
-            .map(|(c, owner)| {
-                let mut v = serde_json::to_value(c.state.public(c.status())).unwrap_or_default();
-                v["owner"] = serde_json::Value::String(owner.clone());
-                v
+            .map(|(c, owner)| PublicState {
+                owner,
+                ..c.state.public(c.status())
             })
             .collect();
-        crate::out!("{}", serde_json::Value::Array(list));
+        crate::out!("{}", gojson::to_string(&list)?);
         return Ok(0);
     }
     let mut rows = vec![["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"].map(String::from)];

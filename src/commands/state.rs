@@ -1,5 +1,7 @@
 use super::{Exit, GlobalOpts};
 use crate::libcontainer::container::Container;
+use crate::libcontainer::gojson;
+use std::io::Write;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -8,9 +10,9 @@ pub struct Args {
 
 pub fn run(g: &GlobalOpts, a: Args) -> Exit {
     let c = Container::load_unlocked(&g.root, &a.id)?;
-    crate::out!(
-        "{}",
-        serde_json::to_string_pretty(&c.state.public(c.status()))?
-    );
+    let json = gojson::to_string_pretty(&c.state.public(c.status()))?;
+    // runc writes the document without a newline after it.
+    let mut out = std::io::stdout();
+    let _ = out.write_all(json.as_bytes()).and_then(|_| out.flush());
     Ok(0)
 }

@@ -16,14 +16,14 @@ pub struct Args {
     /// CPU CFS period (microseconds)
     #[arg(long)]
     pub cpu_period: Option<u64>,
-    /// CPU CFS quota (microseconds)
-    #[arg(long)]
+    /// CPU CFS quota (microseconds, -1 for unlimited)
+    #[arg(long, allow_hyphen_values = true)]
     pub cpu_quota: Option<i64>,
     /// CPU realtime period (microseconds)
     #[arg(long)]
     pub cpu_rt_period: Option<u64>,
     /// CPU realtime runtime (microseconds)
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub cpu_rt_runtime: Option<i64>,
     /// CPU shares (relative weight)
     #[arg(long)]

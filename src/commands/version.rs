@@ -1,5 +1,4 @@
-/// The runtime-spec version rt implements.
-pub const OCI_VERSION: &str = "1.2.1";
+use crate::libcontainer::OCI_VERSION;
 
 pub fn print() {
     crate::out!("rt version {}", env!("CARGO_PKG_VERSION"));

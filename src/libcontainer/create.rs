@@ -5,9 +5,9 @@ use super::namespaces;
 use super::process::{cgroup2_birthplace, sealed_self, spawn_init, InitSpawn};
 use super::state::{write_atomic, State, Status, EXEC_FIFO};
 use super::sync::{Channel, FromInit, InitConfig, ToInit};
+use super::OCI_VERSION;
 use super::{hooks, procfs, time};
 use crate::cgroups::CgroupManager;
-use crate::commands::version::OCI_VERSION;
 use anyhow::{bail, Context, Result};
 use nix::sys::signal::{kill, Signal};
 use nix::sys::stat::Mode;
@@ -79,6 +79,9 @@ pub fn create(root: &Path, opts: CreateOpts) -> Result<Container> {
         .as_ref()
         .map(|p| p.to_string_lossy().into_owned());
     let cgroup = CgroupManager::new(cgroups_path.as_deref(), opts.id)?;
+    if let Some(r) = linux.resources() {
+        cgroup.check(r).context("linux.resources")?;
+    }
 
     std::fs::DirBuilder::new()
         .recursive(true)
@@ -128,7 +131,12 @@ pub fn create(root: &Path, opts: CreateOpts) -> Result<Container> {
         bundle: bundle.path.clone(),
         rootfs: bundle.rootfs.clone(),
         created: time::now_rfc3339(),
-        annotations: spec.annotations().clone().unwrap_or_default(),
+        annotations: spec
+            .annotations()
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .collect(),
         cgroup_path: cgroup.path().to_string(),
         cgroup_dirs: Some(cgroup.resolved()),
         config: spec.clone(),

@@ -1,5 +1,5 @@
 //! The config.json `rt spec` writes: a busybox-ready default much like `runc spec`'s.
-use crate::commands::version::OCI_VERSION;
+use super::OCI_VERSION;
 use serde_json::{json, Value};
 
 const CAPS: [&str; 3] = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"];

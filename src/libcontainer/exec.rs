@@ -76,6 +76,7 @@ pub fn exec(c: &Container, opts: ExecOpts) -> Result<i32> {
         cgroup: unified.as_ref().map(|fd| fd.as_raw_fd()),
     })?;
     let child = spawned.pid;
+    crate::debug!("exec {}: init cloned (pid {child})", c.id());
     drop((child_sock, exe, unified));
     let mut chan = Channel(parent_sock);
     let result = (|| -> Result<i32> {
@@ -119,6 +120,7 @@ pub fn exec(c: &Container, opts: ExecOpts) -> Result<i32> {
             return Err(e);
         }
     };
+    crate::debug!("exec {}: process {pid} about to exec", c.id());
     if let Some(p) = opts.pid_file {
         write_atomic(p, pid.to_string().as_bytes())
             .with_context(|| format!("--pid-file {}", p.display()))?;

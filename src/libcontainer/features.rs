@@ -1,6 +1,6 @@
 //! The runtime-spec features document: what rt implements, said truthfully, because callers
 //! (Kubernetes through containerd) turn features on only when it is listed here.
-use crate::commands::version::OCI_VERSION;
+use super::OCI_VERSION;
 use serde_json::{json, Value};
 
 const MOUNT_OPTIONS: &[&str] = &[

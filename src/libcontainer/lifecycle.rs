@@ -61,6 +61,7 @@ pub fn start(c: &mut Container) -> Result<()> {
     while !matches!(read(&fifo, &mut buf), Ok(0) | Err(Errno::EBADF)) {}
     // The process may already have exited (a /bin/true): that is a start that worked, as in runc.
     let _ = std::fs::remove_file(&fifo_path);
+    crate::debug!("start {}: process {} released", c.id(), c.state.pid);
     c.state.status = Status::Running;
     c.save()?;
     let h = c.state.config.hooks().clone();
@@ -96,6 +97,10 @@ fn send_raw(pid: i32, sig: i32) -> nix::Result<()> {
 
 pub fn kill(c: &Container, sig: i32, all: bool) -> Result<()> {
     let status = c.status();
+    crate::debug!(
+        "kill {}: signal {sig} (all: {all}), status {status}",
+        c.id()
+    );
     if all {
         let cg = c.cgroup()?;
         // runc: "no error is returned if the container is stopped". The containerd shim
@@ -124,6 +129,7 @@ pub fn kill(c: &Container, sig: i32, all: bool) -> Result<()> {
 }
 
 pub fn pause(c: &Container) -> Result<()> {
+    crate::debug!("pause {}: freezing", c.id());
     match c.status() {
         Status::Running | Status::Created => c.cgroup()?.freeze(),
         Status::Paused => bail!("container {} is already paused", c.id()),
@@ -132,6 +138,7 @@ pub fn pause(c: &Container) -> Result<()> {
 }
 
 pub fn resume(c: &Container) -> Result<()> {
+    crate::debug!("resume {}: thawing", c.id());
     match c.status() {
         Status::Paused => c.cgroup()?.thaw(),
         _ => bail!("container not paused"),
@@ -166,6 +173,7 @@ fn kill_and_wait(c: &Container) -> Result<()> {
 
 pub fn delete(c: Container, force: bool) -> Result<()> {
     let status = c.status();
+    crate::debug!("delete {}: status {status} (force: {force})", c.id());
     match status {
         Status::Stopped => {}
         // runc deletes a container that was created but never started without --force.

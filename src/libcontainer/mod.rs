@@ -6,6 +6,7 @@ pub mod create;
 pub mod default_spec;
 pub mod exec;
 pub mod features;
+pub mod gojson;
 pub mod hooks;
 pub mod lifecycle;
 pub mod namespaces;
@@ -20,3 +21,7 @@ pub mod syscalls;
 pub mod sysctl;
 pub mod time;
 pub mod update;
+
+/// The runtime-spec version rt implements: written into state, `spec` and `features`, printed by
+/// `--version`.
+pub const OCI_VERSION: &str = "1.2.1";

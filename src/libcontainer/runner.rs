@@ -107,10 +107,12 @@ pub fn wait(pid: i32, signals: &SignalFd, master: Option<OwnedFd>) -> Result<i32
             && copy_once(m.as_fd(), stdout.as_fd())
         {}
     }
-    Ok(match waitpid(Pid::from_raw(pid), None) {
+    let status = match waitpid(Pid::from_raw(pid), None) {
         Ok(WaitStatus::Exited(_, code)) => code,
         Ok(WaitStatus::Signaled(_, sig, _)) => 128 + sig as i32,
         // Not our child (it was forked into a joined pid namespace): its status is not ours to read.
         _ => 0,
-    })
+    };
+    crate::debug!("process exited: pid {pid}, status {status}");
+    Ok(status)
 }

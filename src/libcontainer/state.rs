@@ -2,7 +2,7 @@
 use anyhow::{Context, Result};
 use oci_spec::runtime::Spec;
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -46,8 +46,9 @@ pub struct State {
     pub bundle: PathBuf,
     pub rootfs: PathBuf,
     pub created: String,
+    /// Sorted, so `state` and `list` print them in the same order every time (as Go does).
     #[serde(default)]
-    pub annotations: HashMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
     pub cgroup_path: String,
     /// Where cgroup_path resolved at create (absent in states written before rt kept it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -57,7 +58,8 @@ pub struct State {
     pub config: Spec,
 }
 
-/// What `rt state` prints: the OCI state plus the fields runc adds.
+/// What `rt state` and `list --format json` print: the OCI state plus the fields runc adds, in
+/// runc's order (its containerState struct).
 #[derive(Serialize, Debug)]
 pub struct PublicState<'a> {
     #[serde(rename = "ociVersion")]
@@ -68,9 +70,9 @@ pub struct PublicState<'a> {
     pub bundle: &'a Path,
     pub rootfs: &'a Path,
     pub created: &'a str,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: &'a BTreeMap<String, String>,
     pub owner: &'a str,
-    #[serde(skip_serializing_if = "HashMap::is_empty")]
-    pub annotations: &'a HashMap<String, String>,
 }
 
 impl State {
@@ -88,8 +90,8 @@ impl State {
             bundle: &self.bundle,
             rootfs: &self.rootfs,
             created: &self.created,
-            owner: "",
             annotations: &self.annotations,
+            owner: "",
         }
     }
 

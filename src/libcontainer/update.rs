@@ -11,21 +11,38 @@ pub fn update(c: &mut Container, patch: Value) -> Result<()> {
         bail!("container not running");
     }
     let mut linux = serde_json::to_value(c.state.config.linux())?;
-    let mut current = linux
+    let current = linux
         .get("resources")
         .cloned()
         .unwrap_or(Value::Object(Default::default()));
-    merge(&mut current, patch);
+    let current = patched(current, patch);
     let resources: LinuxResources =
         serde_json::from_value(current.clone()).context("invalid resources")?;
     c.cgroup()?
         .apply(&resources)
         .context("applying the new resources")?;
+    crate::debug!("update {}: resources applied", c.id());
     linux["resources"] = current;
     c.state.config.set_linux(Some(
         serde_json::from_value(linux).context("updating the saved config")?,
     ));
     c.save()
+}
+
+/// The saved resources with `patch` laid over them.
+fn patched(mut current: Value, patch: Value) -> Value {
+    // As runc: an unlimited memory limit with no swap value given lifts the swap limit as well
+    // (memory+swap may never be below memory on v1, so a swap limit left in place would refuse
+    // it). Without a saved swap value the cgroup code derives the unlimited one.
+    let unlimits_memory = patch.pointer("/memory/limit") == Some(&Value::from(-1))
+        && patch.pointer("/memory/swap").is_none();
+    merge(&mut current, patch);
+    if unlimits_memory {
+        if let Some(m) = current.get_mut("memory").and_then(Value::as_object_mut) {
+            m.remove("swap");
+        }
+    }
+    current
 }
 
 /// Objects merge key by key; anything else replaces.
@@ -77,6 +94,24 @@ mod tests {
         assert_eq!(parse_bytes("1gb").unwrap(), 1 << 30);
         assert_eq!(parse_bytes("-1").unwrap(), -1);
         assert!(parse_bytes("lots").is_err());
+    }
+
+    #[test]
+    fn unlimited_memory_lifts_a_saved_swap_limit() {
+        let saved = json!({"memory": {"limit": 100, "swap": 200}, "pids": {"limit": 5}});
+        assert_eq!(
+            patched(saved.clone(), json!({"memory": {"limit": -1}})),
+            json!({"memory": {"limit": -1}, "pids": {"limit": 5}})
+        );
+        // a swap value given with it is kept, and other limits leave swap alone
+        assert_eq!(
+            patched(saved.clone(), json!({"memory": {"limit": -1, "swap": 300}})),
+            json!({"memory": {"limit": -1, "swap": 300}, "pids": {"limit": 5}})
+        );
+        assert_eq!(
+            patched(saved, json!({"memory": {"limit": 150}})),
+            json!({"memory": {"limit": 150, "swap": 200}, "pids": {"limit": 5}})
+        );
     }
 
     #[test]
