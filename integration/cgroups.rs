@@ -786,3 +786,115 @@ fn unified_needs_a_cgroup_v2_host() {
         .fails_with("invalid configuration: cannot use unified on cgroup v1");
     assert_eq!(c.status(), "created");
 }
+
+/// The freezers that can hold a container's cgroup on this host: the v1 freezer hierarchy
+/// and the cgroup2 tree (a hybrid host has both), as (directory, file, frozen value).
+fn freezers(cgroup: &str) -> Vec<(String, &'static str, &'static str)> {
+    let mut out = vec![];
+    if is_v2() {
+        out.push((format!("/sys/fs/cgroup{cgroup}"), "cgroup.freeze", "1"));
+        return out;
+    }
+    if Path::new("/sys/fs/cgroup/freezer").is_dir() {
+        out.push((
+            format!("/sys/fs/cgroup/freezer{cgroup}"),
+            "freezer.state",
+            "FROZEN",
+        ));
+    }
+    if Path::new("/sys/fs/cgroup/unified/cgroup.controllers").exists() {
+        out.push((
+            format!("/sys/fs/cgroup/unified{cgroup}"),
+            "cgroup.freeze",
+            "1",
+        ));
+    }
+    out
+}
+
+/// A cgroup someone froze before the container came: create and run refuse it with runc's
+/// message instead of hanging, and leave nothing (today's `run -d` hung in it for ever).
+#[test]
+fn create_refuses_a_frozen_cgroup() {
+    require_root!();
+    for (dir, file, value) in freezers(&format!("/rt-it-frozen-{}", std::process::id())) {
+        if is_runc() && file == "cgroup.freeze" && !is_v2() {
+            // runc 1.1.5 only looks at the v1 freezer on a hybrid host: it would hang.
+            continue;
+        }
+        let c = Ctr::new("frozen", config_with_args(&["true"]));
+        let cgroup = dir.rsplit('/').next().unwrap().to_string();
+        let mut cfg = config_with_args(&["true"]);
+        cfg["linux"]["cgroupsPath"] = json!(format!("/{cgroup}"));
+        c.write_config(&cfg);
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(format!("{dir}/{file}"), value).unwrap();
+        for args in [
+            vec!["run", "-d", "--bundle", c.bundle_str(), &c.id],
+            vec!["create", "--bundle", c.bundle_str(), &c.id],
+        ] {
+            let out = c.rt(&args);
+            out.fails_with("container's cgroup unexpectedly frozen");
+            assert!(
+                !c.root.path().join(&c.id).exists(),
+                "{file}: state left after a refused {}",
+                args[0]
+            );
+        }
+        let thawed = if file == "cgroup.freeze" {
+            "0"
+        } else {
+            "THAWED"
+        };
+        fs::write(format!("{dir}/{file}"), thawed).unwrap();
+        for d in cgroup_dirs(&format!("/{cgroup}")) {
+            fs::remove_dir(&d).unwrap_or_else(|e| panic!("{d}: {e} (a process left in it?)"));
+        }
+    }
+}
+
+/// Paused, or frozen behind rt's back through the other freezer of a hybrid host: delete
+/// --force thaws what holds the processes and kills them all.
+#[test]
+fn delete_force_of_a_frozen_container() {
+    require_root!();
+    for (i, (_, file, value)) in freezers("/x").into_iter().enumerate() {
+        let c = Ctr::started(
+            "delfrozen",
+            config_with_args(&["sh", "-c", "sleep 1000 & sleep 1000"]),
+        );
+        c.rt(&["pause", &c.id]).ok();
+        if i > 0 {
+            // the freezer rt's pause does not use
+            let dir = freezers(&c.cgroup)[i].0.clone();
+            fs::write(format!("{dir}/{file}"), value).unwrap();
+        }
+        let t = std::time::Instant::now();
+        c.delete(true).ok();
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "{file}: delete took {:?}",
+            t.elapsed()
+        );
+    }
+}
+
+/// A second container in a cgroup that already has processes: runc 1.1.5 warns and goes on
+/// (newer runc refuses it); so does rt, naming how many it found.
+#[test]
+fn create_warns_about_a_busy_cgroup() {
+    require_root!();
+    let first = Ctr::started("busy1", config_with_args(&["sleep", "1000"]));
+    let second = Ctr::new("busy2", config_with_args(&["sleep", "1000"]));
+    let mut cfg = config_with_args(&["sleep", "1000"]);
+    cfg["linux"]["cgroupsPath"] = json!(first.cgroup);
+    second.write_config(&cfg);
+    let out = second.create();
+    out.ok();
+    assert!(
+        out.stderr.contains("container's cgroup is not empty"),
+        "{out:#?}"
+    );
+    second.delete(true).ok();
+    drop(first);
+}

@@ -337,7 +337,45 @@ impl CgroupManager {
         if frozen {
             self.thaw()?;
         }
+        if sig == Signal::SIGKILL {
+            // A SIGKILLed task still sleeps while a freezer holds it: one the container was left
+            // in (paused) or that froze its cgroup before we came (on a hybrid host the cgroup2
+            // tree has a freezer of its own) would keep every process alive.
+            self.thaw_everywhere()?;
+        }
         res
+    }
+
+    /// Every freezer that could hold this container's processes lets go.
+    fn thaw_everywhere(&self) -> Result<()> {
+        if let Some(d) = self.v1_dir("freezer").filter(|d| d.exists()) {
+            v1::thaw(d)?;
+        }
+        if let Some(d) = self
+            .unified
+            .as_deref()
+            .filter(|d| d.join("cgroup.freeze").exists())
+        {
+            v2::thaw(d)?;
+        }
+        Ok(())
+    }
+
+    /// Whether any freezer already holds one of this container's directories: a container
+    /// created there would hang in its first step (runc refuses it too).
+    pub fn frozen_anywhere(&self) -> Result<bool> {
+        if let Some(d) = self.v1_dir("freezer").filter(|d| d.exists()) {
+            if v1::state(d)? != "THAWED" {
+                return Ok(true);
+            }
+        }
+        if let Some(d) = self.unified.as_deref() {
+            match fs::read_opt(d, "cgroup.freeze")? {
+                Some(v) if v.trim() == "1" => return Ok(true),
+                _ => {}
+            }
+        }
+        Ok(false)
     }
 
     fn signal_each(&self, sig: Signal) -> Result<()> {

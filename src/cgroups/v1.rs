@@ -40,7 +40,7 @@ fn create_cpuset(base: &Path, dir: &Path) -> Result<()> {
     })
 }
 
-fn state(dir: &Path) -> Result<String> {
+pub fn state(dir: &Path) -> Result<String> {
     Ok(fs::read(dir, "freezer.state")?.trim().to_string())
 }
 

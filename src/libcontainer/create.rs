@@ -79,6 +79,7 @@ pub fn create(root: &Path, opts: CreateOpts) -> Result<Container> {
         .as_ref()
         .map(|p| p.to_string_lossy().into_owned());
     let cgroup = CgroupManager::new(cgroups_path.as_deref(), opts.id)?;
+    check_cgroup_unused(&cgroup)?;
     if let Some(r) = linux.resources() {
         cgroup.check(r).context("linux.resources")?;
     }
@@ -261,6 +262,21 @@ pub fn create(root: &Path, opts: CreateOpts) -> Result<Container> {
     undo.pid = None;
     undo.cgroup = None;
     Ok(Container::new_locked(dir, state, lock))
+}
+
+/// A cgroup someone froze would hold init forever; one with processes in it is shared with
+/// them (runc warns, and newer runc refuses it).
+fn check_cgroup_unused(cgroup: &CgroupManager) -> Result<()> {
+    if cgroup.frozen_anywhere()? {
+        bail!("container's cgroup unexpectedly frozen");
+    }
+    let n = cgroup.pids()?.len();
+    if n > 0 {
+        crate::logging::warn(&format!(
+            "container's cgroup is not empty: {n} process(es) found"
+        ));
+    }
+    Ok(())
 }
 
 /// What a cgroup mount of the config shows, for init's rootfs set-up; nothing without one.
