@@ -280,6 +280,18 @@ impl Ctr {
         run_cmd(self.cmd(args), Stdio::null())
     }
 
+    /// `create` of a terminal container, its console master sent to `sock`.
+    pub fn create_cmd_with_console(&self, sock: &Path) -> Command {
+        self.cmd(&[
+            "create",
+            "--bundle",
+            self.bundle_str(),
+            "--console-socket",
+            sock.to_str().unwrap(),
+            &self.id,
+        ])
+    }
+
     pub fn create(&self) -> Out {
         let out = self.rt(&["create", "--bundle", self.bundle_str(), &self.id]);
         if out.status.success() {

@@ -89,14 +89,10 @@ fn console_socket_missing() {
     require_root!();
     let c = Ctr::new("nosock", example("tty"));
     let sock = c.bundle.path().join("absent.sock");
-    let out = c.rt(&[
-        "create",
-        "--bundle",
-        c.bundle_str(),
-        "--console-socket",
-        sock.to_str().unwrap(),
-        &c.id,
-    ]);
+    let out = run_cmd(
+        c.create_cmd_with_console(&sock),
+        std::process::Stdio::null(),
+    );
     // runc: `dial unix /…/absent.sock: connect: no such file or directory`
     out.fails_with(sock.to_str().unwrap()).one_error_line();
     assert!(c.leftovers().is_empty(), "{:#?}", c.leftovers());

@@ -250,14 +250,10 @@ fn fake_ptmx_is_not_used_for_the_console() {
     let sock_dir = tempfile::tempdir().unwrap();
     let sock = sock_dir.path().join("console.sock");
     let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
-    let out = c.rt(&[
-        "create",
-        "--bundle",
-        c.bundle_str(),
-        "--console-socket",
-        sock.to_str().unwrap(),
-        &c.id,
-    ]);
+    let out = run_cmd(
+        c.create_cmd_with_console(&sock),
+        std::process::Stdio::null(),
+    );
     eprintln!("fakeptmx: {out:?}");
     if out.code() == 0 {
         c.track_pid();

@@ -212,14 +212,7 @@ fn terminal_dev_console_is_a_pty() {
     let c = Ctr::new("devconsole", cfg);
     let sock = c.bundle.path().join("console.sock");
     let listener = UnixListener::bind(&sock).unwrap();
-    let cmd = c.cmd(&[
-        "create",
-        "--bundle",
-        c.bundle_str(),
-        "--console-socket",
-        sock.to_str().unwrap(),
-        &c.id,
-    ]);
+    let cmd = c.create_cmd_with_console(&sock);
     let creator = std::thread::spawn(move || run_cmd(cmd, std::process::Stdio::null()));
     let master = receive_fd(&listener);
     creator.join().unwrap().ok();

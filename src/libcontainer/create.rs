@@ -79,7 +79,6 @@ pub fn create(root: &Path, opts: CreateOpts) -> Result<Container> {
         .as_ref()
         .map(|p| p.to_string_lossy().into_owned());
     let cgroup = CgroupManager::new(cgroups_path.as_deref(), opts.id)?;
-    check_cgroup_unused(&cgroup)?;
     if let Some(r) = linux.resources() {
         cgroup.check(r).context("linux.resources")?;
     }
@@ -103,6 +102,8 @@ pub fn create(root: &Path, opts: CreateOpts) -> Result<Container> {
         cgroup: None,
     };
     let lock = lock_dir(&dir)?;
+    // After the id is claimed: a second create of the same id is told so, not about its cgroup.
+    check_cgroup_unused(&cgroup)?;
 
     // The fifo is how `start` releases init; 0622 so a non-root container user can still open it.
     let fifo = dir.join(EXEC_FIFO);

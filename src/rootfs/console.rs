@@ -1,11 +1,10 @@
 //! The container's pty, from its own devpts, checked before use (CVE-2025-52565): the master is
 //! `/dev/pts/ptmx` resolved in the tree and verified to be devpts's ptmx, the slave comes from
 //! TIOCGPTPEER on it (never opened by name), and /dev/console is bound from that fd.
-use super::fd::{self, proc_path, DEVPTS_SUPER_MAGIC};
+use super::fd::{self, DEVPTS_SUPER_MAGIC};
 use super::tree::Inode;
 use super::tree::Tree;
 use anyhow::{bail, Context, Result};
-use nix::mount::{mount, MsFlags};
 use std::fs::File;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::path::Path;
@@ -77,12 +76,5 @@ pub fn bind_console(tree: &Tree, slave: &File) -> Result<()> {
     let target = tree
         .existing_nofollow(path)?
         .context("/dev/console vanished")?;
-    mount(
-        Some(&proc_path(slave.as_fd())),
-        &proc_path(target.as_fd()),
-        None::<&str>,
-        MsFlags::MS_BIND,
-        None::<&str>,
-    )
-    .context("binding the pty onto /dev/console")
+    fd::bind(slave.as_fd(), target.as_fd()).context("binding the pty onto /dev/console")
 }

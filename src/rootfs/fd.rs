@@ -24,20 +24,40 @@ pub fn proc_path(fd: BorrowedFd<'_>) -> PathBuf {
     PathBuf::from(format!("/proc/thread-self/fd/{}", fd.as_raw_fd()))
 }
 
+/// A bind mount of the inode `src` is onto the inode `target` is, both by fd.
+pub fn bind(src: BorrowedFd<'_>, target: BorrowedFd<'_>) -> nix::Result<()> {
+    nix::mount::mount(
+        Some(&proc_path(src)),
+        &proc_path(target),
+        None::<&str>,
+        nix::mount::MsFlags::MS_BIND,
+        None::<&str>,
+    )
+}
+
 /// What an fd is, as our mount namespace names it.
 pub fn path_of(fd: BorrowedFd<'_>) -> Result<PathBuf> {
     std::fs::read_link(proc_path(fd)).context("reading the path of a resolved fd")
 }
 
-/// O_PATH|O_NOFOLLOW of a path of the host's (never one into the image): a symlink is opened
-/// as itself.
-pub fn open_nofollow(path: &Path) -> Result<OwnedFd> {
+/// O_PATH of a path of the host's, never one into the image, with `flags` added.
+fn open_host(path: &Path, flags: i32) -> Result<OwnedFd> {
     let f = std::fs::OpenOptions::new()
         .read(true)
-        .custom_flags(libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .custom_flags(libc::O_PATH | libc::O_CLOEXEC | flags)
         .open(path)
         .with_context(|| format!("opening {}", path.display()))?;
     Ok(OwnedFd::from(f))
+}
+
+/// A host path opened as itself: a symlink is never followed.
+pub fn open_nofollow(path: &Path) -> Result<OwnedFd> {
+    open_host(path, libc::O_NOFOLLOW)
+}
+
+/// A host directory (the rootfs path of the bundle, not a path into the image).
+pub fn open_dir(path: &Path) -> Result<OwnedFd> {
+    open_host(path, libc::O_DIRECTORY)
 }
 
 pub fn fstat(fd: BorrowedFd<'_>) -> Result<nix::sys::stat::FileStat> {
@@ -68,14 +88,4 @@ pub fn chown(fd: BorrowedFd<'_>, uid: u32, gid: u32) -> Result<()> {
         nix::fcntl::AtFlags::AT_EMPTY_PATH | nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
     )
     .context("fchownat")
-}
-
-/// O_PATH of a host directory (the rootfs path of the bundle, not a path into the image).
-pub fn open_dir(path: &Path) -> Result<OwnedFd> {
-    let f = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC)
-        .open(path)
-        .with_context(|| format!("opening {}", path.display()))?;
-    Ok(OwnedFd::from(f))
 }

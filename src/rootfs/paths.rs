@@ -45,14 +45,7 @@ pub fn mask(tree: &Tree, p: &Path, null: &OwnedFd) -> Result<()> {
         )
         .context("mounting a read-only tmpfs");
     }
-    mount(
-        Some(&proc_path(null.as_fd())),
-        &proc_path(t.as_fd()),
-        None::<&str>,
-        MsFlags::MS_BIND,
-        None::<&str>,
-    )
-    .context("binding /dev/null")
+    fd::bind(null.as_fd(), t.as_fd()).context("binding /dev/null")
 }
 
 pub fn readonly(tree: &Tree, p: &Path) -> Result<()> {
