@@ -9,6 +9,7 @@ use std::fs::{self, File};
 use std::io::{IoSliceMut, Read};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixListener;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 fn sleeper(tag: &str) -> Ctr {
@@ -409,4 +410,49 @@ fn exec_cap_never_sets_inheritable() {
         "inheritable set must stay empty: {out:#?}"
     );
     assert_eq!(field("CapAmb:"), 0, "ambient set must stay empty: {out:#?}");
+}
+
+/// `exec --cgroup PATH` runs the process in that sub-cgroup of the container's, in every
+/// hierarchy; `--cgroup CONTROLLER:PATH` (cgroup v1) only where that controller is; a missing
+/// sub-cgroup is an error.
+#[test]
+fn exec_into_a_sub_cgroup() {
+    require_root!();
+    let c = Ctr::started("subcg", config_with_args(&["sleep", "1000"]));
+    let dirs = cgroup_dirs(&c.cgroup);
+    for d in &dirs {
+        std::fs::create_dir(format!("{d}/sub")).unwrap();
+        // a v1 cpuset cgroup takes no task until it has cpus and mems
+        for f in ["cpuset.cpus", "cpuset.mems"] {
+            if let Ok(v) = std::fs::read_to_string(format!("{d}/{f}")) {
+                if Path::new(&format!("{d}/sub/{f}")).exists() && !d.contains("/unified") {
+                    std::fs::write(format!("{d}/sub/{f}"), v.trim()).unwrap();
+                }
+            }
+        }
+    }
+    let out = c.exec(&["--cgroup", "sub"], &["cat", "/proc/self/cgroup"]);
+    out.ok();
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert!(!lines.is_empty());
+    for l in &lines {
+        assert!(l.ends_with("/sub"), "{l}: {}", out.stdout);
+    }
+    let v1_memory = dirs
+        .iter()
+        .find(|d| d.starts_with("/sys/fs/cgroup/memory/"));
+    if let Some(mem) = v1_memory {
+        std::fs::create_dir(format!("{mem}/msub")).unwrap();
+        let out = c.exec(&["--cgroup", "memory:msub"], &["cat", "/proc/self/cgroup"]);
+        out.ok();
+        for l in out.stdout.lines() {
+            let in_memory = l
+                .split(':')
+                .nth(1)
+                .is_some_and(|c| c.split(',').any(|c| c == "memory"));
+            assert_eq!(l.ends_with("/msub"), in_memory, "{l}: {}", out.stdout);
+        }
+    }
+    let out = c.exec(&["--cgroup", "nosuch"], &["true"]);
+    assert_ne!(out.code(), 0, "{out:#?}");
 }

@@ -110,6 +110,53 @@ impl CgroupManager {
         })
     }
 
+    /// The directories `exec --cgroup` names below this container's, which must exist: `path`
+    /// (every hierarchy) or, on cgroup v1, `ctrl[,ctrl]:path` (the hierarchies holding those
+    /// controllers), as runc takes them. `..` cannot climb out of the container's cgroup.
+    pub fn sub_cgroup(&self, args: &[String]) -> Result<Self> {
+        let mut m = self.clone();
+        for a in args {
+            let (ctrls, sub) = match a.split_once(':') {
+                Some((c, p)) => (Some(c), p),
+                None => (None, a.as_str()),
+            };
+            let sub = path::clean(sub).trim_start_matches('/').to_string();
+            if sub.is_empty() {
+                bail!("--cgroup {a:?}: the sub-cgroup path is empty");
+            }
+            match ctrls {
+                None => {
+                    for (d, base) in m.v1.iter_mut().zip(&self.v1) {
+                        *d = base.join(&sub);
+                    }
+                    m.unified = self.unified.as_ref().map(|u| u.join(&sub));
+                }
+                Some(_) if self.layout.mode == Mode::V2 => {
+                    bail!("--cgroup {a:?}: cgroup v2 takes a path, without controllers")
+                }
+                Some(list) => {
+                    let wanted: Vec<&str> = list.split(',').collect();
+                    let mut found = false;
+                    for (i, hier) in self.layout.v1.iter().enumerate() {
+                        if wanted.iter().any(|c| hier.has(c)) {
+                            m.v1[i] = self.v1[i].join(&sub);
+                            found = true;
+                        }
+                    }
+                    if !found {
+                        bail!("--cgroup {a:?}: no cgroup v1 hierarchy holds {list}");
+                    }
+                }
+            }
+        }
+        for d in m.dirs() {
+            if !d.is_dir() {
+                bail!("--cgroup: {} does not exist", d.display());
+            }
+        }
+        Ok(m)
+    }
+
     /// Where this manager's directories are, to be kept with the container.
     pub fn resolved(&self) -> Dirs {
         Dirs {

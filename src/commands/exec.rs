@@ -56,6 +56,10 @@ pub struct Args {
     /// Exec even if the container is paused
     #[arg(long)]
     pub ignore_paused: bool,
+    /// Run in a sub-cgroup of the container's: PATH, or CONTROLLER[,CONTROLLER]:PATH on
+    /// cgroup v1 (repeatable)
+    #[arg(long = "cgroup")]
+    pub cgroups: Vec<String>,
     pub id: String,
     /// The command and its arguments
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -92,6 +96,7 @@ pub fn run(g: &GlobalOpts, a: Args) -> Exit {
             pid_file: a.pid_file.as_deref(),
             preserve_fds: a.preserve_fds,
             ignore_paused: a.ignore_paused,
+            sub_cgroups: &a.cgroups,
         },
     )?;
     let Some(signals) = signals else { return Ok(0) };

@@ -20,6 +20,8 @@ pub struct ExecOpts<'a> {
     pub pid_file: Option<&'a Path>,
     pub preserve_fds: i32,
     pub ignore_paused: bool,
+    /// `--cgroup`: sub-cgroups of the container's to run in.
+    pub sub_cgroups: &'a [String],
 }
 
 /// Starts the process and returns its pid once it is about to exec.
@@ -64,6 +66,11 @@ pub fn exec(c: &Container, opts: ExecOpts) -> Result<i32> {
     let tight = super::create::has_tight_memory_limit(&c.state.config);
     let exe = sealed_self(tight)?;
     let cgroup = c.cgroup()?;
+    let cgroup = if opts.sub_cgroups.is_empty() {
+        cgroup
+    } else {
+        cgroup.sub_cgroup(opts.sub_cgroups)?
+    };
     let unified = cgroup2_birthplace(&cgroup, tight)?;
     let mut keep = vec![child_sock.as_raw_fd()];
     keep.extend(console.as_ref().map(|c| c.as_raw_fd()));
