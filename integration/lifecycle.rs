@@ -396,9 +396,55 @@ fn spec_writes_config_and_refuses_overwrite() {
     assert!(v["process"]["args"]
         .as_array()
         .is_some_and(|a| !a.is_empty()));
-    assert!(v["linux"]["namespaces"]
+    // current runc's default (libcontainer/specconv's example)
+    let caps = json!(["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]);
+    for set in ["bounding", "effective", "permitted"] {
+        assert_eq!(v["process"]["capabilities"][set], caps, "{set}");
+    }
+    if !is_runc() {
+        // runc 1.1.5 still lists them; current runc dropped both
+        assert!(v["process"]["capabilities"].get("ambient").is_none(), "{v}");
+        assert!(
+            v["process"]["capabilities"].get("inheritable").is_none(),
+            "{v}"
+        );
+    }
+    let ns: Vec<&str> = v["linux"]["namespaces"]
         .as_array()
-        .is_some_and(|a| !a.is_empty()));
+        .unwrap()
+        .iter()
+        .map(|n| n["type"].as_str().unwrap())
+        .collect();
+    let mut want = vec!["pid", "network", "ipc", "uts", "mount"];
+    if Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+        want.push("cgroup");
+    }
+    assert_eq!(ns, want);
+    assert_eq!(
+        v["linux"]["maskedPaths"],
+        json!([
+            "/proc/acpi",
+            "/proc/asound",
+            "/proc/kcore",
+            "/proc/keys",
+            "/proc/latency_stats",
+            "/proc/timer_list",
+            "/proc/timer_stats",
+            "/proc/sched_debug",
+            "/sys/firmware",
+            "/proc/scsi"
+        ])
+    );
+    assert_eq!(
+        v["linux"]["readonlyPaths"],
+        json!([
+            "/proc/bus",
+            "/proc/fs",
+            "/proc/irq",
+            "/proc/sys",
+            "/proc/sysrq-trigger"
+        ])
+    );
 
     let again = run_cmd(rt_cmd(root.path(), dir.path(), &["spec"]), Stdio::null());
     // runc: `File config.json exists. Remove it first`

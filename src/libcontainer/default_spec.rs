@@ -1,4 +1,5 @@
-//! The config.json `rt spec` writes: a busybox-ready default much like `runc spec`'s.
+//! The config.json `rt spec` writes: current runc's default (its specconv example): no ambient
+//! or inheritable capabilities, and a cgroup namespace only on a pure cgroup v2 host.
 use super::OCI_VERSION;
 use serde_json::{json, Value};
 
@@ -27,7 +28,7 @@ pub fn spec(rootless: bool) -> Value {
         "namespaces": [],
         "maskedPaths": ["/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
                         "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware",
-                        "/proc/scsi", "/sys/devices/virtual/powercap"],
+                        "/proc/scsi"],
         "readonlyPaths": ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"],
     });
     if rootless {
@@ -47,7 +48,9 @@ pub fn spec(rootless: bool) -> Value {
         ]);
     } else {
         namespaces.insert(1, json!({"type": "network"}));
-        namespaces.push(json!({"type": "cgroup"}));
+        if crate::cgroups::Layout::host().is_ok_and(|l| l.mode == crate::cgroups::Mode::V2) {
+            namespaces.push(json!({"type": "cgroup"}));
+        }
     }
     linux["namespaces"] = Value::Array(namespaces);
     json!({
