@@ -456,3 +456,40 @@ fn exec_into_a_sub_cgroup() {
     let out = c.exec(&["--cgroup", "nosuch"], &["true"]);
     assert_ne!(out.code(), 0, "{out:#?}");
 }
+
+/// A process file without `user` runs as uid 0, and one with a terminal gets its
+/// consoleSize, as runc's exec --process.
+#[test]
+fn process_file_without_user_and_with_console_size() {
+    require_root!();
+    let c = sleeper("exec-pnouser");
+    let p = c.bundle.path().join("process.json");
+    let process = json!({"args": ["id", "-u"], "env": ["PATH=/bin:/usr/bin"], "cwd": "/"});
+    fs::write(&p, process.to_string()).unwrap();
+    let out = c.exec(&["--process", p.to_str().unwrap()], &[]);
+    out.ok();
+    assert_eq!(out.stdout, "0\n");
+
+    let process = json!({
+        "terminal": true,
+        "consoleSize": {"height": 31, "width": 97},
+        "args": ["stty", "size"], "env": ["PATH=/bin:/usr/bin"], "cwd": "/"
+    });
+    fs::write(&p, process.to_string()).unwrap();
+    let sock = c.bundle.path().join("console.sock");
+    let listener = UnixListener::bind(&sock).unwrap();
+    let cmd = c.cmd(&[
+        "exec",
+        "-d",
+        "--console-socket",
+        sock.to_str().unwrap(),
+        "--process",
+        p.to_str().unwrap(),
+        &c.id,
+    ]);
+    let exec = std::thread::spawn(move || run_cmd(cmd, std::process::Stdio::null()));
+    let master = receive_fd(&listener);
+    exec.join().unwrap().ok();
+    let seen = drain_pty(master);
+    assert!(seen.contains("31 97"), "{seen:?}");
+}

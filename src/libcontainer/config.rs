@@ -80,8 +80,14 @@ pub fn merge_env(env: &serde_json::Value, extra: &[String]) -> serde_json::Value
 
 /// Parses a process.json (for exec), naming the JSON path of what is wrong.
 pub fn parse_process(text: &[u8]) -> Result<oci_spec::runtime::Process> {
-    let de = &mut serde_json::Deserializer::from_slice(text);
-    serde_path_to_error::deserialize(de).map_err(|e| {
+    // runc takes a process without `user` as uid 0 (exec --process files often leave it out).
+    let mut v: serde_json::Value =
+        serde_json::from_slice(text).map_err(|e| anyhow::anyhow!("invalid process JSON: {e}"))?;
+    if let Some(o) = v.as_object_mut() {
+        o.entry("user")
+            .or_insert_with(|| serde_json::json!({"uid": 0, "gid": 0}));
+    }
+    serde_path_to_error::deserialize(v).map_err(|e| {
         let path = e.path().to_string();
         anyhow::anyhow!("invalid process JSON at {path}: {}", e.into_inner())
     })
