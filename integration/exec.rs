@@ -403,3 +403,14 @@ fn exec_cap_never_sets_inheritable() {
     );
     assert_eq!(field("CapAmb:"), 0, "ambient set must stay empty: {out:#?}");
 }
+
+#[test]
+fn exec_is_session_leader_without_terminal() {
+    require_root!();
+    // runc: an exec'd process leads its own session as init does
+    let c = sleeper("exec-setsid");
+    let out = c.exec(&[], &["cat", "/proc/self/stat"]);
+    out.ok();
+    let (pid, pgrp, sid) = crate::process::pid_pgrp_sid(&out.stdout);
+    assert_eq!((pgrp, sid), (pid, pid), "{out:#?}");
+}

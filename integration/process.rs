@@ -381,3 +381,35 @@ fn home_from_passwd_or_slash() {
         assert_eq!(homes, [want], "uid {uid}: {out}");
     }
 }
+
+/// pid, process group and session of the process whose /proc/PID/stat text this is.
+pub(crate) fn pid_pgrp_sid(stat: &str) -> (i64, i64, i64) {
+    let pid = stat.split(' ').next().unwrap().parse().unwrap();
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let f: Vec<i64> = rest
+        .split(' ')
+        .skip(2)
+        .take(2)
+        .map(|v| v.parse().unwrap())
+        .collect();
+    (pid, f[0], f[1])
+}
+
+#[test]
+fn session_leader_without_terminal() {
+    require_root!();
+    // runc and crun: init calls setsid whether or not there is a terminal, so a ^C or a
+    // hang-up of the shell that ran create/run never reaches the container
+    let out = inside("setsid", config_with_args(&["cat", "/proc/self/stat"]));
+    let (pid, pgrp, sid) = pid_pgrp_sid(&out);
+    assert_eq!((pid, pgrp, sid), (1, 1, 1), "{out}");
+
+    // the same where the session would be visible as the host's: no pid namespace
+    let mut cfg = config_with_args(&["cat", "/proc/self/stat"]);
+    let ns = cfg["linux"]["namespaces"].as_array_mut().unwrap();
+    ns.retain(|n| n["type"] != "pid");
+    let out = inside("setsid-hostpid", cfg);
+    let (pid, pgrp, sid) = pid_pgrp_sid(&out);
+    assert_ne!(pid, 1, "{out}");
+    assert_eq!((pgrp, sid), (pid, pid), "{out}");
+}

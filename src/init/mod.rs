@@ -70,8 +70,18 @@ fn run(chan: &mut Channel) -> Result<std::convert::Infallible> {
         set_cloexec(fd);
     }
     namespaces::enter(&cfg, chan)?;
+    new_session()?;
     let state_json = setup_container(&cfg, chan)?;
     exec::wait_and_exec(&cfg, chan, state_json.as_deref())
+}
+
+/// The container's process leads a session of its own, terminal or not (as runc and crun do):
+/// a ^C or hang-up of the shell that ran `rt create` goes to that shell's session, never to the
+/// container. With a terminal the pty becomes this session's controlling tty. Called after any
+/// fork into a joined pid namespace, since only the process that execs counts.
+pub(crate) fn new_session() -> Result<()> {
+    nix::unistd::setsid().context("setsid")?;
+    Ok(())
 }
 
 /// Moves this (single-threaded) process into each v1 cgroup whose `tasks` file is listed.
