@@ -413,3 +413,31 @@ fn session_leader_without_terminal() {
     assert_ne!(pid, 1, "{out}");
     assert_eq!((pgrp, sid), (pid, pid), "{out}");
 }
+
+#[test]
+fn loopback_up_in_new_network_namespace() {
+    require_root!();
+    // runc brings lo up in a network namespace it creates (its "loopback" network)
+    let mut cfg = sh("cat /sys/class/net/lo/flags; ip link show lo; ping -c1 -W2 127.0.0.1 >/dev/null; echo ping=$?");
+    // ping opens a raw socket
+    for set in ["bounding", "effective", "permitted"] {
+        cfg["process"]["capabilities"][set]
+            .as_array_mut()
+            .unwrap()
+            .push(json!("CAP_NET_RAW"));
+    }
+    let out = inside("lo-up", cfg);
+    let lines: Vec<_> = out.lines().collect();
+    let flags = i64::from_str_radix(lines[0].trim_start_matches("0x"), 16).unwrap();
+    assert_eq!(
+        flags & libc::IFF_UP as i64,
+        libc::IFF_UP as i64,
+        "lo down: {out}"
+    );
+    assert!(lines[1].contains(",UP"), "{out}");
+    assert_eq!(
+        lines.last(),
+        Some(&"ping=0"),
+        "127.0.0.1 unreachable: {out}"
+    );
+}

@@ -106,6 +106,9 @@ fn setup_container(cfg: &InitConfig, chan: &mut Channel) -> Result<Option<String
             || any(h.start_container().as_ref())
     });
     let linux = spec.linux().as_ref().context("linux must be set")?;
+    if is_new(spec, LinuxNamespaceType::Network) {
+        namespaces::loopback_up()?;
+    }
     let setup = crate::rootfs::Setup {
         rootfs: &cfg.rootfs,
         bundle: &cfg.bundle,
