@@ -441,3 +441,122 @@ fn loopback_up_in_new_network_namespace() {
         "127.0.0.1 unreachable: {out}"
     );
 }
+
+/// The runtime run as `sh -c 'LISTEN_PID=$$ LISTEN_FDS=N exec RUNTIME ARGS'` (so LISTEN_PID is
+/// the runtime's own pid, as systemd sets it) with `open` files holding "fd3", "fd4", … on fds
+/// 3 up.
+fn run_socket_activated(c: &Ctr, listen_pid: &str, n: usize, open: usize, extra: &[&str]) -> Out {
+    let dir = tempfile::tempdir().unwrap();
+    let mut high = vec![];
+    for i in 0..open {
+        let p = dir.path().join(format!("{}", 3 + i));
+        fs::write(&p, format!("fd{}\n", 3 + i)).unwrap();
+        let f = fs::File::open(&p).unwrap();
+        // SAFETY: F_DUPFD_CLOEXEC returns a new fd that we then own.
+        let fd = unsafe { libc::fcntl(f.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 10) };
+        assert!(fd >= 10);
+        // SAFETY: as above.
+        high.push(unsafe { OwnedFd::from_raw_fd(fd) });
+    }
+    let mut args = vec!["run"];
+    args.extend(extra);
+    args.extend(["--bundle", c.bundle_str(), &c.id]);
+    let cmd = c.cmd(&args);
+    let prog = cmd.get_program().to_owned();
+    let all: Vec<_> = cmd.get_args().map(|a| a.to_owned()).collect();
+    let mut sh = std::process::Command::new("sh");
+    sh.arg("-c")
+        .arg(format!(
+            "LISTEN_PID={listen_pid} LISTEN_FDS={n} exec \"$0\" \"$@\""
+        ))
+        .arg(prog)
+        .args(all)
+        .current_dir(c.bundle.path());
+    // rt_cmd's environment (no LISTEN_* from the shell that ran cargo)
+    for v in [
+        "LISTEN_FDS",
+        "LISTEN_PID",
+        "LISTEN_FDNAMES",
+        "NOTIFY_SOCKET",
+    ] {
+        sh.env_remove(v);
+    }
+    let raw: Vec<i32> = high.iter().map(|f| f.as_raw_fd()).collect();
+    // SAFETY: only dup2, which is async-signal-safe, between fork and exec.
+    unsafe {
+        sh.pre_exec(move || {
+            for (i, fd) in raw.iter().enumerate() {
+                if libc::dup2(*fd, 3 + i as i32) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        });
+    }
+    run_cmd(sh, Stdio::null())
+}
+
+#[test]
+fn socket_activation_fds_reach_the_container() {
+    require_root!();
+    // runc (create/run): with LISTEN_PID its own pid, fds 3..3+LISTEN_FDS go to the container,
+    // whose process sees LISTEN_FDS=N LISTEN_PID=1; --preserve-fds counts after them
+    let probe = "for i in 3 4 5; do read x <&$i 2>/dev/null && echo $x; done; \
+                 echo LISTEN_FDS=$LISTEN_FDS LISTEN_PID=$LISTEN_PID";
+    let c = Ctr::new("listenfds", sh(probe));
+    let out = run_socket_activated(&c, "$$", 2, 2, &[]);
+    out.ok();
+    assert_eq!(
+        out.stdout, "fd3\nfd4\nLISTEN_FDS=2 LISTEN_PID=1\n",
+        "{out:#?}"
+    );
+    drop(c);
+
+    let c = Ctr::new("listenfds-preserve", sh(probe));
+    let out = run_socket_activated(&c, "$$", 3, 3, &["--preserve-fds", "0"]);
+    out.ok();
+    assert_eq!(
+        out.stdout, "fd3\nfd4\nfd5\nLISTEN_FDS=3 LISTEN_PID=1\n",
+        "{out:#?}"
+    );
+    drop(c);
+
+    // LISTEN_FDS counts first, --preserve-fds after it: 2 + 1
+    let mut cfg = sh(probe);
+    cfg["process"]["env"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!("LISTEN_FDS=9"));
+    let c = Ctr::new("listenfds-plus", cfg);
+    let out = run_socket_activated(&c, "$$", 2, 3, &["--preserve-fds", "1"]);
+    out.ok();
+    // fd 5 is not a listen fd, but preserved; the config's own LISTEN_FDS is overridden
+    assert_eq!(
+        out.stdout, "fd3\nfd4\nfd5\nLISTEN_FDS=2 LISTEN_PID=1\n",
+        "{out:#?}"
+    );
+    drop(c);
+
+    // without --preserve-fds, an open fd past the listen fds stays behind
+    let c = Ctr::new("listenfds-only", sh(probe));
+    let out = run_socket_activated(&c, "$$", 2, 3, &[]);
+    out.ok();
+    assert_eq!(
+        out.stdout, "fd3\nfd4\nLISTEN_FDS=2 LISTEN_PID=1\n",
+        "{out:#?}"
+    );
+}
+
+#[test]
+fn socket_activation_for_another_pid_is_ignored() {
+    require_root!();
+    // LISTEN_PID names another process: the fds are not the runtime's to pass on
+    let c = Ctr::new(
+        "listenfds-other",
+        sh("ls /proc/self/fd | wc -l; echo LISTEN_FDS=$LISTEN_FDS"),
+    );
+    let out = run_socket_activated(&c, "1", 2, 2, &[]);
+    out.ok();
+    // 0-2 and ls's own directory fd
+    assert_eq!(out.stdout, "4\nLISTEN_FDS=\n", "{out:#?}");
+}
