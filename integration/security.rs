@@ -82,6 +82,64 @@ fn capabilities_root_without_inheritable() {
 }
 
 #[test]
+fn unknown_capabilities_ignored_with_a_warning() {
+    require_root!();
+    // runc: a name it does not know (a newer kernel's, a typo) is dropped from every set with
+    // one warning, "ignoring unknown or unavailable capabilities: [...]"; the rest applies
+    let mut cfg = config_with_args(&["grep", "^Cap", "/proc/self/status"]);
+    cfg["process"]["noNewPrivileges"] = json!(false);
+    cfg["process"]["capabilities"] = json!({
+        "bounding": ["CAP_KILL", "CAP_RT_TEST_NOPE", "CAP_CHOWN"],
+        "permitted": ["CAP_RT_TEST_NOPE", "CAP_KILL"],
+        "effective": ["CAP_KILL", "CAP_RT_TEST_ALSO_NOPE"],
+    });
+    let c = Ctr::new("caps-unknown", cfg);
+    let out = c.run();
+    out.ok();
+    let sets = cap_sets(&out.stdout);
+    assert_eq!(sets["CapBnd"], CHOWN | KILL, "{out:#?}");
+    assert_eq!(sets["CapEff"], CHOWN | KILL, "{out:#?}");
+    let msg = out.message();
+    assert!(
+        msg.contains(
+            "ignoring unknown or unavailable capabilities: [CAP_RT_TEST_ALSO_NOPE CAP_RT_TEST_NOPE]"
+        ),
+        "{out:#?}"
+    );
+    drop(c);
+
+    // exec: --cap and a process.json alike
+    let c = Ctr::started("caps-unknown-exec", example("sleep"));
+    let out = c.exec(
+        &["--cap", "CAP_RT_TEST_NOPE"],
+        &["grep", "^CapBnd", "/proc/self/status"],
+    );
+    out.ok();
+    assert_eq!(
+        cap_sets(&out.stdout)["CapBnd"],
+        KILL | NET_BIND | (1 << 29),
+        "{out:#?}"
+    );
+    assert!(
+        out.message()
+            .contains("ignoring unknown or unavailable capabilities: [CAP_RT_TEST_NOPE]"),
+        "{out:#?}"
+    );
+    let p = c.bundle.path().join("process.json");
+    fs::write(
+        &p,
+        json!({"args": ["grep", "^CapBnd", "/proc/self/status"], "cwd": "/",
+               "env": ["PATH=/bin:/usr/bin"], "user": {"uid": 0, "gid": 0},
+               "capabilities": {"bounding": ["CAP_KILL", "CAP_RT_TEST_NOPE"]}})
+        .to_string(),
+    )
+    .unwrap();
+    let out = c.exec(&["--process", p.to_str().unwrap()], &[]);
+    out.ok();
+    assert_eq!(cap_sets(&out.stdout)["CapBnd"], KILL, "{out:#?}");
+}
+
+#[test]
 fn no_seccomp_without_profile() {
     require_root!();
     let out = inside(

@@ -48,17 +48,77 @@ pub fn load_bundle(bundle: &Path) -> Result<Bundle> {
 }
 
 /// Parses config.json, naming the JSON path of what is wrong ("process.args[0]: invalid type ...").
+/// Capability names rt does not know are dropped with a warning, as runc does.
 pub fn parse_spec(text: &[u8]) -> Result<Spec> {
-    let de = &mut serde_json::Deserializer::from_slice(text);
-    serde_path_to_error::deserialize(de).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner();
+    parse_dropping_unknown_caps(text, Some("process")).map_err(|(path, inner)| {
         if path.is_empty() || path == "." {
             anyhow::anyhow!("invalid config.json: {inner}")
         } else {
             anyhow::anyhow!("invalid config.json at {path}: {inner}")
         }
     })
+}
+
+/// Deserializes `text` (the process object at `process_key`, or all of it when None). The fast
+/// path is one pass over the bytes; only when that fails are unknown capability names taken out
+/// of `capabilities` (runc: "ignoring unknown or unavailable capabilities", one warning listing
+/// them sorted) and the rest tried again, so every other error still names its JSON path.
+fn parse_dropping_unknown_caps<T: serde::de::DeserializeOwned>(
+    text: &[u8],
+    process_key: Option<&str>,
+) -> std::result::Result<T, (String, String)> {
+    let de = &mut serde_json::Deserializer::from_slice(text);
+    let first = match serde_path_to_error::deserialize(de) {
+        Ok(v) => return Ok(v),
+        Err(e) => (e.path().to_string(), e.into_inner().to_string()),
+    };
+    let Ok(mut value) = serde_json::from_slice::<serde_json::Value>(text) else {
+        return Err(first);
+    };
+    let process = match process_key {
+        Some(k) => value.get_mut(k),
+        None => Some(&mut value),
+    };
+    let unknown = process.map(drop_unknown_caps).unwrap_or_default();
+    if unknown.is_empty() {
+        return Err(first);
+    }
+    crate::logging::warn(&format!(
+        "ignoring unknown or unavailable capabilities: [{}]",
+        unknown.join(" ")
+    ));
+    serde_path_to_error::deserialize(value)
+        .map_err(|e| (e.path().to_string(), e.into_inner().to_string()))
+}
+
+/// Removes from every set of `process.capabilities` the names oci-spec has no variant for;
+/// returns them sorted, each once.
+fn drop_unknown_caps(process: &mut serde_json::Value) -> Vec<String> {
+    let known = |v: &serde_json::Value| {
+        serde_json::from_value::<oci_spec::runtime::Capability>(v.clone()).is_ok()
+    };
+    let mut unknown = Vec::new();
+    let Some(sets) = process
+        .get_mut("capabilities")
+        .and_then(|c| c.as_object_mut())
+    else {
+        return unknown;
+    };
+    for set in sets.values_mut() {
+        if let Some(list) = set.as_array_mut() {
+            list.retain(|v| {
+                // a non-string is a type error the second pass reports
+                if known(v) || !v.is_string() {
+                    return true;
+                }
+                unknown.extend(v.as_str().map(str::to_string));
+                false
+            });
+        }
+    }
+    unknown.sort();
+    unknown.dedup();
+    unknown
 }
 
 /// Lays KEY=VALUE entries over a process env JSON array: a key already there is replaced, as
@@ -78,13 +138,11 @@ pub fn merge_env(env: &serde_json::Value, extra: &[String]) -> serde_json::Value
     serde_json::json!(out)
 }
 
-/// Parses a process.json (for exec), naming the JSON path of what is wrong.
+/// Parses a process.json (for exec), naming the JSON path of what is wrong; unknown capability
+/// names are dropped with a warning as in config.json.
 pub fn parse_process(text: &[u8]) -> Result<oci_spec::runtime::Process> {
-    let de = &mut serde_json::Deserializer::from_slice(text);
-    serde_path_to_error::deserialize(de).map_err(|e| {
-        let path = e.path().to_string();
-        anyhow::anyhow!("invalid process JSON at {path}: {}", e.into_inner())
-    })
+    parse_dropping_unknown_caps(text, None)
+        .map_err(|(path, inner)| anyhow::anyhow!("invalid process JSON at {path}: {inner}"))
 }
 
 /// What the runtime needs that the schema does not say.
@@ -243,6 +301,41 @@ mod tests {
             merged,
             serde_json::json!(["PATH=/bin", "TERM=dumb", "NEW=1"])
         );
+    }
+
+    #[test]
+    fn unknown_capabilities_are_dropped() {
+        let spec = parse_spec(
+            br#"{"ociVersion":"1.0.0","process":{"args":["x"],"cwd":"/","user":{"uid":0,"gid":0},
+            "capabilities":{"bounding":["CAP_KILL","CAP_NOPE"],"effective":["CAP_NOPE","CAP_ZZZ"]}}}"#,
+        )
+        .unwrap();
+        let caps = spec
+            .process()
+            .as_ref()
+            .unwrap()
+            .capabilities()
+            .clone()
+            .unwrap();
+        assert_eq!(caps.bounding().as_ref().unwrap().len(), 1);
+        assert!(caps.effective().as_ref().unwrap().is_empty());
+        let mut v = serde_json::json!({"capabilities": {"bounding": ["CAP_B", "CAP_KILL", "CAP_A", "CAP_B"]}});
+        assert_eq!(drop_unknown_caps(&mut v), ["CAP_A", "CAP_B"]);
+        assert_eq!(
+            v["capabilities"]["bounding"],
+            serde_json::json!(["CAP_KILL"])
+        );
+        // other errors still name their path, with unknown capabilities about or not
+        let err = parse_process(br#"{"args":[1],"cwd":"/","user":{"uid":0,"gid":0},"capabilities":{"bounding":["CAP_NOPE"]}}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("args[0]"), "{err}");
+        let err = parse_process(
+            br#"{"args":["x"],"cwd":"/","user":{"uid":0,"gid":0},"capabilities":{"bounding":[7]}}"#,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("capabilities.bounding[0]"), "{err}");
     }
 
     #[test]
