@@ -195,6 +195,44 @@ fn host_sysctls_refused() {
 }
 
 #[test]
+fn uts_sysctls_must_not_fight_hostname_and_domainname() {
+    require_root!();
+    // runc (1.1 and current): kernel.hostname conflicts with the hostname field, always
+    let mut cfg = example("sleep");
+    cfg["linux"]["sysctl"] = json!({"kernel.hostname": "from-sysctl"});
+    let c = Ctr::new("sysctl-hostname", cfg);
+    c.create()
+        .fails_with(
+            r#"sysctl "kernel.hostname" is not allowed as it conflicts with the OCI "hostname" field"#,
+        )
+        .one_error_line();
+    assert!(c.leftovers().is_empty(), "{:#?}", c.leftovers());
+    drop(c);
+
+    // kernel.domainname alone is the container's own (UTS namespace)
+    let mut cfg = sh("cat /proc/sys/kernel/domainname");
+    cfg["linux"]["sysctl"] = json!({"kernel.domainname": "sysctl.example"});
+    assert_eq!(inside("sysctl-domainname", cfg), "sysctl.example\n");
+
+    // with the domainname field as well the two fight
+    let mut cfg = sh("cat /proc/sys/kernel/domainname");
+    cfg["domainname"] = json!("field.example");
+    cfg["linux"]["sysctl"] = json!({"kernel.domainname": "sysctl.example"});
+    let c = Ctr::new("sysctl-domainname-field", cfg);
+    if is_runc() {
+        // runc lets the sysctl through from before the spec had `domainname` and then the
+        // sysctl silently wins (runc issue #3629 proposes refusing it; crun does)
+        let out = c.run();
+        out.ok();
+        assert_eq!(out.stdout, "sysctl.example\n", "{out:#?}");
+    } else {
+        c.create()
+            .fails_with(r#"sysctl "kernel.domainname" is not allowed as it conflicts with the OCI "domainname" field"#)
+            .one_error_line();
+    }
+}
+
+#[test]
 fn masked_file_and_dir() {
     require_root!();
     let mut cfg = sh("cat /secret; echo; ls -A /secretdir; echo; \

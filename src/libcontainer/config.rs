@@ -227,6 +227,7 @@ pub fn validate(spec: &Spec) -> Result<()> {
     if let Some(sysctl) = linux.sysctl() {
         for key in sysctl.keys() {
             validate_sysctl(key, namespaces)?;
+            validate_uts_sysctl(key, spec)?;
         }
     }
     for m in spec.mounts().as_deref().unwrap_or_default() {
@@ -272,6 +273,24 @@ fn validate_sysctl(key: &str, namespaces: &[oci_spec::runtime::LinuxNamespace]) 
         bail!("linux.sysctl: {key} needs the container to have its own {needed} namespace");
     }
     Ok(())
+}
+
+/// `kernel.hostname` and `kernel.domainname` set through sysctl would fight the config's own
+/// fields, which init applies after the sysctls. runc (1.1 and current) refuses
+/// `kernel.hostname` whatever `hostname` says, with this message; it lets `kernel.domainname`
+/// through, from before the spec had `domainname` (runc issue #3629 proposes refusing it when the
+/// field is set too, which crun does), and then its sysctl silently overrides the field. rt
+/// refuses that combination in the same words instead of letting one of the two lose.
+fn validate_uts_sysctl(key: &str, spec: &Spec) -> Result<()> {
+    let parts = super::sysctl::parse(key)?.parts().join(".");
+    let field = match parts.as_str() {
+        "kernel.hostname" => "hostname",
+        "kernel.domainname" if spec.domainname().as_deref().is_some_and(|d| !d.is_empty()) => {
+            "domainname"
+        }
+        _ => return Ok(()),
+    };
+    bail!("sysctl {parts:?} is not allowed as it conflicts with the OCI {field:?} field")
 }
 
 /// Container ids are path components in the state root: keep them to a safe alphabet, as runc does.
@@ -374,6 +393,31 @@ mod tests {
         assert!(validate_sysctl("kernel.core_pattern", &with_net_ipc).is_err());
         assert!(validate_sysctl("vm.swappiness", &with_net_ipc).is_err());
         assert!(validate_sysctl("net/../../x", &with_net_ipc).is_err());
+    }
+
+    #[test]
+    fn uts_sysctls_that_fight_the_fields() {
+        let spec = |domainname: &str| {
+            let mut s = Spec::default();
+            if !domainname.is_empty() {
+                s.set_domainname(Some(domainname.to_string()));
+            }
+            s
+        };
+        let err = validate_uts_sysctl("kernel.hostname", &spec(""))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            r#"sysctl "kernel.hostname" is not allowed as it conflicts with the OCI "hostname" field"#
+        );
+        assert!(validate_uts_sysctl("kernel/hostname", &spec("")).is_err());
+        assert!(validate_uts_sysctl("kernel.domainname", &spec("")).is_ok());
+        let err = validate_uts_sysctl("kernel.domainname", &spec("example.org"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(r#"the OCI "domainname" field"#), "{err}");
+        assert!(validate_uts_sysctl("kernel.shmmax", &spec("example.org")).is_ok());
     }
 
     #[test]
