@@ -138,10 +138,11 @@ fn setup_container(cfg: &InitConfig, chan: &mut Channel) -> Result<Option<String
         }
         // createContainer hooks run here: in the container's namespaces, before pivot_root.
         let json = state_json.as_deref().unwrap_or_default().as_bytes();
-        hooks::run_all(
+        hooks::run_all_env(
             "createContainer",
             hooks.and_then(|h| h.create_container().as_ref()),
             json,
+            Some(process.env().as_deref().unwrap_or_default()),
         )?;
     }
     if process.terminal().unwrap_or(false) {
