@@ -560,3 +560,65 @@ fn socket_activation_for_another_pid_is_ignored() {
     // 0-2 and ls's own directory fd
     assert_eq!(out.stdout, "4\nLISTEN_FDS=\n", "{out:#?}");
 }
+
+#[test]
+fn rootfs_propagation_every_value() {
+    require_root!();
+    // each value of linux.rootfsPropagation ends up on the container's `/` (current runc:
+    // private and slave through the rootfs's parent mount before the bind, shared and unbindable
+    // on the new `/` after pivot_root), and nothing of it reaches the host (the harness checks)
+    for (value, want) in [
+        ("shared", Some("shared:")),
+        ("rshared", Some("shared:")),
+        ("slave", None),
+        ("rslave", None),
+        ("private", None),
+        ("rprivate", None),
+        ("unbindable", Some("unbindable")),
+        ("runbindable", Some("unbindable")),
+    ] {
+        let mut cfg = config_with_args(&["cat", "/proc/self/mountinfo"]);
+        cfg["linux"]["rootfsPropagation"] = json!(value);
+        let c = Ctr::new("propagation", cfg);
+        let out = c.run();
+        if is_runc() && value.ends_with("unbindable") {
+            // runc 1.1.5 puts unbindable on the host's tree first and then fails to bind the
+            // rootfs ("flags: 0x5000: invalid argument"); current runc makes the rootfs's parent
+            // mount private first and runs it
+            assert_ne!(out.code(), 0, "{value}: {out:#?}");
+            continue;
+        }
+        out.ok();
+        let root = out
+            .stdout
+            .lines()
+            .find(|l| l.split(' ').nth(4) == Some("/"))
+            .unwrap_or_else(|| panic!("{value}: no / in {out:#?}"));
+        // the optional fields: between the mount options and " - "
+        let optional: Vec<&str> = root
+            .split(" - ")
+            .next()
+            .unwrap()
+            .split(' ')
+            .skip(6)
+            .collect();
+        let shared = optional.iter().any(|f| f.starts_with("shared:"));
+        let unbindable = optional.contains(&"unbindable");
+        match want {
+            // runc 1.1.5 never applies shared after pivot_root (fixed in runc 1.2)
+            Some("shared:") if is_runc() => assert!(!unbindable, "{value}: {root}"),
+            Some("shared:") => assert!(shared && !unbindable, "{value}: {root}"),
+            Some(_) => assert!(unbindable && !shared, "{value}: {root}"),
+            None => assert!(!shared && !unbindable, "{value}: {root}"),
+        }
+        if value == "runbindable" {
+            // recursive: the mounts under `/` too
+            let proc_line = out
+                .stdout
+                .lines()
+                .find(|l| l.split(' ').nth(4) == Some("/proc"))
+                .unwrap();
+            assert!(proc_line.contains(" unbindable "), "{proc_line}");
+        }
+    }
+}

@@ -91,13 +91,24 @@ pub fn prepare(s: &Setup) -> Result<Tree> {
     fd::check_proc()?;
     let propagation = root_propagation(s.propagation)?;
     // Nothing we mount may show up on the host: everything is a slave (or what the config says).
-    let flags = propagation.unwrap_or(MsFlags::MS_SLAVE | MsFlags::MS_REC);
+    // Unbindable waits for the new `/` (`finalize`); until then it is private, which it implies:
+    // put on the host's tree first (as runc does) it makes every bind from the host EINVAL,
+    // rt's masks with the host's /dev/null included, and 1.1.5 even the rootfs bind below.
+    let flags = match propagation {
+        None => MsFlags::MS_SLAVE | MsFlags::MS_REC,
+        Some(p) if p.contains(MsFlags::MS_UNBINDABLE) => {
+            (p - MsFlags::MS_UNBINDABLE) | MsFlags::MS_PRIVATE
+        }
+        Some(p) => p,
+    };
     mount(None::<&str>, "/", None::<&str>, flags, None::<&str>)
         .context("setting propagation of /")?;
-    if propagation.is_some_and(|p| p.contains(MsFlags::MS_SHARED)) {
-        // pivot_root refuses a new root whose parent mount is shared.
-        pivot::make_parent_mount_private(s.rootfs)?;
-    }
+    // runc's order: the mount holding the rootfs becomes private (slave when the config asks for
+    // a slave), whatever `/` was just made: pivot_root refuses a new root whose parent mount is
+    // shared, and a bind of a shared tree would show on the host. `shared` is put on the new `/`
+    // after pivot_root.
+    let keep_slave = propagation.is_some_and(|p| p.contains(MsFlags::MS_SLAVE));
+    pivot::make_rootfs_mount_private(s.rootfs, keep_slave)?;
     mount(
         Some(s.rootfs),
         s.rootfs,
@@ -170,11 +181,12 @@ pub fn enter(tree: Tree, rootfs: &Path, no_pivot: bool) -> Result<()> {
     }
 }
 
-/// After pivot_root: the propagation the config asks for on the new `/`.
+/// After pivot_root: the propagation the config asks for on the new `/` (for private and slave
+/// already so from `prepare`; shared and unbindable happen only here).
 pub fn finalize(s: &Setup) -> Result<()> {
     if let Some(p) = root_propagation(s.propagation)? {
         mount(None::<&str>, "/", None::<&str>, p, None::<&str>)
-            .context("setting linux.rootfsPropagation")?;
+            .context("unable to apply root propagation flags (linux.rootfsPropagation)")?;
     }
     Ok(())
 }
