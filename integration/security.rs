@@ -140,6 +140,45 @@ fn unknown_capabilities_ignored_with_a_warning() {
 }
 
 #[test]
+fn selinux_labels_without_selinux_are_refused() {
+    require_root!();
+    if Path::new("/sys/fs/selinux/enforce").exists() {
+        eprintln!("skip: this host has SELinux");
+        return;
+    }
+    // runc (1.1.5 and current) does not ignore them: a process label is refused in these words,
+    // at create and at exec, and a mount label becomes `context=` in the mounts' data, which the
+    // kernel refuses (EINVAL at the first tmpfs); rt refuses that one up front
+    let phrase = "selinux label is specified in config, but selinux is disabled or not supported";
+    let mut cfg = example("sleep");
+    cfg["process"]["selinuxLabel"] = json!("system_u:system_r:container_t:s0:c1,c2");
+    let c = Ctr::new("selinux-process", cfg);
+    c.create().fails_with(phrase).one_error_line();
+    assert!(c.leftovers().is_empty(), "{:#?}", c.leftovers());
+    drop(c);
+
+    let mut cfg = example("sleep");
+    cfg["linux"]["mountLabel"] = json!("system_u:object_r:container_file_t:s0:c1,c2");
+    let c = Ctr::new("selinux-mount", cfg);
+    let out = c.create();
+    if is_runc() {
+        out.fails_with("invalid argument");
+    } else {
+        out.fails_with("linux.mountLabel")
+            .fails_with("selinux is disabled or not supported");
+    }
+    assert!(c.leftovers().is_empty(), "{:#?}", c.leftovers());
+    drop(c);
+
+    let c = Ctr::started("selinux-exec", example("sleep"));
+    let out = c.exec(
+        &["--process-label", "system_u:system_r:container_t:s0"],
+        &["true"],
+    );
+    out.fails_with(phrase);
+}
+
+#[test]
 fn no_seccomp_without_profile() {
     require_root!();
     let out = inside(

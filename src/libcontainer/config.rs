@@ -198,11 +198,7 @@ pub fn validate(spec: &Spec) -> Result<()> {
             bail!("process.apparmorProfile {p:?} is set but AppArmor is not enabled on this host");
         }
     }
-    if let Some(l) = process.selinux_label().as_deref().filter(|l| !l.is_empty()) {
-        if !Path::new("/sys/fs/selinux/enforce").exists() {
-            bail!("process.selinuxLabel {l:?} is set but SELinux is not enabled on this host");
-        }
-    }
+    validate_selinux_label(process)?;
     // Fields rt does not implement are refused, never silently dropped.
     if linux.intel_rdt().is_some() {
         bail!("linux.intelRdt is not supported");
@@ -214,7 +210,12 @@ pub fn validate(spec: &Spec) -> Result<()> {
         bail!("linux.memoryPolicy is not supported");
     }
     if let Some(l) = linux.mount_label().as_deref().filter(|l| !l.is_empty()) {
-        bail!("linux.mountLabel {l:?} is set: SELinux mount labels are not supported");
+        // runc adds `context=` to the mounts' data, which a kernel without SELinux refuses
+        // (EINVAL at the first tmpfs); refused up front here, in words that say why
+        if !selinux_enabled() {
+            bail!("linux.mountLabel {l:?} is specified in config, but selinux is disabled or not supported");
+        }
+        bail!("linux.mountLabel {l:?}: SELinux mount labels are not supported yet");
     }
     if linux
         .resources()
@@ -234,6 +235,24 @@ pub fn validate(spec: &Spec) -> Result<()> {
         if !m.destination().is_absolute() {
             bail!("mounts: destination {:?} must be absolute", m.destination());
         }
+    }
+    Ok(())
+}
+
+fn selinux_enabled() -> bool {
+    Path::new("/sys/fs/selinux/enforce").exists()
+}
+
+/// A process label on a host without SELinux would be a confinement that never happens: refused
+/// as runc refuses it (for create and exec alike), in its words.
+pub fn validate_selinux_label(process: &oci_spec::runtime::Process) -> Result<()> {
+    if process
+        .selinux_label()
+        .as_deref()
+        .is_some_and(|l| !l.is_empty())
+        && !selinux_enabled()
+    {
+        bail!("selinux label is specified in config, but selinux is disabled or not supported");
     }
     Ok(())
 }

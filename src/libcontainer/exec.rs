@@ -40,6 +40,7 @@ pub fn exec(c: &Container, opts: ExecOpts) -> Result<i32> {
     if opts.process.args().as_ref().is_none_or(|a| a.is_empty()) {
         bail!("process.args must not be empty");
     }
+    super::config::validate_selinux_label(&opts.process)?;
     let init = c.state.pid;
     let namespaces: Vec<(LinuxNamespaceType, PathBuf)> =
         super::namespaces::namespaces(&c.state.config)
