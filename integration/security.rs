@@ -335,6 +335,38 @@ fn configured_device_node() {
 }
 
 #[test]
+fn device_cgroup_rules_alone_decide_access() {
+    require_root!();
+    // runc (1.1.5 and current): linux.devices makes the node, linux.resources.devices (plus
+    // the runtime's default set) decides access; a node the config creates gets no allow rule
+    // of its own. 42:0 has no driver: open is ENXIO when the cgroup lets it through, EPERM when
+    // it does not.
+    let probe = "cat /dev/fake 2>&1; echo x > /dev/null && echo null-ok";
+    let fake =
+        json!([{"path": "/dev/fake", "type": "c", "major": 42, "minor": 0, "fileMode": 0o666}]);
+    // the examples' rules: deny all
+    let mut cfg = sh(probe);
+    cfg["linux"]["devices"] = fake.clone();
+    let out = inside("devices-deny", cfg);
+    assert!(out.contains("Operation not permitted"), "{out}");
+    assert!(
+        out.ends_with("null-ok\n"),
+        "the default set still applies: {out}"
+    );
+
+    // and an allow rule for it lets it through
+    let mut cfg = sh(probe);
+    cfg["linux"]["devices"] = fake;
+    cfg["linux"]["resources"]["devices"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"allow": true, "type": "c", "major": 42, "minor": 0, "access": "rw"}));
+    let out = inside("devices-allow", cfg);
+    assert!(out.contains("No such device or address"), "{out}");
+    assert!(out.ends_with("null-ok\n"), "{out}");
+}
+
+#[test]
 fn terminal_dev_console_is_a_pty() {
     require_root!();
     let mut cfg = example("tty");

@@ -199,17 +199,12 @@ pub fn create(root: &Path, opts: CreateOpts) -> Result<Container> {
 
     cgroup.create_v1()?;
     if let Some(resources) = linux.resources() {
-        // Devices the config creates are also allowed by the device cgroup, as runc does.
-        let mut r = resources.clone();
-        let extra = crate::cgroups::devices::allow_rules_for(
-            linux.devices().as_deref().unwrap_or_default(),
-        );
-        if !extra.is_empty() {
-            let mut rules = r.devices().clone().unwrap_or_default();
-            rules.extend(extra);
-            r.set_devices(Some(rules));
-        }
-        cgroup.apply(&r).context("applying linux.resources")?;
+        // linux.resources.devices alone decides device access (after rt's default set): a node
+        // linux.devices creates is not allowed by that alone, as in runc (1.1.5 and current),
+        // so a deny-all rule denies it unless a rule allows it.
+        cgroup
+            .apply(resources)
+            .context("applying linux.resources")?;
     }
 
     // cgroup2: born there, or moved now. v1: init moves itself, unless it is in a new user
