@@ -14,6 +14,7 @@ pub fn run(cfg: &ExecConfig, chan: &mut Channel) -> Result<Infallible> {
         .collect();
     super::namespaces::join(&list, chan)?;
     super::new_session()?;
+    crate::libcontainer::procfs::warm_up()?;
     let process = &cfg.process;
     if process.terminal().unwrap_or(false) {
         let fd = cfg

@@ -71,6 +71,7 @@ fn run(chan: &mut Channel) -> Result<std::convert::Infallible> {
     }
     namespaces::enter(&cfg, chan)?;
     new_session()?;
+    procfs::warm_up()?;
     let state_json = setup_container(&cfg, chan)?;
     exec::wait_and_exec(&cfg, chan, state_json.as_deref())
 }
