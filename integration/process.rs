@@ -674,3 +674,109 @@ fn runs_without_proc_sys_or_cgroup_mounts() {
         }
     }
 }
+
+/// A config without a mount namespace that asks for nothing to be mounted.
+fn no_mount_namespace(args: &[&str]) -> Value {
+    let mut cfg = config_with_args(args);
+    cfg["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|n| n["type"] != "mount");
+    cfg["mounts"] = json!([]);
+    cfg["linux"]["maskedPaths"] = json!([]);
+    cfg["linux"]["readonlyPaths"] = json!([]);
+    cfg["root"]["readonly"] = json!(false);
+    cfg
+}
+
+#[test]
+fn runs_without_a_mount_namespace() {
+    require_root!();
+    if is_runc() {
+        // runc (1.1.5 and current) sets up the rootfs anyway, in the host's mount namespace:
+        // `/` made rslave recursively, the rootfs bound on itself and every configured mount
+        // made there, all left on the host after the container is gone. Not run against it:
+        // it would change this host's mounts.
+        eprintln!("skip: runc mounts in the host's mount namespace without one of its own");
+        return;
+    }
+    let host_mnt = fs::read_link("/proc/self/ns/mnt").unwrap();
+    let before: Vec<String> = fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .filter(|l| l.split(' ').nth(3) == Some("/") && l.split(' ').nth(4) == Some("/"))
+        .map(String::from)
+        .collect();
+    // the process's root is the rootfs (chroot), its mount namespace the host's
+    let c = Ctr::new(
+        "no-mntns",
+        no_mount_namespace(&["sh", "-c", "ls /linuxrc /bin/busybox; ls /dev/null; pwd"]),
+    );
+    let mut cmd = c.cmd(&["create", "--bundle", c.bundle_str(), &c.id]);
+    cmd.current_dir(c.bundle.path());
+    run_cmd(cmd, Stdio::null()).ok();
+    c.track_pid();
+    let pid = c.state()["pid"].as_i64().unwrap();
+    assert_eq!(
+        fs::read_link(format!("/proc/{pid}/ns/mnt")).unwrap(),
+        host_mnt,
+        "init is not in the host's mount namespace"
+    );
+    let root = fs::read_link(format!("/proc/{pid}/root")).unwrap();
+    assert_eq!(
+        fs::canonicalize(&root).unwrap(),
+        fs::canonicalize(c.bundle.path().join("rootfs")).unwrap()
+    );
+    c.start().ok();
+    c.wait_status("stopped");
+    let after: Vec<String> = fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .filter(|l| l.split(' ').nth(3) == Some("/") && l.split(' ').nth(4) == Some("/"))
+        .map(String::from)
+        .collect();
+    assert_eq!(before, after, "the host's / changed");
+    // and the harness checks that nothing is mounted under the bundle
+    drop(c);
+
+    let c = Ctr::new(
+        "no-mntns-out",
+        no_mount_namespace(&["sh", "-c", "ls /linuxrc; pwd"]),
+    );
+    let out = c.run();
+    out.ok();
+    assert_eq!(out.stdout, "/linuxrc\n/\n", "{out:#?}");
+    drop(c);
+
+    // exec would join the namespaces and stay in the host's root: refused
+    let c = Ctr::started("no-mntns-exec", no_mount_namespace(&["sleep", "100"]));
+    c.exec(&[], &["true"])
+        .fails_with("the container has no mount namespace");
+    drop(c);
+
+    // what would have to be mounted is refused: it would land on the host
+    for (tag, field, value, phrase) in [
+        (
+            "no-mntns-mounts",
+            "mounts",
+            json!([{"destination": "/proc", "type": "proc", "source": "proc"}]),
+            "mounts: the container has no mount namespace",
+        ),
+        (
+            "no-mntns-masks",
+            "maskedPaths",
+            json!(["/proc/kcore"]),
+            "unable to restrict sys entries without a private MNT namespace",
+        ),
+    ] {
+        let mut cfg = no_mount_namespace(&["true"]);
+        if field == "mounts" {
+            cfg[field] = value;
+        } else {
+            cfg["linux"][field] = value;
+        }
+        let c = Ctr::new(tag, cfg);
+        c.create().fails_with(phrase).one_error_line();
+        assert!(c.leftovers().is_empty(), "{tag}: {:#?}", c.leftovers());
+    }
+}

@@ -127,6 +127,7 @@ fn setup_container(cfg: &InitConfig, chan: &mut Channel) -> Result<Option<String
             .and_then(|r| r.readonly())
             .unwrap_or(false),
         cwd: process.cwd(),
+        mount_ns: has(spec, LinuxNamespaceType::Mount),
     };
     let tree = crate::rootfs::prepare(&setup)?;
     let mut state_json = None;
@@ -154,7 +155,7 @@ fn setup_container(cfg: &InitConfig, chan: &mut Channel) -> Result<Option<String
     }
     crate::rootfs::protect(&tree, &setup)?;
     namespaces::write_sysctls(spec)?;
-    crate::rootfs::enter(tree, &cfg.rootfs, cfg.no_pivot)?;
+    crate::rootfs::enter(tree, &cfg.rootfs, cfg.no_pivot, setup.mount_ns)?;
     crate::rootfs::finalize(&setup)?;
     if let Some(h) = spec.hostname() {
         nix::unistd::sethostname(h).with_context(|| format!("setting hostname {h:?}"))?;

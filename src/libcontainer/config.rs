@@ -168,7 +168,7 @@ pub fn validate(spec: &Spec) -> Result<()> {
         seen.push(ns.typ());
     }
     if !seen.contains(&LinuxNamespaceType::Mount) {
-        bail!("linux.namespaces: a mount namespace is required");
+        validate_without_mount_namespace(spec)?;
     }
     let has_userns = seen.contains(&LinuxNamespaceType::User);
     let maps = linux.uid_mappings().as_ref().is_some_and(|m| !m.is_empty())
@@ -260,6 +260,51 @@ pub fn validate_selinux_label(process: &oci_spec::runtime::Process) -> Result<()
 fn apparmor_enabled() -> bool {
     std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
         .is_ok_and(|s| s.trim() == "Y")
+}
+
+/// Without a mount namespace the container shares the host's mount table (the spec allows it):
+/// rt then mounts nothing at all (no rootfs bind, no propagation change, no mounts) and only
+/// chroots into the rootfs. Whatever would have to be mounted is refused, since it would be
+/// mounted on the host and stay there: runc 1.1.5 and current do mount it all, in the host's
+/// mount namespace, and leave it behind.
+fn validate_without_mount_namespace(spec: &Spec) -> Result<()> {
+    let why = "without a mount namespace it would be mounted in the host's";
+    let linux = spec.linux().as_ref().context("linux must be set")?;
+    if spec.mounts().as_ref().is_some_and(|m| !m.is_empty()) {
+        bail!("mounts: the container has no mount namespace; {why}");
+    }
+    if linux.masked_paths().as_ref().is_some_and(|m| !m.is_empty())
+        || linux
+            .readonly_paths()
+            .as_ref()
+            .is_some_and(|m| !m.is_empty())
+    {
+        // runc's words
+        bail!("unable to restrict sys entries without a private MNT namespace");
+    }
+    if spec
+        .root()
+        .as_ref()
+        .and_then(|r| r.readonly())
+        .unwrap_or(false)
+    {
+        bail!("root.readonly: the container has no mount namespace; {why}");
+    }
+    if linux
+        .rootfs_propagation()
+        .as_ref()
+        .is_some_and(|p| !p.is_empty())
+    {
+        bail!("linux.rootfsPropagation: the container has no mount namespace of its own");
+    }
+    let process = spec.process().as_ref().context("process must be set")?;
+    if process.terminal().unwrap_or(false) {
+        bail!("process.terminal: the pty comes from the container's own devpts, which needs a mount namespace");
+    }
+    if super::namespaces::is_new(spec, LinuxNamespaceType::User) {
+        bail!("linux.namespaces: a new user namespace needs a mount namespace too (devices are bound from the host)");
+    }
+    Ok(())
 }
 
 /// Only sysctls that live in a namespace the container has its own copy of may be set: any other

@@ -30,6 +30,15 @@ pub fn pivot_root(new_root: BorrowedFd<'_>) -> Result<()> {
     Ok(())
 }
 
+/// chroot into the tree's own fd (entered exactly as it was resolved), for a container without a
+/// mount namespace of its own.
+pub fn chroot_into(new_root: BorrowedFd<'_>) -> Result<()> {
+    fchdir(new_root).context("chdir to rootfs")?;
+    chroot(".").context("chroot to rootfs")?;
+    std::env::set_current_dir("/").context("chdir /")?;
+    Ok(())
+}
+
 pub fn move_root(rootfs: &Path) -> Result<()> {
     std::env::set_current_dir(rootfs).with_context(|| format!("chdir to {}", rootfs.display()))?;
     mount(
