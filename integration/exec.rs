@@ -493,3 +493,14 @@ fn process_file_without_user_and_with_console_size() {
     let seen = drain_pty(master);
     assert!(seen.contains("31 97"), "{seen:?}");
 }
+
+#[test]
+fn exec_is_session_leader_without_terminal() {
+    require_root!();
+    // runc: an exec'd process leads its own session as init does
+    let c = sleeper("exec-setsid");
+    let out = c.exec(&[], &["cat", "/proc/self/stat"]);
+    out.ok();
+    let (pid, pgrp, sid) = crate::process::pid_pgrp_sid(&out.stdout);
+    assert_eq!((pgrp, sid), (pid, pid), "{out:#?}");
+}

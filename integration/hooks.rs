@@ -249,3 +249,79 @@ fn failing_poststop_is_a_warning() {
     }
     assert!(c.leftovers().is_empty(), "{:#?}", c.leftovers());
 }
+
+#[test]
+fn hook_without_env_inherits() {
+    require_root!();
+    // runc runs a hook without `env` with the environment of whoever runs it (Go's exec with a
+    // nil Env): its own for the host stages; for createContainer and startContainer, which its
+    // init runs, the container process's environment (startContainer's with HOME, as exec'd)
+    let marks = tempfile::Builder::new()
+        .prefix("rt-hooks-env-")
+        .tempdir()
+        .unwrap();
+    let d = marks.path().to_str().unwrap();
+    let mut cfg = config_with_args(&["sleep", "1000"]);
+    cfg["root"]["readonly"] = json!(false);
+    cfg["process"]["env"] = json!(["PATH=/bin:/usr/bin", "CTR_VAR=in container"]);
+    cfg["mounts"].as_array_mut().unwrap().push(
+        json!({"destination": "/hooks", "type": "bind", "source": d, "options": ["rbind", "rw"]}),
+    );
+    let mut hooks = json!({});
+    for s in STAGES {
+        let dir = if s == "startContainer" { "/hooks" } else { d };
+        hooks[s] =
+            json!([{"path": "/bin/sh", "args": ["sh", "-c", "env > \"$1/$0.env\"", s, dir]}]);
+    }
+    // and `"env": []` is an empty environment, not an inherited one
+    hooks["prestart"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"path": "/bin/sh", "args": ["sh", "-c", "env > \"$1/empty.env\"", "x", d], "env": []}));
+    cfg["hooks"] = hooks;
+    let c = Ctr::new("hooks-env", cfg);
+    let rt = |args: &[&str]| {
+        let mut cmd = c.cmd(args);
+        cmd.env("RT_HOOK_PROBE", "from the runtime");
+        run_cmd(cmd, std::process::Stdio::null())
+    };
+    rt(&["create", "--bundle", c.bundle_str(), &c.id]).ok();
+    c.track_pid();
+    rt(&["start", &c.id]).ok();
+    c.kill(false, Some("KILL")).ok();
+    c.wait_status("stopped");
+    rt(&["delete", &c.id]).ok();
+
+    let vars = |name: &str| -> Vec<String> {
+        let mut v: Vec<String> = read(marks.path(), name)
+            .lines()
+            // what the shell itself adds
+            .filter(|l| !l.starts_with("PWD=") && !l.starts_with("SHLVL=") && !l.starts_with("_="))
+            .map(String::from)
+            .collect();
+        v.sort();
+        v
+    };
+    for s in ["prestart", "createRuntime", "poststart", "poststop"] {
+        let env = vars(&format!("{s}.env"));
+        assert!(
+            env.iter().any(|v| v == "RT_HOOK_PROBE=from the runtime"),
+            "{s}: runtime's environment not inherited: {env:#?}"
+        );
+    }
+    assert_eq!(
+        vars("createContainer.env"),
+        ["CTR_VAR=in container", "PATH=/bin:/usr/bin"],
+        "createContainer"
+    );
+    assert_eq!(
+        vars("startContainer.env"),
+        ["CTR_VAR=in container", "HOME=/root", "PATH=/bin:/usr/bin"],
+        "startContainer"
+    );
+    let empty = vars("empty.env");
+    assert!(
+        !empty.iter().any(|v| v.starts_with("RT_HOOK_PROBE=")),
+        "{empty:#?}"
+    );
+}

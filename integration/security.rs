@@ -82,6 +82,103 @@ fn capabilities_root_without_inheritable() {
 }
 
 #[test]
+fn unknown_capabilities_ignored_with_a_warning() {
+    require_root!();
+    // runc: a name it does not know (a newer kernel's, a typo) is dropped from every set with
+    // one warning, "ignoring unknown or unavailable capabilities: [...]"; the rest applies
+    let mut cfg = config_with_args(&["grep", "^Cap", "/proc/self/status"]);
+    cfg["process"]["noNewPrivileges"] = json!(false);
+    cfg["process"]["capabilities"] = json!({
+        "bounding": ["CAP_KILL", "CAP_RT_TEST_NOPE", "CAP_CHOWN"],
+        "permitted": ["CAP_RT_TEST_NOPE", "CAP_KILL"],
+        "effective": ["CAP_KILL", "CAP_RT_TEST_ALSO_NOPE"],
+    });
+    let c = Ctr::new("caps-unknown", cfg);
+    let out = c.run();
+    out.ok();
+    let sets = cap_sets(&out.stdout);
+    assert_eq!(sets["CapBnd"], CHOWN | KILL, "{out:#?}");
+    assert_eq!(sets["CapEff"], CHOWN | KILL, "{out:#?}");
+    let msg = out.message();
+    assert!(
+        msg.contains(
+            "ignoring unknown or unavailable capabilities: [CAP_RT_TEST_ALSO_NOPE CAP_RT_TEST_NOPE]"
+        ),
+        "{out:#?}"
+    );
+    drop(c);
+
+    // exec: --cap and a process.json alike
+    let c = Ctr::started("caps-unknown-exec", example("sleep"));
+    let out = c.exec(
+        &["--cap", "CAP_RT_TEST_NOPE"],
+        &["grep", "^CapBnd", "/proc/self/status"],
+    );
+    out.ok();
+    assert_eq!(
+        cap_sets(&out.stdout)["CapBnd"],
+        KILL | NET_BIND | (1 << 29),
+        "{out:#?}"
+    );
+    assert!(
+        out.message()
+            .contains("ignoring unknown or unavailable capabilities: [CAP_RT_TEST_NOPE]"),
+        "{out:#?}"
+    );
+    let p = c.bundle.path().join("process.json");
+    fs::write(
+        &p,
+        json!({"args": ["grep", "^CapBnd", "/proc/self/status"], "cwd": "/",
+               "env": ["PATH=/bin:/usr/bin"], "user": {"uid": 0, "gid": 0},
+               "capabilities": {"bounding": ["CAP_KILL", "CAP_RT_TEST_NOPE"]}})
+        .to_string(),
+    )
+    .unwrap();
+    let out = c.exec(&["--process", p.to_str().unwrap()], &[]);
+    out.ok();
+    assert_eq!(cap_sets(&out.stdout)["CapBnd"], KILL, "{out:#?}");
+}
+
+#[test]
+fn selinux_labels_without_selinux_are_refused() {
+    require_root!();
+    if Path::new("/sys/fs/selinux/enforce").exists() {
+        eprintln!("skip: this host has SELinux");
+        return;
+    }
+    // runc (1.1.5 and current) does not ignore them: a process label is refused in these words,
+    // at create and at exec, and a mount label becomes `context=` in the mounts' data, which the
+    // kernel refuses (EINVAL at the first tmpfs); rt refuses that one up front
+    let phrase = "selinux label is specified in config, but selinux is disabled or not supported";
+    let mut cfg = example("sleep");
+    cfg["process"]["selinuxLabel"] = json!("system_u:system_r:container_t:s0:c1,c2");
+    let c = Ctr::new("selinux-process", cfg);
+    c.create().fails_with(phrase).one_error_line();
+    assert!(c.leftovers().is_empty(), "{:#?}", c.leftovers());
+    drop(c);
+
+    let mut cfg = example("sleep");
+    cfg["linux"]["mountLabel"] = json!("system_u:object_r:container_file_t:s0:c1,c2");
+    let c = Ctr::new("selinux-mount", cfg);
+    let out = c.create();
+    if is_runc() {
+        out.fails_with("invalid argument");
+    } else {
+        out.fails_with("linux.mountLabel")
+            .fails_with("selinux is disabled or not supported");
+    }
+    assert!(c.leftovers().is_empty(), "{:#?}", c.leftovers());
+    drop(c);
+
+    let c = Ctr::started("selinux-exec", example("sleep"));
+    let out = c.exec(
+        &["--process-label", "system_u:system_r:container_t:s0"],
+        &["true"],
+    );
+    out.fails_with(phrase);
+}
+
+#[test]
 fn no_seccomp_without_profile() {
     require_root!();
     let out = inside(
@@ -133,6 +230,44 @@ fn host_sysctls_refused() {
         c.create().fails_with(key).one_error_line();
         assert!(c.leftovers().is_empty(), "{key}: {:#?}", c.leftovers());
         assert_eq!(fs::read_to_string(file).unwrap(), before, "{key} changed");
+    }
+}
+
+#[test]
+fn uts_sysctls_must_not_fight_hostname_and_domainname() {
+    require_root!();
+    // runc (1.1 and current): kernel.hostname conflicts with the hostname field, always
+    let mut cfg = example("sleep");
+    cfg["linux"]["sysctl"] = json!({"kernel.hostname": "from-sysctl"});
+    let c = Ctr::new("sysctl-hostname", cfg);
+    c.create()
+        .fails_with(
+            r#"sysctl "kernel.hostname" is not allowed as it conflicts with the OCI "hostname" field"#,
+        )
+        .one_error_line();
+    assert!(c.leftovers().is_empty(), "{:#?}", c.leftovers());
+    drop(c);
+
+    // kernel.domainname alone is the container's own (UTS namespace)
+    let mut cfg = sh("cat /proc/sys/kernel/domainname");
+    cfg["linux"]["sysctl"] = json!({"kernel.domainname": "sysctl.example"});
+    assert_eq!(inside("sysctl-domainname", cfg), "sysctl.example\n");
+
+    // with the domainname field as well the two fight
+    let mut cfg = sh("cat /proc/sys/kernel/domainname");
+    cfg["domainname"] = json!("field.example");
+    cfg["linux"]["sysctl"] = json!({"kernel.domainname": "sysctl.example"});
+    let c = Ctr::new("sysctl-domainname-field", cfg);
+    if is_runc() {
+        // runc lets the sysctl through from before the spec had `domainname` and then the
+        // sysctl silently wins (runc issue #3629 proposes refusing it; crun does)
+        let out = c.run();
+        out.ok();
+        assert_eq!(out.stdout, "sysctl.example\n", "{out:#?}");
+    } else {
+        c.create()
+            .fails_with(r#"sysctl "kernel.domainname" is not allowed as it conflicts with the OCI "domainname" field"#)
+            .one_error_line();
     }
 }
 
@@ -197,6 +332,38 @@ fn configured_device_node() {
         inside("device", cfg),
         "character special file 1 3 640 1234 5678\n"
     );
+}
+
+#[test]
+fn device_cgroup_rules_alone_decide_access() {
+    require_root!();
+    // runc (1.1.5 and current): linux.devices makes the node, linux.resources.devices (plus
+    // the runtime's default set) decides access; a node the config creates gets no allow rule
+    // of its own. 42:0 has no driver: open is ENXIO when the cgroup lets it through, EPERM when
+    // it does not.
+    let probe = "cat /dev/fake 2>&1; echo x > /dev/null && echo null-ok";
+    let fake =
+        json!([{"path": "/dev/fake", "type": "c", "major": 42, "minor": 0, "fileMode": 0o666}]);
+    // the examples' rules: deny all
+    let mut cfg = sh(probe);
+    cfg["linux"]["devices"] = fake.clone();
+    let out = inside("devices-deny", cfg);
+    assert!(out.contains("Operation not permitted"), "{out}");
+    assert!(
+        out.ends_with("null-ok\n"),
+        "the default set still applies: {out}"
+    );
+
+    // and an allow rule for it lets it through
+    let mut cfg = sh(probe);
+    cfg["linux"]["devices"] = fake;
+    cfg["linux"]["resources"]["devices"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"allow": true, "type": "c", "major": 42, "minor": 0, "access": "rw"}));
+    let out = inside("devices-allow", cfg);
+    assert!(out.contains("No such device or address"), "{out}");
+    assert!(out.ends_with("null-ok\n"), "{out}");
 }
 
 #[test]

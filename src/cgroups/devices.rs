@@ -1,7 +1,7 @@
 //! Device access rules: validation, the default allowed set, and devices.allow/deny lines for
 //! v1 (v2 turns the same rules into an eBPF program, see devices_bpf.rs).
 use anyhow::{bail, Result};
-use oci_spec::runtime::{LinuxDevice, LinuxDeviceCgroup, LinuxDeviceType};
+use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType};
 
 /// A rule in the shape the kernel's v1 files take.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,24 +74,6 @@ pub fn format_line(typ: char, major: Option<i64>, minor: Option<i64>, access: &s
     format!("{typ} {}:{} {access}", num(major), num(minor))
 }
 
-/// Allow rules for the devices a spec creates (`linux.devices`): runc grants them on top of
-/// `linux.resources.devices`, so the caller appends these before `apply`.
-pub fn allow_rules_for(devices: &[LinuxDevice]) -> Vec<LinuxDeviceCgroup> {
-    devices
-        .iter()
-        .filter(|d| d.typ() != LinuxDeviceType::P)
-        .map(|d| {
-            let mut r = LinuxDeviceCgroup::default();
-            r.set_allow(true);
-            r.set_typ(Some(d.typ()));
-            r.set_major(Some(d.major()));
-            r.set_minor(Some(d.minor()));
-            r.set_access(Some("rwm".to_string()));
-            r
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod unit {
     use super::*;
@@ -118,18 +100,5 @@ mod unit {
             "b 8:* rwm"
         );
         assert!(v1_line(&rule(r#"{"allow":true,"access":"rwx"}"#)).is_err());
-    }
-
-    #[test]
-    fn spec_devices_become_allow_rules() {
-        let devs: Vec<LinuxDevice> = serde_json::from_str(
-            r#"[{"path":"/dev/fuse","type":"c","major":10,"minor":229},
-                {"path":"/dev/p","type":"p","major":0,"minor":0}]"#,
-        )
-        .unwrap();
-        let rules = allow_rules_for(&devs);
-        assert_eq!(rules.len(), 1, "fifos need no device cgroup rule");
-        assert_eq!(v1_line(&rules[0]).unwrap(), "c 10:229 rwm");
-        assert!(rules[0].allow());
     }
 }

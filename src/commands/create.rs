@@ -45,6 +45,7 @@ impl CreateFlags {
             no_pivot: self.no_pivot,
             no_new_keyring: self.no_new_keyring,
             preserve_fds: self.preserve_fds,
+            listen_fds: crate::libcontainer::create::socket_activation_fds(),
             systemd_cgroup: g.systemd_cgroup,
         }
     }

@@ -48,7 +48,7 @@ pub fn setup(
     .context("sending the pty master to the console socket")?;
     drop(master);
     drop(sock);
-    nix::unistd::setsid().context("setsid")?;
+    // init is a session leader already (`super::new_session`): the pty becomes its tty.
     // SAFETY: ioctl on our own tty fd with an integer argument.
     if unsafe { libc::ioctl(slave.as_raw_fd(), libc::TIOCSCTTY, 0) } != 0 {
         return Err(std::io::Error::last_os_error())

@@ -28,6 +28,16 @@ pub struct Prepared {
     late_filter: Option<seccomp::Filter>,
 }
 
+impl Prepared {
+    /// The environment the process gets, as strings.
+    pub fn env(&self) -> Vec<String> {
+        self.envp
+            .iter()
+            .map(|e| e.to_string_lossy().into_owned())
+            .collect()
+    }
+}
+
 /// Environment, user and capabilities, binary lookup, cwd, no_new_privs: the part shared by
 /// create and exec.
 pub fn prepare(
@@ -126,7 +136,14 @@ pub fn wait_and_exec(
         // The state the parent sent was taken while creating; the container is created now.
         let mut state: serde_json::Value = serde_json::from_str(json).context("state for hooks")?;
         state["status"] = serde_json::json!("created");
-        hooks::run_all("startContainer", hooks, &serde_json::to_vec(&state)?)?;
+        // the process's environment as it will exec (with HOME), as runc's init has it then
+        let env = prepared.env();
+        hooks::run_all_env(
+            "startContainer",
+            hooks,
+            &serde_json::to_vec(&state)?,
+            Some(&env),
+        )?;
     }
     exec(prepared, process)
 }

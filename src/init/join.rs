@@ -13,6 +13,8 @@ pub fn run(cfg: &ExecConfig, chan: &mut Channel) -> Result<Infallible> {
         .map(|(t, p)| (*t, p.as_path()))
         .collect();
     super::namespaces::join(&list, chan)?;
+    super::new_session()?;
+    crate::libcontainer::procfs::warm_up()?;
     let process = &cfg.process;
     if process.terminal().unwrap_or(false) {
         let fd = cfg

@@ -70,8 +70,19 @@ fn run(chan: &mut Channel) -> Result<std::convert::Infallible> {
         set_cloexec(fd);
     }
     namespaces::enter(&cfg, chan)?;
+    new_session()?;
+    procfs::warm_up()?;
     let state_json = setup_container(&cfg, chan)?;
     exec::wait_and_exec(&cfg, chan, state_json.as_deref())
+}
+
+/// The container's process leads a session of its own, terminal or not (as runc and crun do):
+/// a ^C or hang-up of the shell that ran `rt create` goes to that shell's session, never to the
+/// container. With a terminal the pty becomes this session's controlling tty. Called after any
+/// fork into a joined pid namespace, since only the process that execs counts.
+pub(crate) fn new_session() -> Result<()> {
+    nix::unistd::setsid().context("setsid")?;
+    Ok(())
 }
 
 /// Moves this (single-threaded) process into each v1 cgroup whose `tasks` file is listed.
@@ -96,6 +107,9 @@ fn setup_container(cfg: &InitConfig, chan: &mut Channel) -> Result<Option<String
             || any(h.start_container().as_ref())
     });
     let linux = spec.linux().as_ref().context("linux must be set")?;
+    if is_new(spec, LinuxNamespaceType::Network) {
+        namespaces::loopback_up()?;
+    }
     let setup = crate::rootfs::Setup {
         rootfs: &cfg.rootfs,
         bundle: &cfg.bundle,
@@ -113,6 +127,7 @@ fn setup_container(cfg: &InitConfig, chan: &mut Channel) -> Result<Option<String
             .and_then(|r| r.readonly())
             .unwrap_or(false),
         cwd: process.cwd(),
+        mount_ns: has(spec, LinuxNamespaceType::Mount),
     };
     let tree = crate::rootfs::prepare(&setup)?;
     let mut state_json = None;
@@ -125,10 +140,11 @@ fn setup_container(cfg: &InitConfig, chan: &mut Channel) -> Result<Option<String
         }
         // createContainer hooks run here: in the container's namespaces, before pivot_root.
         let json = state_json.as_deref().unwrap_or_default().as_bytes();
-        hooks::run_all(
+        hooks::run_all_env(
             "createContainer",
             hooks.and_then(|h| h.create_container().as_ref()),
             json,
+            Some(process.env().as_deref().unwrap_or_default()),
         )?;
     }
     if process.terminal().unwrap_or(false) {
@@ -139,7 +155,7 @@ fn setup_container(cfg: &InitConfig, chan: &mut Channel) -> Result<Option<String
     }
     crate::rootfs::protect(&tree, &setup)?;
     namespaces::write_sysctls(spec)?;
-    crate::rootfs::enter(tree, &cfg.rootfs, cfg.no_pivot)?;
+    crate::rootfs::enter(tree, &cfg.rootfs, cfg.no_pivot, setup.mount_ns)?;
     crate::rootfs::finalize(&setup)?;
     if let Some(h) = spec.hostname() {
         nix::unistd::sethostname(h).with_context(|| format!("setting hostname {h:?}"))?;

@@ -108,3 +108,35 @@ pub fn join_session_keyring(id: &str) {
     // SAFETY: keyctl with a valid NUL-terminated name.
     unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name.as_ptr()) };
 }
+
+/// A new network namespace starts with `lo` down; runc brings it up (its "loopback" network),
+/// so 127.0.0.1 works in every container. SIOCGIFFLAGS/SIOCSIFFLAGS on an inet socket of the
+/// namespace init is in.
+pub fn loopback_up() -> Result<()> {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    // SAFETY: socket(2) with constant arguments; the fd is owned at once.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error()).context("socket for bringing up lo");
+    }
+    // SAFETY: a fresh fd from the kernel, owned by nobody else.
+    let sock = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: ifreq is plain old data (arrays, integers, a union of those): all-zero is valid.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (d, s) in req.ifr_name.iter_mut().zip(b"lo\0") {
+        *d = *s as libc::c_char;
+    }
+    // SAFETY: ioctls on our own socket with a live ifreq naming lo; the kernel fills or reads
+    // ifru_flags, the union member these two requests use.
+    unsafe {
+        if libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut req) != 0 {
+            return Err(std::io::Error::last_os_error()).context("reading the flags of lo");
+        }
+        req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
+        if libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req) != 0 {
+            return Err(std::io::Error::last_os_error())
+                .context("bringing up lo in the new network namespace");
+        }
+    }
+    Ok(())
+}

@@ -30,7 +30,36 @@ pub struct CreateOpts<'a> {
     pub no_pivot: bool,
     pub no_new_keyring: bool,
     pub preserve_fds: i32,
+    /// Socket activation: this many fds from 3 on were passed to rt for the container (see
+    /// `socket_activation_fds`); --preserve-fds counts after them.
+    pub listen_fds: i32,
     pub systemd_cgroup: bool,
+}
+
+/// systemd's socket activation protocol, as runc takes it (go-systemd's `activation.Files`):
+/// when `LISTEN_PID` is rt's own pid, `LISTEN_FDS` fds from 3 on are the container's too, and
+/// its process is told `LISTEN_FDS=N LISTEN_PID=1`. Anything else (unset, another pid, not a
+/// positive number) means none.
+pub fn socket_activation_fds() -> i32 {
+    let var = |k| std::env::var(k).ok().and_then(|v| v.parse::<i32>().ok());
+    match (var("LISTEN_PID"), var("LISTEN_FDS")) {
+        (Some(pid), Some(n)) if pid == std::process::id() as i32 && n > 0 => n,
+        _ => 0,
+    }
+}
+
+/// `process.env` with the socket activation variables set (replacing any the config had, as
+/// runc's later entries win).
+fn with_listen_env(spec: &oci_spec::runtime::Spec, n: i32) -> oci_spec::runtime::Spec {
+    let mut spec = spec.clone();
+    if let Some(p) = spec.process_mut().as_mut() {
+        let mut env = p.env().clone().unwrap_or_default();
+        env.retain(|e| !e.starts_with("LISTEN_FDS=") && !e.starts_with("LISTEN_PID="));
+        env.push(format!("LISTEN_FDS={n}"));
+        env.push("LISTEN_PID=1".to_string());
+        p.set_env(Some(env));
+    }
+    spec
 }
 
 /// Undoes a half-made container: kills the child, removes the cgroup and the state dir.
@@ -181,17 +210,12 @@ pub fn create(root: &Path, opts: CreateOpts) -> Result<Container> {
 
     cgroup.create_v1()?;
     if let Some(resources) = linux.resources() {
-        // Devices the config creates are also allowed by the device cgroup, as runc does.
-        let mut r = resources.clone();
-        let extra = crate::cgroups::devices::allow_rules_for(
-            linux.devices().as_deref().unwrap_or_default(),
-        );
-        if !extra.is_empty() {
-            let mut rules = r.devices().clone().unwrap_or_default();
-            rules.extend(extra);
-            r.set_devices(Some(rules));
-        }
-        cgroup.apply(&r).context("applying linux.resources")?;
+        // linux.resources.devices alone decides device access (after rt's default set): a node
+        // linux.devices creates is not allowed by that alone, as in runc (1.1.5 and current),
+        // so a deny-all rule denies it unless a rule allows it.
+        cgroup
+            .apply(resources)
+            .context("applying linux.resources")?;
     }
 
     // cgroup2: born there, or moved now. v1: init moves itself, unless it is in a new user
@@ -209,13 +233,17 @@ pub fn create(root: &Path, opts: CreateOpts) -> Result<Container> {
 
     chan.send(&ToInit::Config(Box::new(InitConfig {
         id: opts.id.to_string(),
-        spec: spec.clone(),
+        spec: if opts.listen_fds > 0 {
+            with_listen_env(spec, opts.listen_fds)
+        } else {
+            spec.clone()
+        },
         bundle: bundle.path.clone(),
         rootfs: bundle.rootfs.clone(),
         cgroup_mounts: cgroup_mounts(spec, &cgroup)?,
         no_pivot: opts.no_pivot,
         no_new_keyring: opts.no_new_keyring,
-        preserve_fds: opts.preserve_fds,
+        preserve_fds: opts.listen_fds + opts.preserve_fds,
         fifo_fd: fifo_fd.as_raw_fd(),
         console_fd: console.as_ref().map(|c| c.as_raw_fd()),
         cgroup_tasks,

@@ -42,6 +42,12 @@ pub fn exec(c: &Container, opts: ExecOpts) -> Result<i32> {
     if opts.process.args().as_ref().is_none_or(|a| a.is_empty()) {
         bail!("process.args must not be empty");
     }
+    super::config::validate_selinux_label(&opts.process)?;
+    if !super::namespaces::has(&c.state.config, LinuxNamespaceType::Mount) {
+        // joining its namespaces would leave the process in the host's root, not the rootfs
+        // the container's init chrooted into
+        bail!("exec: the container has no mount namespace; refusing to run a process in the host's root");
+    }
     let init = c.state.pid;
     let namespaces: Vec<(LinuxNamespaceType, PathBuf)> =
         super::namespaces::namespaces(&c.state.config)

@@ -1,4 +1,10 @@
 //! OCI hooks: each runs with the container state JSON on stdin, its own args, env and timeout.
+//!
+//! A hook without `env` gets the environment of whoever runs it, as in runc (Go's exec with a nil
+//! Env): rt's own for the hooks rt runs on the host (prestart, createRuntime, poststart,
+//! poststop); for the two init runs in the container's namespaces (createContainer,
+//! startContainer) the container process's environment, which is what runc's init holds then
+//! (rt init's own is nothing but its sync fd).
 use anyhow::{bail, Context, Result};
 use oci_spec::runtime::Hook;
 use std::io::Write;
@@ -8,7 +14,7 @@ use std::process::{Command, Stdio};
 /// poststart and poststop: a failing hook is a warning, and the hooks after it still run.
 pub fn run_all_warn(stage: &str, hooks: Option<&Vec<Hook>>, state_json: &[u8]) {
     for (i, hook) in hooks.into_iter().flatten().enumerate() {
-        if let Err(e) = run(hook, state_json) {
+        if let Err(e) = run(hook, state_json, None) {
             crate::logging::warn(&format!(
                 "{stage} hook #{i} ({}): {e:#}",
                 hook.path().display()
@@ -18,24 +24,37 @@ pub fn run_all_warn(stage: &str, hooks: Option<&Vec<Hook>>, state_json: &[u8]) {
 }
 
 pub fn run_all(stage: &str, hooks: Option<&Vec<Hook>>, state_json: &[u8]) -> Result<()> {
+    run_all_env(stage, hooks, state_json, None)
+}
+
+/// As `run_all`; a hook without `env` gets `default_env` (None: rt's own environment).
+pub fn run_all_env(
+    stage: &str,
+    hooks: Option<&Vec<Hook>>,
+    state_json: &[u8],
+    default_env: Option<&[String]>,
+) -> Result<()> {
     for (i, hook) in hooks.into_iter().flatten().enumerate() {
-        run(hook, state_json)
+        run(hook, state_json, default_env)
             .with_context(|| format!("{stage} hook #{i} ({})", hook.path().display()))?;
     }
     Ok(())
 }
 
-fn run(hook: &Hook, state_json: &[u8]) -> Result<()> {
+fn run(hook: &Hook, state_json: &[u8], default_env: Option<&[String]>) -> Result<()> {
     let mut cmd = Command::new(hook.path());
     if let Some(args) = hook.args() {
         if let Some((argv0, rest)) = args.split_first() {
             cmd.arg0(argv0).args(rest);
         }
     }
-    cmd.env_clear();
-    for kv in hook.env().as_deref().unwrap_or_default() {
-        if let Some((k, v)) = kv.split_once('=') {
-            cmd.env(k, v);
+    // `"env": []` is an empty environment; no `env` at all inherits.
+    if let Some(env) = hook.env().as_deref().or(default_env) {
+        cmd.env_clear();
+        for kv in env {
+            if let Some((k, v)) = kv.split_once('=') {
+                cmd.env(k, v);
+            }
         }
     }
     cmd.stdin(Stdio::piped());

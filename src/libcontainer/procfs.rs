@@ -14,8 +14,24 @@ use pathrs::procfs::{ProcfsHandle, ProcfsHandleBuilder};
 use std::io::{Read, Write};
 use std::path::PathBuf;
 
-fn handle() -> Result<ProcfsHandle> {
-    ProcfsHandle::new().context("opening a private procfs")
+/// The private procfs instance, made once per process and kept: made while init may still mount
+/// (fsopen needs CAP_SYS_ADMIN; see `warm_up`), it serves the calls made after the process's
+/// capabilities are set (the exec fifo, LSM labels). pathrs caches one too, but checks it again
+/// on every use and, where that fails (no /proc in the container), falls back to opening the
+/// container's own /proc, or panics when there is none.
+static HANDLE: std::sync::OnceLock<ProcfsHandle> = std::sync::OnceLock::new();
+
+fn handle() -> Result<&'static ProcfsHandle> {
+    if let Some(h) = HANDLE.get() {
+        return Ok(h);
+    }
+    let h = ProcfsHandle::new().context("opening a private procfs")?;
+    Ok(HANDLE.get_or_init(|| h))
+}
+
+/// Makes the private procfs now, in init, before anything drops privileges.
+pub fn warm_up() -> Result<()> {
+    handle().map(drop)
 }
 
 fn name(base: ProcfsBase, file: &str) -> String {
@@ -46,15 +62,25 @@ pub fn read(base: ProcfsBase, file: &str) -> Result<String> {
     Ok(s)
 }
 
-/// A magic link of ours reopened (e.g. `fd/N` of an O_PATH fd) through a private procfs.
+/// A magic link of ours reopened (e.g. `fd/N` of an O_PATH fd) through the private procfs.
+///
+/// A plain openat on the instance's root fd: the instance is ours and detached, so nothing can
+/// be mounted over it, and the magic link is meant to be followed. Not pathrs's `open_follow`:
+/// it names fds through the global /proc for its diagnostics, and panics when the container has
+/// no /proc mounted (this runs after pivot_root).
 pub fn reopen(file: &str, flags: OpenFlags) -> Result<std::fs::File> {
-    handle()?
-        .open_follow(
-            ProcfsBase::ProcThreadSelf,
-            file,
-            flags | OpenFlags::O_CLOEXEC,
-        )
-        .with_context(|| format!("reopening {}", name(ProcfsBase::ProcThreadSelf, file)))
+    use std::os::fd::AsFd;
+    let path = format!("thread-self/{file}");
+    let oflags =
+        nix::fcntl::OFlag::from_bits_truncate((flags | OpenFlags::O_CLOEXEC).bits() as i32);
+    let fd = nix::fcntl::openat(
+        handle()?.as_fd(),
+        path.as_str(),
+        oflags,
+        nix::sys::stat::Mode::empty(),
+    )
+    .with_context(|| format!("reopening {}", name(ProcfsBase::ProcThreadSelf, file)))?;
+    Ok(std::fs::File::from(fd))
 }
 
 /// sysctls live outside `/proc/<pid>`: they need a procfs instance without `subset=pid`. It is

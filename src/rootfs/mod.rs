@@ -61,6 +61,9 @@ pub struct Setup<'a> {
     pub readonly_root: bool,
     /// process.cwd, made when missing.
     pub cwd: &'a Path,
+    /// False: the container shares the host's mount namespace. Nothing is mounted then (the
+    /// config was checked to ask for no mount), and the rootfs is entered with chroot.
+    pub mount_ns: bool,
 }
 
 fn root_propagation(p: Option<&str>) -> Result<Option<MsFlags>> {
@@ -89,15 +92,35 @@ fn check_special_dirs(tree: &Tree) -> Result<()> {
 /// cwd. Returns the tree for the rest of the set-up.
 pub fn prepare(s: &Setup) -> Result<Tree> {
     fd::check_proc()?;
+    if !s.mount_ns {
+        // The host's mount table: no propagation change, no bind, no mount. Device nodes and the
+        // cwd are files made in-root, as any other runtime makes them in the rootfs.
+        let tree = Tree::open(s.rootfs)?;
+        devices::create(&tree, s.devices, false).context("creating devices")?;
+        tree.dir(s.cwd)
+            .with_context(|| format!("process.cwd {}", s.cwd.display()))?;
+        return Ok(tree);
+    }
     let propagation = root_propagation(s.propagation)?;
     // Nothing we mount may show up on the host: everything is a slave (or what the config says).
-    let flags = propagation.unwrap_or(MsFlags::MS_SLAVE | MsFlags::MS_REC);
+    // Unbindable waits for the new `/` (`finalize`); until then it is private, which it implies:
+    // put on the host's tree first (as runc does) it makes every bind from the host EINVAL,
+    // rt's masks with the host's /dev/null included, and 1.1.5 even the rootfs bind below.
+    let flags = match propagation {
+        None => MsFlags::MS_SLAVE | MsFlags::MS_REC,
+        Some(p) if p.contains(MsFlags::MS_UNBINDABLE) => {
+            (p - MsFlags::MS_UNBINDABLE) | MsFlags::MS_PRIVATE
+        }
+        Some(p) => p,
+    };
     mount(None::<&str>, "/", None::<&str>, flags, None::<&str>)
         .context("setting propagation of /")?;
-    if propagation.is_some_and(|p| p.contains(MsFlags::MS_SHARED)) {
-        // pivot_root refuses a new root whose parent mount is shared.
-        pivot::make_parent_mount_private(s.rootfs)?;
-    }
+    // runc's order: the mount holding the rootfs becomes private (slave when the config asks for
+    // a slave), whatever `/` was just made: pivot_root refuses a new root whose parent mount is
+    // shared, and a bind of a shared tree would show on the host. `shared` is put on the new `/`
+    // after pivot_root.
+    let keep_slave = propagation.is_some_and(|p| p.contains(MsFlags::MS_SLAVE));
+    pivot::make_rootfs_mount_private(s.rootfs, keep_slave)?;
     mount(
         Some(s.rootfs),
         s.rootfs,
@@ -145,6 +168,9 @@ pub fn bind_console(tree: &Tree, slave: &File) -> Result<()> {
 /// Still before pivot_root: masked and read-only paths, then the read-only root (last:
 /// everything before may still have had to create mount points).
 pub fn protect(tree: &Tree, s: &Setup) -> Result<()> {
+    if !s.mount_ns {
+        return Ok(());
+    }
     for p in s.readonly_paths {
         paths::readonly(tree, Path::new(p)).with_context(|| format!("linux.readonlyPaths {p}"))?;
     }
@@ -162,19 +188,27 @@ pub fn protect(tree: &Tree, s: &Setup) -> Result<()> {
 }
 
 /// Makes the tree the process's `/`.
-pub fn enter(tree: Tree, rootfs: &Path, no_pivot: bool) -> Result<()> {
-    if no_pivot {
+pub fn enter(tree: Tree, rootfs: &Path, no_pivot: bool, mount_ns: bool) -> Result<()> {
+    if !mount_ns {
+        // pivot_root and the move would change the host's mount table; chroot only changes
+        // this process's root
+        pivot::chroot_into(tree.fd())
+    } else if no_pivot {
         pivot::move_root(rootfs)
     } else {
         pivot::pivot_root(tree.fd())
     }
 }
 
-/// After pivot_root: the propagation the config asks for on the new `/`.
+/// After pivot_root: the propagation the config asks for on the new `/` (for private and slave
+/// already so from `prepare`; shared and unbindable happen only here).
 pub fn finalize(s: &Setup) -> Result<()> {
+    if !s.mount_ns {
+        return Ok(());
+    }
     if let Some(p) = root_propagation(s.propagation)? {
         mount(None::<&str>, "/", None::<&str>, p, None::<&str>)
-            .context("setting linux.rootfsPropagation")?;
+            .context("unable to apply root propagation flags (linux.rootfsPropagation)")?;
     }
     Ok(())
 }

@@ -5,7 +5,7 @@ use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sys::stat::Mode;
 use nix::unistd::{chroot, fchdir, pivot_root as sys_pivot_root};
 use std::os::fd::BorrowedFd;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// `new_root` is the tree's own fd: the rootfs is entered exactly as it was resolved.
 pub fn pivot_root(new_root: BorrowedFd<'_>) -> Result<()> {
@@ -30,6 +30,15 @@ pub fn pivot_root(new_root: BorrowedFd<'_>) -> Result<()> {
     Ok(())
 }
 
+/// chroot into the tree's own fd (entered exactly as it was resolved), for a container without a
+/// mount namespace of its own.
+pub fn chroot_into(new_root: BorrowedFd<'_>) -> Result<()> {
+    fchdir(new_root).context("chdir to rootfs")?;
+    chroot(".").context("chroot to rootfs")?;
+    std::env::set_current_dir("/").context("chdir /")?;
+    Ok(())
+}
+
 pub fn move_root(rootfs: &Path) -> Result<()> {
     std::env::set_current_dir(rootfs).with_context(|| format!("chdir to {}", rootfs.display()))?;
     mount(
@@ -45,30 +54,29 @@ pub fn move_root(rootfs: &Path) -> Result<()> {
     Ok(())
 }
 
-/// The mount that holds `path`, from /proc/self/mountinfo (longest mount point that prefixes it).
-fn mount_point_of(path: &Path) -> Result<PathBuf> {
-    let info = std::fs::read_to_string("/proc/self/mountinfo").context("reading mountinfo")?;
-    let mut best = PathBuf::from("/");
-    for line in info.lines() {
-        if let Some(mp) = line.split(' ').nth(4) {
-            let mp = PathBuf::from(mp.replace("\\040", " "));
-            if path.starts_with(&mp) && mp.as_os_str().len() > best.as_os_str().len() {
-                best = mp;
+/// The mount the rootfs is on (the rootfs itself when it is a mount point) made private, or a
+/// slave with `slave`: changing the propagation of a directory that is not a mount point is
+/// EINVAL, so each parent is tried in turn, as runc does. `rootfs` is the bundle's canonical
+/// path on the host, not a path into the image.
+pub fn make_rootfs_mount_private(rootfs: &Path, slave: bool) -> Result<()> {
+    let flags = if slave {
+        MsFlags::MS_SLAVE
+    } else {
+        MsFlags::MS_PRIVATE
+    };
+    let mut at = rootfs;
+    loop {
+        match mount(None::<&str>, at, None::<&str>, flags, None::<&str>) {
+            Ok(()) => return Ok(()),
+            Err(nix::errno::Errno::EINVAL) if at != Path::new("/") => {
+                at = at.parent().unwrap_or(Path::new("/"));
+            }
+            Err(e) => {
+                let what = if slave { "a slave" } else { "private" };
+                return Err(e).with_context(|| {
+                    format!("making the mount of rootfs {} {what}", at.display())
+                });
             }
         }
     }
-    Ok(best)
-}
-
-pub fn make_parent_mount_private(rootfs: &Path) -> Result<()> {
-    let parent = rootfs.parent().unwrap_or(Path::new("/"));
-    let mp = mount_point_of(parent)?;
-    mount(
-        None::<&str>,
-        &mp,
-        None::<&str>,
-        MsFlags::MS_PRIVATE,
-        None::<&str>,
-    )
-    .with_context(|| format!("making {} private", mp.display()))
 }
