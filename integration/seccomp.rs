@@ -1044,3 +1044,42 @@ fn x32_syscalls_follow_the_architectures_list() {
     let b = bundle(&["true"], Some(deny(MKDIR, json!({}))), |_| {});
     assert_eq!(rt(&b, "run", "native").status.code(), Some(0));
 }
+
+/// runc's rule for one entry's conditions on the same argument (runc's own bats profile
+/// seccomp_syscall_test1.json has them): they are ORed, each its own rule; conditions on
+/// different arguments stay ANDed.
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn conditions_on_one_argument_are_ored() {
+    if !root_or_skip() {
+        return;
+    }
+    let (add_key, request_key) = (libc::SYS_add_key as u32, libc::SYS_request_key as u32);
+    let profile = json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+        {"names": ["add_key"], "action": "SCMP_ACT_ERRNO", "errnoRet": libc::ENOANO,
+         "args": [{"index": 0, "value": 1337, "op": "SCMP_CMP_EQ"},
+                  {"index": 0, "value": 2020, "op": "SCMP_CMP_EQ"}]},
+        {"names": ["request_key"], "action": "SCMP_ACT_ERRNO", "errnoRet": libc::EXDEV,
+         "args": [{"index": 0, "value": 7, "op": "SCMP_CMP_EQ"},
+                  {"index": 1, "value": 8, "op": "SCMP_CMP_EQ"}]},
+    ]});
+    let calls = [
+        call(add_key, &[1337]),
+        call(add_key, &[2020]),
+        call(add_key, &[5]),
+        call(request_key, &[7, 8]),
+        call(request_key, &[7, 9]),
+    ];
+    let kernel = errnos(probe(None, |_| {}, &calls));
+    let got = errnos(probe(Some(profile), |_| {}, &calls));
+    assert_eq!(
+        got,
+        [
+            libc::ENOANO,
+            libc::ENOANO,
+            kernel[2],
+            libc::EXDEV,
+            kernel[4]
+        ]
+    );
+}

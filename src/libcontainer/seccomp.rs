@@ -143,7 +143,7 @@ pub fn compile(s: &LinuxSeccomp) -> Result<Option<Filter>> {
         let e = parse_entry(entry).with_context(|| {
             format!("linux.seccomp.syscalls[{i}] ({})", entry.names().join(", "))
         })?;
-        entries.push(e);
+        entries.extend(split_same_arg(e));
     }
     let enosys = !permissive(default);
     let mut unknown = Vec::new();
@@ -261,6 +261,29 @@ fn parse_entry(entry: &oci_spec::runtime::LinuxSyscall) -> Result<Entry<'_>> {
         conds,
         action,
     })
+}
+
+/// runc's rule: conditions of one entry are ANDed, except when two of them test the same
+/// argument; then each condition is a rule of its own (ORed), since no value could meet two
+/// equalities at once. `{arg0 == 100, arg0 == 9001}` matches either value.
+fn split_same_arg(e: Entry<'_>) -> Vec<Entry<'_>> {
+    let mut seen = [false; 6];
+    let repeated = e.conds.iter().any(|c| {
+        let again = seen[c.index as usize];
+        seen[c.index as usize] = true;
+        again
+    });
+    if !repeated {
+        return vec![e];
+    }
+    e.conds
+        .into_iter()
+        .map(|c| Entry {
+            names: e.names,
+            conds: vec![c],
+            action: e.action,
+        })
+        .collect()
 }
 
 fn condition(a: &LinuxSeccompArg) -> Result<Cond> {
