@@ -357,6 +357,28 @@ fn lxcfs_style_proc_file_bind_allowed() {
     assert_eq!(out.stdout, "12345.67 890.12\n");
 }
 
+/// A container in the host's pid namespace may have the host's /proc bound on its /proc: a
+/// bind whose source is a procfs counts as a proc mount (runc's start_hello.bats does this).
+#[test]
+fn proc_bind_of_a_procfs_allowed() {
+    require_root!();
+    let mut cfg = sh("test -r /proc/self/status && echo ok");
+    cfg["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|n| n["type"] != "pid");
+    for m in cfg["mounts"].as_array_mut().unwrap() {
+        if m["destination"] == "/proc" {
+            *m = json!({"destination": "/proc", "type": "bind", "source": "/proc",
+                        "options": ["rbind", "nosuid", "noexec", "nodev"]});
+        }
+    }
+    let c = Ctr::new("procbind", cfg);
+    let out = c.run();
+    out.ok();
+    assert_eq!(out.stdout, "ok\n");
+}
+
 /// `/proc` or `/sys` of the image a symlink: refused with an error naming it.
 fn special_dir_symlink(tag: &str, dir: &str) {
     require_root!();
@@ -366,7 +388,8 @@ fn special_dir_symlink(tag: &str, dir: &str) {
     plant_link(&c, dir, decoy.str());
     let out = c.run();
     eprintln!("{tag}: {out:?}");
-    out.fails_with(&format!("/{dir}"));
+    out.fails_with(&format!("/{dir}"))
+        .fails_with("must be mounted on ordinary directory");
     drop(c);
     assert_eq!(decoy.snapshot(), before);
 }

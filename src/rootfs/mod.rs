@@ -81,7 +81,8 @@ fn check_special_dirs(tree: &Tree) -> Result<()> {
     for dir in ["/proc", "/sys"] {
         if let Some(t) = tree.existing_nofollow(Path::new(dir))? {
             if !fd::is_dir(t.as_fd())? {
-                bail!("rootfs {dir} is not a directory (a symlink?); refusing to mount over it");
+                // runc's words, which its users' scripts match
+                bail!("rootfs {dir}: filesystem must be mounted on ordinary directory, not a symlink or file");
             }
         }
     }
