@@ -325,3 +325,19 @@ fn hook_without_env_inherits() {
         "{empty:#?}"
     );
 }
+
+/// createContainer hooks run with the container's rootfs as their working directory, as runc
+/// runs them (runc's hooks.bats writes a library into ./lib from one).
+#[test]
+fn create_container_hook_runs_in_the_rootfs() {
+    require_root!();
+    let mut cfg = config_with_args(&["cat", "/made-by-hook"]);
+    cfg["root"]["readonly"] = json!(false);
+    cfg["hooks"] = json!({"createContainer": [
+        {"path": "/bin/sh", "args": ["sh", "-c", "echo here > ./made-by-hook"]}
+    ]});
+    let c = Ctr::new("hookcwd", cfg);
+    let out = c.run();
+    out.ok();
+    assert_eq!(out.stdout, "here\n");
+}

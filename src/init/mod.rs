@@ -138,7 +138,10 @@ fn setup_container(cfg: &InitConfig, chan: &mut Channel) -> Result<Option<String
             ToInit::Continue(json) => state_json = Some(json),
             other => bail!("expected Continue, got {other:?}"),
         }
-        // createContainer hooks run here: in the container's namespaces, before pivot_root.
+        // createContainer hooks run here: in the container's namespaces, before pivot_root,
+        // with the container's rootfs as their working directory (as runc runs them).
+        nix::unistd::fchdir(tree.fd())
+            .context("chdir to the rootfs for the createContainer hooks")?;
         let json = state_json.as_deref().unwrap_or_default().as_bytes();
         hooks::run_all_env(
             "createContainer",
