@@ -97,3 +97,56 @@ fn console_socket_missing() {
     out.fails_with(sock.to_str().unwrap()).one_error_line();
     assert!(c.leftovers().is_empty(), "{:#?}", c.leftovers());
 }
+
+/// The pty is owned by the process's user, with devpts's tty group (5), for the container's
+/// process and for `exec -t --user`, as runc sets it.
+#[test]
+fn pty_is_owned_by_the_process_user() {
+    require_root!();
+    let mut cfg = example("tty");
+    cfg["process"]["user"] = serde_json::json!({"uid": 1000, "gid": 100});
+    cfg["process"]["args"] =
+        serde_json::json!(["sh", "-c", "stat -c OWNER=%u:%g $(tty); sleep 1000"]);
+    let c = Ctr::new("ptyowner", cfg);
+    let sock = c.bundle.path().join("console.sock");
+    let listener = UnixListener::bind(&sock).unwrap();
+    let cmd = c.create_cmd_with_console(&sock);
+    let creator = std::thread::spawn(move || run_cmd(cmd, std::process::Stdio::null()));
+    let master = receive_fd(&listener);
+    creator.join().unwrap().ok();
+    c.track_pid();
+    c.start().ok();
+    let mut r = File::from(master);
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = r.read(&mut buf) {
+            if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+    let mut seen = String::new();
+    read_until(&rx, &mut seen, "OWNER=1000:5");
+
+    let esock = c.bundle.path().join("exec.sock");
+    let elistener = UnixListener::bind(&esock).unwrap();
+    let ecmd = c.cmd(&[
+        "exec",
+        "-t",
+        "-d",
+        "--user",
+        "1001:101",
+        "--console-socket",
+        esock.to_str().unwrap(),
+        &c.id,
+        "sh",
+        "-c",
+        "stat -c OWNER=%u:%g $(tty)",
+    ]);
+    let exec = std::thread::spawn(move || run_cmd(ecmd, std::process::Stdio::null()));
+    let emaster = receive_fd(&elistener);
+    exec.join().unwrap().ok();
+    let out = crate::exec::drain_pty(emaster);
+    assert!(out.contains("OWNER=1001:5"), "{out:?}");
+}

@@ -16,6 +16,7 @@ pub fn setup(
     root: &Tree,
     size: Option<oci_spec::runtime::Box>,
     console_of: Option<&Tree>,
+    owner: u32,
 ) -> Result<()> {
     // SAFETY: the parent passed this connected socket for this use only.
     let sock = unsafe { OwnedFd::from_raw_fd(console_fd) };
@@ -24,6 +25,9 @@ pub fn setup(
         slave,
         name,
     } = crate::rootfs::open_pty(root)?;
+    // The pty is the process's user's, as runc makes it (the group stays devpts's tty group).
+    nix::unistd::fchown(&slave, Some(nix::unistd::Uid::from_raw(owner)), None)
+        .with_context(|| format!("chown {name} to uid {owner}"))?;
     if let Some(b) = size {
         let ws = libc::winsize {
             ws_row: b.height() as u16,

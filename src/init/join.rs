@@ -22,7 +22,13 @@ pub fn run(cfg: &ExecConfig, chan: &mut Channel) -> Result<Infallible> {
             .context("process.terminal is set but no console socket was passed")?;
         // The running container's `/`: what it did to its /dev/pts is checked, not trusted.
         let root = crate::rootfs::Tree::open(std::path::Path::new("/"))?;
-        console::setup(fd, &root, process.console_size(), None)?;
+        console::setup(
+            fd,
+            &root,
+            process.console_size(),
+            None,
+            process.user().uid(),
+        )?;
     }
     user::apply_rlimits(process)?;
     super::attrs::apply_scheduler(process)?;

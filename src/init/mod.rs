@@ -154,7 +154,13 @@ fn setup_container(cfg: &InitConfig, chan: &mut Channel) -> Result<Option<String
         let fd = cfg
             .console_fd
             .context("process.terminal is set but no console socket was passed")?;
-        console::setup(fd, &tree, process.console_size(), Some(&tree))?;
+        console::setup(
+            fd,
+            &tree,
+            process.console_size(),
+            Some(&tree),
+            process.user().uid(),
+        )?;
     }
     crate::rootfs::protect(&tree, &setup)?;
     namespaces::write_sysctls(spec)?;

@@ -130,8 +130,8 @@ pub fn bind(tree: &Tree, src: &Path, dest: &Path, opts: &MountOptions) -> Result
     };
     // A bind of a procfs (the host's /proc for a container in the host's pid namespace) counts
     // as a proc mount, as runc takes it.
-    let src_is_proc = nix::sys::statfs::statfs(src)
-        .is_ok_and(|s| s.filesystem_type().0 == fd::PROC_SUPER_MAGIC);
+    let src_is_proc =
+        nix::sys::statfs::statfs(src).is_ok_and(|s| s.filesystem_type().0 == fd::PROC_SUPER_MAGIC);
     check_target(
         tree,
         target.as_fd(),
