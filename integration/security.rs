@@ -611,3 +611,25 @@ fn seccomp_profile_applied() {
         "{out}"
     );
 }
+
+/// A read-only /dev tmpfs: its nodes and the mounts below it (/dev/pts, /dev/shm...) are made
+/// first, then it is made read-only, as runc does.
+#[test]
+fn readonly_dev_tmpfs() {
+    require_root!();
+    let mut cfg = sh(
+        "grep '^tmpfs /dev ' /proc/mounts; ls /dev/pts/ptmx; touch /dev/x 2>&1 | grep -c Read-only",
+    );
+    for m in cfg["mounts"].as_array_mut().unwrap() {
+        if m["destination"] == "/dev" {
+            m["options"].as_array_mut().unwrap().push(json!("ro"));
+        }
+    }
+    let out = inside("rodev", cfg);
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(
+        lines[0].contains(" ro,") || lines[0].contains(" ro "),
+        "{out}"
+    );
+    assert_eq!(lines[1..], ["/dev/pts/ptmx", "1"], "{out}");
+}

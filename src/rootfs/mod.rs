@@ -182,6 +182,10 @@ pub fn protect(tree: &Tree, s: &Setup) -> Result<()> {
                 .with_context(|| format!("linux.maskedPaths {p}"))?;
         }
     }
+    if s.mounts.iter().any(mounts::is_readonly_dev) {
+        let dev = mounts::mounted(tree, Path::new("/dev"))?;
+        mounts::remount(dev.as_fd(), MsFlags::MS_RDONLY).context("making /dev read-only")?;
+    }
     if s.readonly_root {
         mounts::remount(tree.fd(), MsFlags::MS_RDONLY).context("making root read-only")?;
     }

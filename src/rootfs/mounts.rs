@@ -51,6 +51,12 @@ pub fn mount_entry(ctx: &MountCtx, m: &Mount) -> Result<()> {
     let target = ctx.tree.dir(dest)?;
     check_target(ctx.tree, target.as_fd(), dest, typ)?;
     let source = m.source().clone().unwrap_or_else(|| PathBuf::from(typ));
+    let mut opts = opts;
+    if is_readonly_dev(m) {
+        // Its nodes and the mount points below it are made first; `protect` makes it
+        // read-only at the end, as runc does.
+        opts.flags.remove(MsFlags::MS_RDONLY);
+    }
     let data = (!opts.data.is_empty()).then_some(opts.data.as_str());
     match mount(
         Some(&source),
@@ -78,6 +84,19 @@ pub fn mount_entry(ctx: &MountCtx, m: &Mount) -> Result<()> {
         Err(e) => return Err(e).with_context(|| format!("mounting {typ} on {}", dest.display())),
     }
     set_propagation(&mounted(ctx.tree, dest)?, &opts)
+}
+
+/// A /dev tmpfs the config wants read-only.
+pub fn is_readonly_dev(m: &Mount) -> bool {
+    m.typ().as_deref() == Some("tmpfs")
+        && super::tree::clean(m.destination()) == Path::new("/dev")
+        && m.options()
+            .as_deref()
+            .unwrap_or_default()
+            .iter()
+            .rev()
+            .find(|o| *o == "ro" || *o == "rw")
+            .is_some_and(|o| o == "ro")
 }
 
 /// Where a target really is decides what may be mounted on it, not the destination string: a
