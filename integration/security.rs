@@ -633,3 +633,24 @@ fn readonly_dev_tmpfs() {
     );
     assert_eq!(lines[1..], ["/dev/pts/ptmx", "1"], "{out}");
 }
+
+/// --no-pivot leaves the old root under the chroot; its whole procfs must not let a process
+/// in the container mount a fresh one (runc's no_pivot.bats): the nested `mount -t proc` in a
+/// new user and pid namespace is refused.
+#[test]
+fn no_pivot_gives_no_way_to_a_fresh_procfs() {
+    require_root!();
+    let mut cfg = sh("unshare -mrpf sh -c 'mount -t proc none /proc && echo MOUNTED' 2>&1; true");
+    for set in ["bounding", "effective", "permitted"] {
+        cfg["process"]["capabilities"][set]
+            .as_array_mut()
+            .unwrap()
+            .extend([json!("CAP_SYS_ADMIN"), json!("CAP_SETFCAP")]);
+    }
+    cfg["process"]["noNewPrivileges"] = json!(false);
+    let c = Ctr::new("nopivot", cfg);
+    let out = c.rt(&["run", "--no-pivot", "--bundle", c.bundle_str(), &c.id]);
+    out.ok();
+    assert!(!out.stdout.contains("MOUNTED"), "{out:#?}");
+    assert!(out.stdout.contains("ermission denied"), "{out:#?}");
+}
