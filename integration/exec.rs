@@ -453,8 +453,26 @@ fn exec_into_a_sub_cgroup() {
             assert_eq!(l.ends_with("/msub"), in_memory, "{l}: {}", out.stdout);
         }
     }
+    // runc's messages (its exec.bats matches them)
     let out = c.exec(&["--cgroup", "nosuch"], &["true"]);
     assert_ne!(out.code(), 0, "{out:#?}");
+    assert!(out.message().contains(" adding pid "), "{out:#?}");
+    assert!(
+        out.message()
+            .contains("/nosuch/cgroup.procs: no such file "),
+        "{out:#?}"
+    );
+    let out = c.exec(&["--cgroup", ".."], &["true"]);
+    assert!(
+        out.message().contains(" .. is not a sub cgroup path"),
+        "{out:#?}"
+    );
+    if v1_memory.is_some() {
+        let out = c.exec(&["--cgroup", "whaaat:/"], &["true"]);
+        assert!(out.message().contains("unknown controller "), "{out:#?}");
+    }
+    // "/" is the container's own cgroup
+    c.exec(&["--cgroup", "/"], &["true"]).ok();
 }
 
 /// A process file without `user` runs as uid 0, and one with a terminal gets its

@@ -1083,3 +1083,22 @@ fn conditions_on_one_argument_are_ored() {
         ]
     );
 }
+
+/// startContainer hooks run under the container's filter, as runc runs them: a hook that does
+/// what the profile forbids fails the start (runc's seccomp.bats).
+#[test]
+fn start_container_hook_runs_under_the_filter() {
+    if !root_or_skip() {
+        return;
+    }
+    let profile = json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+        {"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO"}
+    ]});
+    let b = bundle(&["/bin/true"], Some(profile), |cfg| {
+        cfg["hooks"] = json!({"startContainer": [
+            {"path": "/bin/sh", "args": ["sh", "-c", "mkdir /dev/shm/foo"]}
+        ]});
+    });
+    let out = rt(&b, "run", "hookfilter");
+    assert_ne!(out.status.code(), Some(0), "{out:?}");
+}

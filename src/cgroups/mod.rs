@@ -120,10 +120,19 @@ impl CgroupManager {
                 Some((c, p)) => (Some(c), p),
                 None => (None, a.as_str()),
             };
-            let sub = path::clean(sub).trim_start_matches('/').to_string();
-            if sub.is_empty() {
-                bail!("--cgroup {a:?}: the sub-cgroup path is empty");
+            // Relative to the container's cgroup: "/" is that cgroup itself; nothing may climb.
+            let mut depth = 0usize;
+            for c in Path::new(sub).components() {
+                match c {
+                    std::path::Component::ParentDir if depth == 0 => {
+                        bail!("--cgroup {a:?}: {sub} is not a sub cgroup path")
+                    }
+                    std::path::Component::ParentDir => depth -= 1,
+                    std::path::Component::Normal(_) => depth += 1,
+                    _ => {}
+                }
             }
+            let sub = path::clean(sub).trim_start_matches('/').to_string();
             match ctrls {
                 None => {
                     for (d, base) in m.v1.iter_mut().zip(&self.v1) {
@@ -135,23 +144,22 @@ impl CgroupManager {
                     bail!("--cgroup {a:?}: cgroup v2 takes a path, without controllers")
                 }
                 Some(list) => {
-                    let wanted: Vec<&str> = list.split(',').collect();
-                    let mut found = false;
-                    for (i, hier) in self.layout.v1.iter().enumerate() {
-                        if wanted.iter().any(|c| hier.has(c)) {
-                            m.v1[i] = self.v1[i].join(&sub);
-                            found = true;
-                        }
-                    }
-                    if !found {
-                        bail!("--cgroup {a:?}: no cgroup v1 hierarchy holds {list}");
+                    for c in list.split(',') {
+                        let Some(i) = self.layout.v1.iter().position(|h| h.has(c)) else {
+                            bail!("--cgroup {a:?}: unknown controller {c}");
+                        };
+                        m.v1[i] = self.v1[i].join(&sub);
                     }
                 }
             }
         }
         for d in m.dirs() {
             if !d.is_dir() {
-                bail!("--cgroup: {} does not exist", d.display());
+                // runc's words: its callers match them
+                bail!(
+                    "--cgroup: adding pid to {}: no such file or directory",
+                    d.join("cgroup.procs").display()
+                );
             }
         }
         Ok(m)

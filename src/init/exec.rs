@@ -120,7 +120,7 @@ pub fn wait_and_exec(
 ) -> Result<Infallible> {
     let process = cfg.spec.process().as_ref().context("process must be set")?;
     let profile = cfg.spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
-    let prepared = prepare(process, cfg.preserve_fds, profile)?;
+    let mut prepared = prepare(process, cfg.preserve_fds, profile)?;
     chan.send(&FromInit::Ready)?;
     // Blocks until `rt start` opens the other end.
     let mut fifo = procfs::reopen(&format!("fd/{}", cfg.fifo_fd), OpenFlags::O_WRONLY)
@@ -138,6 +138,13 @@ pub fn wait_and_exec(
         state["status"] = serde_json::json!("created");
         // the process's environment as it will exec (with HOME), as runc's init has it then
         let env = prepared.env();
+        if hooks.is_some_and(|h| !h.is_empty()) {
+            // runc runs them under the container's seccomp filter: what the profile forbids
+            // the container, its startContainer hooks may not do either.
+            if let Some(f) = prepared.late_filter.take() {
+                seccomp::install(&f)?;
+            }
+        }
         hooks::run_all_env(
             "startContainer",
             hooks,
