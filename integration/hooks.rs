@@ -175,7 +175,7 @@ fn failing_create_runtime(tag: &str, script: &str) {
     ]});
     let c = Ctr::new(tag, cfg);
     // runc: `error running hook #0: error running hook: exit status 3, …`;
-    // rt: `createRuntime hook #0 (/bin/sh): failed: exit status: 3`
+    // rt: `error running hook #0 (createRuntime /bin/sh): failed: exit status: 3`
     c.create().fails_with("hook #0");
     assert!(c.leftovers().is_empty(), "{:#?}", c.leftovers());
     assert_ne!(c.rt(&["state", &c.id]).code(), 0, "the container exists");

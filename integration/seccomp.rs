@@ -1092,7 +1092,7 @@ fn start_container_hook_runs_under_the_filter() {
         return;
     }
     let profile = json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
-        {"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO"}
+        {"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_KILL"}
     ]});
     let b = bundle(&["/bin/true"], Some(profile), |cfg| {
         cfg["hooks"] = json!({"startContainer": [
@@ -1101,4 +1101,8 @@ fn start_container_hook_runs_under_the_filter() {
     });
     let out = rt(&b, "run", "hookfilter");
     assert_ne!(out.status.code(), Some(0), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    // runc's words (its seccomp.bats matches them)
+    assert!(err.contains("error running hook"), "{err}");
+    assert!(err.contains("bad system call"), "{err}");
 }

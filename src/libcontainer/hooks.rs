@@ -9,6 +9,7 @@ use anyhow::{bail, Context, Result};
 use oci_spec::runtime::Hook;
 use std::io::Write;
 use std::os::unix::process::CommandExt;
+use std::os::unix::process::ExitStatusExt;
 use std::process::{Command, Stdio};
 
 /// poststart and poststop: a failing hook is a warning, and the hooks after it still run.
@@ -35,8 +36,13 @@ pub fn run_all_env(
     default_env: Option<&[String]>,
 ) -> Result<()> {
     for (i, hook) in hooks.into_iter().flatten().enumerate() {
-        run(hook, state_json, default_env)
-            .with_context(|| format!("{stage} hook #{i} ({})", hook.path().display()))?;
+        run(hook, state_json, default_env).with_context(|| {
+            // runc's "error running hook #N", which callers match, with the stage and path
+            format!(
+                "error running hook #{i} ({stage} {})",
+                hook.path().display()
+            )
+        })?;
     }
     Ok(())
 }
@@ -75,8 +81,24 @@ fn run(hook: &Hook, state_json: &[u8], default_env: Option<&[String]>) -> Result
             child.wait().context("waiting for it")?
         }
     };
+    if let Some(sig) = status.signal() {
+        // Go's wording, which runc's callers and tests match: "signal: bad system call"
+        bail!("signal: {}", signal_name(sig));
+    }
     if !status.success() {
         bail!("failed: {status}");
     }
     Ok(())
+}
+
+/// strsignal(3)'s lowercase description, as Go prints a signal.
+fn signal_name(sig: i32) -> String {
+    // SAFETY: strsignal returns a pointer to a static or thread-local string (or NULL).
+    let p = unsafe { libc::strsignal(sig) };
+    if p.is_null() {
+        return format!("signal {sig}");
+    }
+    // SAFETY: a NUL-terminated string from libc, copied out at once.
+    let s = unsafe { std::ffi::CStr::from_ptr(p) }.to_string_lossy();
+    s.to_lowercase()
 }
