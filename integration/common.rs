@@ -292,6 +292,18 @@ impl Ctr {
         ])
     }
 
+    /// `create` of a terminal container through a console socket in the bundle: the pty master.
+    pub fn create_with_console(&self) -> std::os::fd::OwnedFd {
+        let sock = self.bundle.path().join("console.sock");
+        let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+        let cmd = self.create_cmd_with_console(&sock);
+        let creator = std::thread::spawn(move || run_cmd(cmd, Stdio::null()));
+        let master = crate::exec::receive_fd(&listener);
+        creator.join().unwrap().ok();
+        self.track_pid();
+        master
+    }
+
     pub fn create(&self) -> Out {
         let out = self.rt(&["create", "--bundle", self.bundle_str(), &self.id]);
         if out.status.success() {

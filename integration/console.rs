@@ -22,6 +22,23 @@ fn read_until(rx: &mpsc::Receiver<Vec<u8>>, seen: &mut String, want: &str) {
     }
 }
 
+/// The pty master to write to, and what it reads, chunk by chunk, from a thread (which ends
+/// with EIO once the slave side is closed).
+fn pty_reader(master: std::os::fd::OwnedFd) -> (File, mpsc::Receiver<Vec<u8>>) {
+    let w = File::from(master);
+    let mut r = w.try_clone().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = r.read(&mut buf) {
+            if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+    (w, rx)
+}
+
 #[test]
 fn console_socket_gets_pty_master() {
     require_root!();
@@ -43,18 +60,7 @@ fn console_socket_gets_pty_master() {
     out.ok();
     c.start().ok();
 
-    let mut w = File::from(master);
-    let mut r = w.try_clone().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let mut buf = [0u8; 4096];
-        // ends with EIO once the slave side is closed
-        while let Ok(n) = r.read(&mut buf) {
-            if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
-                break;
-            }
-        }
-    });
+    let (mut w, rx) = pty_reader(master);
     // `$(…)` keeps the pty's echo of the command from matching the expected output
     let fd = |n| format!("$(readlink /proc/$$/fd/{n})");
     let cmd = format!("echo TTY=$(tty) FDS={},{},{}\n", fd(0), fd(1), fd(2));
@@ -108,24 +114,9 @@ fn pty_is_owned_by_the_process_user() {
     cfg["process"]["args"] =
         serde_json::json!(["sh", "-c", "stat -c OWNER=%u:%g $(tty); sleep 1000"]);
     let c = Ctr::new("ptyowner", cfg);
-    let sock = c.bundle.path().join("console.sock");
-    let listener = UnixListener::bind(&sock).unwrap();
-    let cmd = c.create_cmd_with_console(&sock);
-    let creator = std::thread::spawn(move || run_cmd(cmd, std::process::Stdio::null()));
-    let master = receive_fd(&listener);
-    creator.join().unwrap().ok();
-    c.track_pid();
+    let master = c.create_with_console();
     c.start().ok();
-    let mut r = File::from(master);
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let mut buf = [0u8; 4096];
-        while let Ok(n) = r.read(&mut buf) {
-            if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
-                break;
-            }
-        }
-    });
+    let (_w, rx) = pty_reader(master);
     let mut seen = String::new();
     read_until(&rx, &mut seen, "OWNER=1000:5");
 

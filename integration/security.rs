@@ -2,12 +2,11 @@
 //! paths, devices, and bundles built to trick the runtime into touching the host.
 
 use crate::common::*;
-use crate::exec::{drain_pty, receive_fd};
+use crate::exec::drain_pty;
 use crate::require_root;
 use serde_json::{json, Value};
 use std::collections::{BTreeSet, HashMap};
 use std::fs;
-use std::os::unix::net::UnixListener;
 use std::path::Path;
 
 fn sh(cmd: &str) -> Value {
@@ -377,13 +376,7 @@ fn terminal_dev_console_is_a_pty() {
          PTS=$(stat -c '%t:%T' /dev/console)"
     ]);
     let c = Ctr::new("devconsole", cfg);
-    let sock = c.bundle.path().join("console.sock");
-    let listener = UnixListener::bind(&sock).unwrap();
-    let cmd = c.create_cmd_with_console(&sock);
-    let creator = std::thread::spawn(move || run_cmd(cmd, std::process::Stdio::null()));
-    let master = receive_fd(&listener);
-    creator.join().unwrap().ok();
-    c.track_pid();
+    let master = c.create_with_console();
     c.start().ok();
     let seen = drain_pty(master);
     let line = seen
