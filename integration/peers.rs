@@ -129,6 +129,9 @@ struct Scene {
     daemon: Option<Child>,
     daemon_log: PathBuf,
     host_dirs_before: Vec<&'static str>,
+    /// What /sys/fs/cgroup held: a caller may make directories for controllers that are not
+    /// mounted (podman's cgroupfs manager makes net_cls, perf_event...), to be removed after.
+    cgroup_top_before: Vec<PathBuf>,
     default_root_existed: bool,
     _serial: MutexGuard<'static, ()>,
 }
@@ -171,6 +174,7 @@ impl Scene {
                 .filter(|d| Path::new(d).exists())
                 .collect(),
             default_root_existed: default_root().exists(),
+            cgroup_top_before: cgroup_top(),
             dir,
             _serial: serial,
         }
@@ -455,7 +459,14 @@ impl Scene {
                 break;
             }
             for d in tree {
-                let _ = fs::remove_dir(d);
+                // A caller's cgroupfs manager also makes plain directories (with a `tasks` file
+                // of its own) under a /sys/fs/cgroup/<controller> that is no mount: those are
+                // ordinary files on the tmpfs, removed as such.
+                if on_cgroupfs(&d) {
+                    let _ = fs::remove_dir(d);
+                } else {
+                    let _ = fs::remove_dir_all(d);
+                }
             }
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -469,6 +480,12 @@ impl Scene {
         }
         if !self.default_root_existed {
             let _ = fs::remove_dir(default_root());
+        }
+        for d in cgroup_top() {
+            if !self.cgroup_top_before.contains(&d) && !on_cgroupfs(&d) {
+                // only an empty one: anything a caller put there for its own use stays
+                let _ = fs::remove_dir(&d);
+            }
         }
     }
 }
@@ -513,6 +530,23 @@ fn walk(dir: &Path, f: &mut dyn FnMut(&Path)) {
 }
 
 /// `dir` and every directory under it.
+/// The entries of /sys/fs/cgroup.
+fn cgroup_top() -> Vec<PathBuf> {
+    fs::read_dir("/sys/fs/cgroup")
+        .map(|rd| rd.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default()
+}
+
+/// On cgroup v1 or cgroup2 (not the tmpfs /sys/fs/cgroup itself is).
+fn on_cgroupfs(p: &Path) -> bool {
+    const CGROUP_SUPER_MAGIC: i64 = 0x27e0eb;
+    const CGROUP2_SUPER_MAGIC: i64 = 0x63677270;
+    nix::sys::statfs::statfs(p).is_ok_and(|s| {
+        let t = s.filesystem_type().0;
+        t == CGROUP_SUPER_MAGIC || t == CGROUP2_SUPER_MAGIC
+    })
+}
+
 fn walk_dirs(dir: &Path, out: &mut Vec<PathBuf>) {
     if !dir.is_dir() {
         return;
