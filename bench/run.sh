@@ -50,6 +50,8 @@ cleanup() {
       "$(command -v $r || echo "$RT")" --root "$WORK/root-$r" delete -f "$id" >/dev/null 2>&1 || true
     done
   done
+  # An older rt given as RT_BASE still makes the shared /rt parent its default path used.
+  if [ -n "${RT_BASE:-}" ]; then rmdir /sys/fs/cgroup/rt /sys/fs/cgroup/*/rt 2>/dev/null || true; fi
   restore_hugetlb
   rm -rf "$WORK"
 }
