@@ -1,8 +1,8 @@
 //! Mounts, propagation, pivot_root, devices, masked and read-only paths.
 //!
 //! Everything done to the container's tree before pivot_root goes through one handle of it
-//! (`tree::Tree`, pathrs underneath): resolved in-root, acted on with *at calls and fds, never a
-//! path string into the image. The input is this module's own (`Setup`): it knows nothing of
+//! (`tree::Tree`: openat2 lookups, pathrs where the kernel has no openat2): resolved in-root,
+//! acted on with *at calls and fds, never a path string into the image. The input is this module's own (`Setup`): it knows nothing of
 //! the runtime's state or of cgroups beyond the mounts it is told to make.
 mod console;
 mod devices;
@@ -15,14 +15,13 @@ mod pivot;
 mod setattr;
 mod tree;
 
-pub use console::{open_pty, Pty};
+pub use console::{bind_console, open_pty, Pty};
 pub use tree::Tree;
 
 use anyhow::{bail, Context, Result};
 use nix::mount::{mount, MsFlags};
 use oci_spec::runtime::{LinuxDevice, Mount};
 use serde::{Deserialize, Serialize};
-use std::fs::File;
 use std::os::fd::AsFd;
 use std::path::Path;
 
@@ -159,11 +158,6 @@ pub fn prepare(s: &Setup) -> Result<Tree> {
     tree.dir(s.cwd)
         .with_context(|| format!("process.cwd {}", s.cwd.display()))?;
     Ok(tree)
-}
-
-/// Binds the container's pty slave on its /dev/console.
-pub fn bind_console(tree: &Tree, slave: &File) -> Result<()> {
-    console::bind_console(tree, slave)
 }
 
 /// Still before pivot_root: masked and read-only paths, then the read-only root (last:

@@ -33,7 +33,7 @@ const PROC_FILES_ALLOWED: [&str; 10] = [
 ];
 
 pub fn mount_entry(ctx: &MountCtx, m: &Mount) -> Result<()> {
-    let opts = options::parse(m.options().as_deref().unwrap_or_default())?;
+    let mut opts = options::parse(m.options().as_deref().unwrap_or_default())?;
     let typ = m.typ().as_deref().unwrap_or("");
     let dest = m.destination();
     if typ == "cgroup" || typ == "cgroup2" {
@@ -51,7 +51,6 @@ pub fn mount_entry(ctx: &MountCtx, m: &Mount) -> Result<()> {
     let target = ctx.tree.dir(dest)?;
     check_target(ctx.tree, target.as_fd(), dest, typ)?;
     let source = m.source().clone().unwrap_or_else(|| PathBuf::from(typ));
-    let mut opts = opts;
     if is_readonly_dev(m) {
         // Its nodes and the mount points below it are made first; `protect` makes it
         // read-only at the end, as runc does.
@@ -90,13 +89,8 @@ pub fn mount_entry(ctx: &MountCtx, m: &Mount) -> Result<()> {
 pub fn is_readonly_dev(m: &Mount) -> bool {
     m.typ().as_deref() == Some("tmpfs")
         && super::tree::clean(m.destination()) == Path::new("/dev")
-        && m.options()
-            .as_deref()
-            .unwrap_or_default()
-            .iter()
-            .rev()
-            .find(|o| *o == "ro" || *o == "rw")
-            .is_some_and(|o| o == "ro")
+        && options::parse(m.options().as_deref().unwrap_or_default())
+            .is_ok_and(|o| o.flags.contains(MsFlags::MS_RDONLY))
 }
 
 /// Where a target really is decides what may be mounted on it, not the destination string: a

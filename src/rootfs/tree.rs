@@ -48,6 +48,11 @@ fn is(e: &io::Error, errno: i32) -> bool {
     e.raw_os_error() == Some(errno)
 }
 
+fn is_eexist(e: &anyhow::Error) -> bool {
+    e.downcast_ref::<io::Error>()
+        .is_some_and(|e| is(e, libc::EEXIST))
+}
+
 /// The parent and the last component of a clean absolute path (`None` for `/`).
 fn split(path: &Path) -> Option<(&Path, &OsStr)> {
     Some((path.parent()?, path.file_name()?))
@@ -177,11 +182,8 @@ impl Tree {
         }
         let path = self.undangle(path)?;
         match self.create(&path, &Inode::File(0o644)) {
-            Ok(()) => {}
-            Err(e)
-                if e.downcast_ref::<io::Error>()
-                    .is_some_and(|e| is(e, libc::EEXIST)) => {}
-            Err(e) => return Err(e),
+            Err(e) if !is_eexist(&e) => return Err(e),
+            _ => {}
         }
         self.existing(&path)?
             .with_context(|| format!("{} vanished after creating it", path.display()))
@@ -235,7 +237,12 @@ impl Tree {
     pub fn create(&self, path: &Path, inode: &Inode) -> Result<()> {
         let path = clean(path);
         let (dir, name) = self.parent_of(&path)?;
-        let d = dir.as_fd();
+        Self::create_in(dir.as_fd(), name, inode)
+            .with_context(|| format!("creating {}", path.display()))
+    }
+
+    /// `inode` as `name` in the resolved directory `d`.
+    fn create_in(d: BorrowedFd<'_>, name: &OsStr, inode: &Inode) -> Result<()> {
         let r = match *inode {
             Inode::File(m) => inroot::mknod(d, name, libc::S_IFREG | m, 0),
             Inode::CharDevice(m, dev) => inroot::mknod(d, name, libc::S_IFCHR | m, dev),
@@ -243,33 +250,28 @@ impl Tree {
             Inode::Fifo(m) => inroot::mknod(d, name, libc::S_IFIFO | m, 0),
             Inode::Symlink(t) => inroot::symlink(d, name, OsStr::new(t)),
         };
-        r.map_err(anyhow::Error::from)
-            .with_context(|| format!("creating {}", path.display()))
+        Ok(r?)
     }
 
     /// Makes `inode` at `path`, first removing a non-directory already there (an image's own
     /// `/dev/null` or `/dev/ptmx`, or a symlink in their place: the link itself is removed,
     /// never what it points at).
     pub fn replace(&self, path: &Path, inode: &Inode) -> Result<()> {
-        let clean_path = clean(path);
-        let (dir, name) = self.parent_of(&clean_path)?;
+        let path = clean(path);
+        let (dir, name) = self.parent_of(&path)?;
         match inroot::unlink(dir.as_fd(), name) {
             Ok(()) => {}
             Err(e) if is(&e, libc::ENOENT) => {}
             Err(e) => return Err(e).with_context(|| format!("removing {}", path.display())),
         }
-        self.create(path, inode)
+        Self::create_in(dir.as_fd(), name, inode)
+            .with_context(|| format!("creating {}", path.display()))
     }
 
     /// A symlink at `path`; one already there is left alone.
     pub fn symlink(&self, path: &Path, target: &str) -> Result<()> {
         match self.create(path, &Inode::Symlink(target)) {
-            Err(e)
-                if e.downcast_ref::<io::Error>()
-                    .is_some_and(|e| is(e, libc::EEXIST)) =>
-            {
-                Ok(())
-            }
+            Err(e) if is_eexist(&e) => Ok(()),
             r => r,
         }
     }
