@@ -898,3 +898,27 @@ fn create_warns_about_a_busy_cgroup() {
     second.delete(true).ok();
     drop(first);
 }
+
+/// `--systemd-cgroup` where systemd is not PID 1: runc's refusal, before anything is made.
+#[test]
+fn systemd_driver_refused_without_systemd() {
+    require_root!();
+    if Path::new("/run/systemd/system").is_dir() {
+        eprintln!("skip: systemd runs this host; the refusal is for hosts without it");
+        return;
+    }
+    let mut cfg = config_with_args(&["true"]);
+    let c = Ctr::new("sdnone", cfg.clone());
+    cfg["linux"]["cgroupsPath"] = json!(format!("system.slice:rt-it:{}", c.id));
+    c.write_config(&cfg);
+    for cmd in ["create", "run"] {
+        let out = c.rt(&["--systemd-cgroup", cmd, "--bundle", c.bundle_str(), &c.id]);
+        out.fails_with("systemd not running on this host, cannot use systemd cgroups manager")
+            .one_error_line();
+        assert!(!c.root.path().join(&c.id).exists(), "{cmd}: state dir made");
+        assert!(
+            cgroup_dirs(&format!("/system.slice/rt-it-{}.scope", c.id)).is_empty(),
+            "{cmd}: a cgroup was made"
+        );
+    }
+}

@@ -35,7 +35,8 @@ struct Cli {
     /// Log debug messages
     #[arg(long)]
     debug: bool,
-    /// Manage cgroups through systemd (not supported yet)
+    /// Make the container's cgroup a systemd unit; cgroupsPath is "slice:prefix:name"
+    /// (e.g. "system.slice:rt:434234")
     #[arg(long)]
     systemd_cgroup: bool,
     /// Rootless mode: true, false or auto (accepted for compatibility)

@@ -7,17 +7,23 @@
 //!   membership follows it; controllers only cgroup2 has (e.g. hugetlb) are used from there.
 //! - v2: one directory, with controllers delegated down from the root; device rules become
 //!   an eBPF program attached to it (devices_bpf.rs).
+//!
+//! Who makes and removes the directories is the driver's part (driver.rs): rt itself
+//! (cgroupfs), or systemd as a transient unit (systemd/). Everything else — limits, pids,
+//! freezing, killing, stats — is the same file work on the directories either way.
 // The stats/oom readers are for `events`, which lands after this module.
 
 mod convert;
 pub mod devices;
 mod devices_bpf;
+mod driver;
 mod fs;
 mod mode;
 mod path;
 mod resources_v1;
 mod resources_v2;
 pub mod stats;
+pub mod systemd;
 mod v1;
 mod v2;
 
@@ -28,6 +34,7 @@ mod tests_offline;
 #[cfg(test)]
 mod tests_v2tree;
 
+pub use driver::{Cgroupfs, Driver, DriverKind};
 pub use mode::Layout;
 pub use path::Resolved as Dirs;
 
@@ -38,6 +45,7 @@ use oci_spec::runtime::LinuxResources;
 use resources_v1::V1Dirs;
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// How the host mounts its cgroups.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,6 +84,7 @@ pub struct CgroupManager {
     /// One per `layout.v1` entry (empty on v2).
     v1: Vec<PathBuf>,
     unified: Option<PathBuf>,
+    driver: Arc<dyn Driver>,
 }
 
 impl CgroupManager {
@@ -96,18 +105,68 @@ impl CgroupManager {
         Self::build(Cow::Borrowed(layout), inner, own.as_deref())
     }
 
-    /// The manager of a container whose directories were resolved when it was made (`dirs`).
-    pub fn with_dirs(cgroups_path: &str, dirs: Dirs) -> Result<Self> {
+    /// A manager whose cgroup is a systemd unit: `cgroups_path` is `slice:prefix:name` (None or
+    /// empty: runc's default, with rt's name as the prefix). `annotations` may carry
+    /// `org.systemd.property.*` values for the unit.
+    pub fn systemd<'a>(
+        cgroups_path: Option<&str>,
+        id: &str,
+        annotations: impl Iterator<Item = (&'a String, &'a String)>,
+    ) -> Result<Self> {
+        let layout = Layout::host()?;
+        let raw = cgroups_path.unwrap_or("");
+        let unit = systemd::unit::parse(raw, id)?;
+        let r = path::resolve(layout, &unit.cgroup_path()?, None)?;
+        // Kept in state.json; the same text parses to the same unit later.
+        let path = if raw.is_empty() {
+            format!(":rt:{id}")
+        } else {
+            raw.to_string()
+        };
+        let driver = systemd::Systemd::new(unit, layout.mode, annotations)?;
+        Ok(Self {
+            path,
+            layout: Cow::Borrowed(layout),
+            v1: r.v1,
+            unified: r.unified,
+            driver: Arc::new(driver),
+        })
+    }
+
+    /// The manager of a container whose directories were resolved when it was made (`dirs`),
+    /// by the driver it was made with.
+    pub fn with_dirs(cgroups_path: &str, dirs: Dirs, kind: DriverKind) -> Result<Self> {
         let layout = Layout::host()?;
         if dirs.v1.len() != layout.v1.len() || dirs.unified.is_some() != layout.unified.is_some() {
             bail!("the host's cgroup hierarchies changed since the container was created");
         }
+        let driver: Arc<dyn Driver> = match kind {
+            DriverKind::Cgroupfs => Arc::new(Cgroupfs),
+            DriverKind::Systemd => {
+                let unit = systemd::unit::parse(cgroups_path, "")?;
+                Arc::new(systemd::Systemd::new(
+                    unit,
+                    layout.mode,
+                    std::iter::empty(),
+                )?)
+            }
+        };
         Ok(Self {
             path: cgroups_path.to_string(),
             layout: Cow::Borrowed(layout),
             v1: dirs.v1,
             unified: dirs.unified,
+            driver,
         })
+    }
+
+    /// Which driver made this cgroup, to be kept with the container.
+    pub fn driver_kind(&self) -> DriverKind {
+        if self.driver.name() == "systemd" {
+            DriverKind::Systemd
+        } else {
+            DriverKind::Cgroupfs
+        }
     }
 
     /// The directories `exec --cgroup` names below this container's, which must exist: `path`
@@ -195,6 +254,7 @@ impl CgroupManager {
             layout,
             v1: r.v1,
             unified: r.unified,
+            driver: Arc::new(Cgroupfs),
         })
     }
 
@@ -255,8 +315,17 @@ impl CgroupManager {
         self.create_v1()
     }
 
-    /// The cgroup2 directory (v2, hybrid); a process can be cloned into it from then on.
-    pub fn create_unified(&self) -> Result<()> {
+    /// The cgroup2 directory (v2, hybrid), when the driver leaves it to rt: true when it was
+    /// made, so a process can be cloned into it from then on.
+    pub fn create_unified(&self) -> Result<bool> {
+        if !self.driver.makes_dirs() {
+            return Ok(false);
+        }
+        self.make_unified()?;
+        Ok(self.layout.mode != Mode::V1)
+    }
+
+    fn make_unified(&self) -> Result<()> {
         match self.layout.mode {
             Mode::V2 => {
                 let (base, dir) = self.unified_mount()?;
@@ -268,6 +337,25 @@ impl CgroupManager {
                 v2::create(base, dir, v2::Enable::Nothing)
             }
         }
+    }
+
+    /// Init exists: the driver places it (systemd starts the unit with it). Then what the
+    /// driver did not make is made, and the controllers reach the directory, as runc's
+    /// drivers do after systemd is done.
+    pub fn attach(&self, pid: i32, r: Option<&LinuxResources>) -> Result<()> {
+        self.driver.attach(pid, r)?;
+        if !self.driver.makes_dirs() {
+            self.make_unified()?;
+        }
+        Ok(())
+    }
+
+    /// New limits on a live container: the driver first (systemd keeps its unit's properties),
+    /// then the files.
+    pub fn update(&self, r: &LinuxResources) -> Result<()> {
+        self.check(r)?;
+        self.driver.update(r)?;
+        self.apply(r)
     }
 
     /// The v1 directories (v1, hybrid).
@@ -487,7 +575,7 @@ impl CgroupManager {
     /// Removes every directory of this cgroup; missing ones are fine; retries while busy.
     /// Kills nothing: the caller ends the processes first.
     pub fn remove(&self) -> Result<()> {
-        let mut first_err = None;
+        let mut first_err = self.driver.destroy().err();
         for dir in self.dirs() {
             if let Err(e) = fs::remove_tree(dir) {
                 first_err.get_or_insert(e);

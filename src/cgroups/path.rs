@@ -32,13 +32,9 @@ pub fn clean(p: &str) -> String {
 
 /// The cleaned path to keep in state.json: absolute "/a/b" or relative "a/b".
 pub fn normalize(cgroups_path: Option<&str>, id: &str) -> Result<String> {
+    // A "slice:prefix:name" path is taken as a directory name here, as runc's cgroupfs
+    // driver takes it; only --systemd-cgroup reads it as a unit.
     let raw = cgroups_path.unwrap_or("");
-    if !raw.starts_with('/') && raw.split(':').count() == 3 {
-        bail!(
-            "cgroupsPath {raw:?} is a systemd slice:prefix:name path: \
-             systemd cgroup driver not supported yet"
-        );
-    }
     let cleaned = clean(raw);
     if cleaned.is_empty() || cleaned == "/" {
         if id.is_empty() || id.contains('/') {
@@ -156,10 +152,10 @@ mod unit {
         assert_eq!(normalize(Some(""), "c1").unwrap(), "c1");
         assert_eq!(normalize(Some("/a/../b"), "c1").unwrap(), "/b");
         assert_eq!(normalize(Some("../../rel"), "c1").unwrap(), "rel");
-        let e = normalize(Some("system.slice:rt:c1"), "c1")
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("systemd cgroup driver not supported yet"), "{e}");
+        assert_eq!(
+            normalize(Some("system.slice:rt:c1"), "c1").unwrap(),
+            "system.slice:rt:c1"
+        );
         // An absolute path may contain colons.
         assert_eq!(normalize(Some("/a:b:c"), "c1").unwrap(), "/a:b:c");
     }

@@ -70,7 +70,11 @@ impl Container {
 
     pub fn cgroup(&self) -> Result<CgroupManager> {
         match &self.state.cgroup_dirs {
-            Some(d) => CgroupManager::with_dirs(&self.state.cgroup_path, d.clone()),
+            Some(d) => CgroupManager::with_dirs(
+                &self.state.cgroup_path,
+                d.clone(),
+                self.state.cgroup_driver,
+            ),
             None => CgroupManager::new(Some(&self.state.cgroup_path), &self.state.id),
         }
     }

@@ -99,15 +99,17 @@ pub fn create(root: &Path, opts: CreateOpts) -> Result<Container> {
     if !terminal && opts.console_socket.is_some() {
         bail!("--console-socket is only for containers with process.terminal set");
     }
-    if opts.systemd_cgroup {
-        bail!("--systemd-cgroup: the systemd cgroup driver is not supported yet");
-    }
     let linux = spec.linux().as_ref().context("linux must be set")?;
     let cgroups_path = linux
         .cgroups_path()
         .as_ref()
         .map(|p| p.to_string_lossy().into_owned());
-    let cgroup = CgroupManager::new(cgroups_path.as_deref(), opts.id)?;
+    let cgroup = if opts.systemd_cgroup {
+        let annotations = spec.annotations().iter().flatten();
+        CgroupManager::systemd(cgroups_path.as_deref(), opts.id, annotations)?
+    } else {
+        CgroupManager::new(cgroups_path.as_deref(), opts.id)?
+    };
     if let Some(r) = linux.resources() {
         cgroup.check(r).context("linux.resources")?;
     }
@@ -170,6 +172,7 @@ pub fn create(root: &Path, opts: CreateOpts) -> Result<Container> {
             .collect(),
         cgroup_path: cgroup.path().to_string(),
         cgroup_dirs: Some(cgroup.resolved()),
+        cgroup_driver: cgroup.driver_kind(),
         config: spec.clone(),
     };
     state.write(&dir)?;
@@ -177,8 +180,11 @@ pub fn create(root: &Path, opts: CreateOpts) -> Result<Container> {
     // The cgroup2 directory comes first so that init can be born in it; the rest is made while
     // init starts.
     undo.cgroup = Some(cgroup.clone());
-    cgroup.create_unified()?;
-    let unified = cgroup2_birthplace(&cgroup, tight)?;
+    let unified = if cgroup.create_unified()? {
+        cgroup2_birthplace(&cgroup, tight)?
+    } else {
+        None
+    };
 
     let new_userns = namespaces::is_new(spec, LinuxNamespaceType::User);
     let mut keep = vec![child_sock.as_raw_fd(), fifo_fd.as_raw_fd()];
@@ -208,6 +214,9 @@ pub fn create(root: &Path, opts: CreateOpts) -> Result<Container> {
             .context("releasing init after the id maps")?;
     }
 
+    cgroup
+        .attach(pid.as_raw(), linux.resources().as_ref())
+        .context("creating the container's cgroup")?;
     cgroup.create_v1()?;
     if let Some(resources) = linux.resources() {
         // linux.resources.devices alone decides device access (after rt's default set): a node

@@ -53,6 +53,10 @@ pub struct State {
     /// Where cgroup_path resolved at create (absent in states written before rt kept it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cgroup_dirs: Option<crate::cgroups::Dirs>,
+    /// Who made the cgroup: later commands use the same driver whatever flags they get
+    /// (conmon leaves --systemd-cgroup off for exec).
+    #[serde(default)]
+    pub cgroup_driver: crate::cgroups::DriverKind,
     /// The config the container was created with: hooks, resources and namespaces are read from
     /// here later, never from a bundle that may have changed since.
     pub config: Spec,

@@ -19,7 +19,7 @@ pub fn update(c: &mut Container, patch: Value) -> Result<()> {
     let resources: LinuxResources =
         serde_json::from_value(current.clone()).context("invalid resources")?;
     c.cgroup()?
-        .apply(&resources)
+        .update(&resources)
         .context("applying the new resources")?;
     crate::debug!("update {}: resources applied", c.id());
     linux["resources"] = current;
