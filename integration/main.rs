@@ -18,3 +18,4 @@ mod peers;
 mod process;
 mod security;
 mod stdio;
+mod systemd;
