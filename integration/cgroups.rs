@@ -922,3 +922,43 @@ fn systemd_driver_refused_without_systemd() {
         );
     }
 }
+
+/// runc's own test shape: access letters beyond r, w and m ("rwa") are ignored, not refused,
+/// and `update` of other limits keeps the device rules in force (the container's /dev/null
+/// keeps working, /dev/kmsg stays denied).
+#[test]
+fn device_rule_letters_and_update() {
+    require_root!();
+    let mut cfg = with_resources(
+        &[
+            "sh",
+            "-c",
+            "while :; do echo x 2>/dev/null >/dev/null || echo null >> /denied; \
+             head -c 1 /dev/kmsg >/dev/null 2>&1 && echo kmsg >> /allowed; done",
+        ],
+        json!({"devices": [
+            {"allow": false, "access": "rwm"},
+            {"allow": false, "type": "c", "major": 1, "minor": 11, "access": "rwa"}
+        ]}),
+    );
+    cfg["linux"]["devices"] = json!([{"path": "/dev/kmsg", "type": "c", "major": 1, "minor": 11}]);
+    let c = Ctr::started("updev", cfg);
+    for n in 0..30 {
+        c.rt(&["update", "--pids-limit", &(100 + n).to_string(), &c.id])
+            .ok();
+    }
+    let root = c.bundle.path().join("rootfs");
+    for (f, what) in [
+        ("denied", "/dev/null was denied"),
+        ("allowed", "/dev/kmsg was readable"),
+    ] {
+        assert!(
+            !root.join(f).exists(),
+            "{what} {} time(s)",
+            fs::read_to_string(root.join(f))
+                .unwrap_or_default()
+                .lines()
+                .count()
+        );
+    }
+}

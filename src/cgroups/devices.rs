@@ -51,19 +51,21 @@ fn type_char(t: Option<LinuxDeviceType>) -> Result<char> {
     })
 }
 
-fn check_access(access: &str) -> Result<()> {
-    if access.is_empty() || !access.chars().all(|c| matches!(c, 'r' | 'w' | 'm')) {
-        bail!("invalid device access {access:?} (want a combination of r, w, m)");
+/// A rule's access letters. Letters other than r, w and m are ignored, as runc's device
+/// emulator ignores them (runc's own tests send "rwa"); a rule left with none is an error.
+pub fn access(r: &LinuxDeviceCgroup) -> Result<String> {
+    let given = r.access().as_deref().unwrap_or("rwm");
+    let kept: String = "rwm".chars().filter(|c| given.contains(*c)).collect();
+    if kept.is_empty() {
+        bail!("invalid device access {given:?} (want a combination of r, w, m)");
     }
-    Ok(())
+    Ok(kept)
 }
 
 /// Formats one rule as "type major:minor access" for devices.allow / devices.deny.
 pub fn v1_line(r: &LinuxDeviceCgroup) -> Result<String> {
     let typ = type_char(r.typ())?;
-    let access = r.access().as_deref().unwrap_or("rwm");
-    check_access(access)?;
-    Ok(format_line(typ, r.major(), r.minor(), access))
+    Ok(format_line(typ, r.major(), r.minor(), &access(r)?))
 }
 
 pub fn format_line(typ: char, major: Option<i64>, minor: Option<i64>, access: &str) -> String {
@@ -99,6 +101,13 @@ mod unit {
             v1_line(&rule(r#"{"allow":true,"type":"b","major":8}"#)).unwrap(),
             "b 8:* rwm"
         );
-        assert!(v1_line(&rule(r#"{"allow":true,"access":"rwx"}"#)).is_err());
+        assert_eq!(
+            v1_line(&rule(
+                r#"{"allow":false,"type":"c","major":1,"minor":11,"access":"rwa"}"#
+            ))
+            .unwrap(),
+            "c 1:11 rw"
+        );
+        assert!(v1_line(&rule(r#"{"allow":true,"access":"x"}"#)).is_err());
     }
 }

@@ -88,7 +88,7 @@ impl Entry {
             typ: line.chars().next().unwrap_or('a'),
             major: r.major().filter(|m| *m >= 0),
             minor: r.minor().filter(|m| *m >= 0),
-            bits: access_bits(r.access().as_deref().unwrap_or("rwm")),
+            bits: access_bits(&devices::access(r)?),
         })
     }
     fn from_default(d: &Rule) -> Entry {

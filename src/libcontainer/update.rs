@@ -15,9 +15,16 @@ pub fn update(c: &mut Container, patch: Value) -> Result<()> {
         .get("resources")
         .cloned()
         .unwrap_or(Value::Object(Default::default()));
+    let devices_change = patch.get("devices").is_some();
     let current = patched(current, patch);
-    let resources: LinuxResources =
+    let mut resources: LinuxResources =
         serde_json::from_value(current.clone()).context("invalid resources")?;
+    // Rules that stay as they are are not written again: on v1, writing them means a deny-all
+    // first and the allows after, a window in which the container's own /dev/null fails
+    // (runc's "minimal transition" is for the same window).
+    if !devices_change {
+        resources.set_devices(None);
+    }
     c.cgroup()?
         .update(&resources)
         .context("applying the new resources")?;

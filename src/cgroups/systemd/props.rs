@@ -224,10 +224,7 @@ fn device_props(rules: &[LinuxDeviceCgroup]) -> Result<Vec<Prop>> {
             LinuxDeviceType::C | LinuxDeviceType::U => 'c',
             LinuxDeviceType::P => continue,
         };
-        let access = r.access().clone().unwrap_or_else(|| "rwm".into());
-        if access.is_empty() || !access.chars().all(|c| "rwm".contains(c)) {
-            bail!("invalid device access {access:?}");
-        }
+        let access = devices::access(r)?;
         all.push(Rule {
             allow: r.allow(),
             typ,
