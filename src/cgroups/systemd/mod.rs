@@ -65,9 +65,11 @@ impl Systemd {
         if guard.is_none() {
             let mut bus = Bus::system().context("connecting to systemd")?;
             // Only the bus daemon needs to be told; a direct connection gets every signal.
-            let _ = bus.add_match(&format!(
-                "type='signal',sender='{SYSTEMD}',interface='{MANAGER}',member='JobRemoved'"
-            ));
+            if bus.via_daemon {
+                bus.add_match(&format!(
+                    "type='signal',sender='{SYSTEMD}',interface='{MANAGER}',member='JobRemoved'"
+                ))?;
+            }
             *guard = Some(bus);
         }
         f(guard.as_mut().expect("connected above"))
@@ -250,7 +252,9 @@ impl Driver for Systemd {
             )),
             Ok(_) => {}
             // Gone already: a scope ends by itself when its last process exits.
-            Err(e) if format!("{e:#}").contains("org.freedesktop.systemd1.NoSuchUnit") => {}
+            Err(e) if format!("{e:#}").contains("org.freedesktop.systemd1.NoSuchUnit") => {
+                return Ok(())
+            }
             Err(e) => return Err(e),
         }
         self.reset_failed();
