@@ -341,3 +341,86 @@ fn create_container_hook_runs_in_the_rootfs() {
     out.ok();
     assert_eq!(out.stdout, "here\n");
 }
+
+/// A hook gets its stdio and nothing else, as runc's do (Go's exec passes no other fd): not
+/// the container's preserved fds, not an fd the runtime's caller left open, nothing of the
+/// runtime's own; in the container (startContainer, createContainer) and on the host.
+#[test]
+fn hooks_get_only_their_stdio() {
+    require_root!();
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    use std::os::unix::process::CommandExt;
+    let marks = tempfile::Builder::new()
+        .prefix("rt-hookfds-")
+        .tempdir()
+        .unwrap();
+    let d = marks.path().to_str().unwrap();
+    let mut cfg = config_with_args(&["sh", "-c", "ls /proc/self/fd | wc -l"]);
+    cfg["mounts"].as_array_mut().unwrap().push(
+        json!({"destination": "/hooks", "type": "bind", "source": d, "options": ["rbind", "rw"]}),
+    );
+    let count = |stage: &str, dir: &str| {
+        json!([{"path": "/bin/sh", "args": ["sh", "-c",
+            format!("ls /proc/self/fd | wc -l > {dir}/{stage}")]}])
+    };
+    cfg["hooks"] = json!({
+        "createRuntime": count("createRuntime", d),
+        "createContainer": count("createContainer", d),
+        "startContainer": count("startContainer", "/hooks"),
+        "poststart": count("poststart", d),
+    });
+    let c = Ctr::new("hookfds", cfg);
+    let high = |f: fs::File| -> OwnedFd {
+        // SAFETY: F_DUPFD_CLOEXEC returns a new fd that we then own.
+        unsafe {
+            let fd = libc::fcntl(f.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 10);
+            assert!(fd >= 10);
+            OwnedFd::from_raw_fd(fd)
+        }
+    };
+    let preserved = high(fs::File::open("/dev/null").unwrap());
+    let stray = high(fs::File::open("/dev/null").unwrap());
+    let (p, s) = (preserved.as_raw_fd(), stray.as_raw_fd());
+    let mut cmd = c.cmd(&[
+        "run",
+        "--preserve-fds",
+        "1",
+        "--bundle",
+        c.bundle_str(),
+        &c.id,
+    ]);
+    // SAFETY: only dup2, which is async-signal-safe, between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            // dup2 clears CLOEXEC: 3 is preserved for the container, 7 merely inherited
+            if libc::dup2(p, 3) < 0 || libc::dup2(s, 7) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let out = run_cmd(cmd, std::process::Stdio::null());
+    out.ok();
+    drop((preserved, stray));
+    // the process: 0-3 and ls's directory
+    assert_eq!(out.stdout.trim(), "5", "{out:#?}");
+    for stage in [
+        "createRuntime",
+        "createContainer",
+        "startContainer",
+        "poststart",
+    ] {
+        let n = read(marks.path(), stage);
+        if is_runc() && stage == "createContainer" {
+            // runc 1.1.5's init leaks its sync socket, log pipe and exec fifo into them
+            continue;
+        }
+        if is_runc() && stage == "startContainer" {
+            // and the preserved fd: Go's exec keeps every fd not marked close-on-exec
+            assert_eq!(n.trim(), "5", "{stage}");
+            continue;
+        }
+        // 0-2 and ls's directory
+        assert_eq!(n.trim(), "4", "{stage}");
+    }
+}

@@ -389,18 +389,7 @@ fn malformed_profiles_fail_create() {
         json!({"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_S390X"]}),
         "linux.seccomp.architectures [SCMP_ARCH_S390X] lists no architecture this host runs",
     );
-    if is_runc() {
-        // runc implements seccomp user notification; rt refuses it, clearly.
-        return;
-    }
-    refused(
-        json!({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}]}),
-        "SCMP_ACT_NOTIFY (seccomp user notification) is not supported",
-    );
-    refused(
-        json!({"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/run/agent.sock"}),
-        "linux.seccomp.listenerPath: seccomp user notification (SCMP_ACT_NOTIFY) is not supported",
-    );
+    // SCMP_ACT_NOTIFY's refusals are in integration/seccomp_notify.rs, with its agent.
 }
 
 /// Docker/containers-common's profile format reduced to OCI for this host, the way engines do:

@@ -24,6 +24,9 @@ pub struct CreateFlags {
     /// Pass this many extra fds (from 3 on) to the container
     #[arg(long, default_value_t = 0)]
     pub preserve_fds: i32,
+    /// Unix socket that receives a pidfd of the container's process (SCM_RIGHTS)
+    #[arg(long)]
+    pub pidfd_socket: Option<PathBuf>,
 }
 
 impl CreateFlags {
@@ -47,6 +50,7 @@ impl CreateFlags {
             preserve_fds: self.preserve_fds,
             listen_fds: crate::libcontainer::create::socket_activation_fds(),
             systemd_cgroup: g.systemd_cgroup,
+            pidfd_socket: self.pidfd_socket.as_deref(),
         }
     }
 }

@@ -60,6 +60,9 @@ pub struct Args {
     /// cgroup v1 (repeatable)
     #[arg(long = "cgroup")]
     pub cgroups: Vec<String>,
+    /// Unix socket that receives a pidfd of the process (SCM_RIGHTS)
+    #[arg(long)]
+    pub pidfd_socket: Option<PathBuf>,
     pub id: String,
     /// The command and its arguments
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -97,6 +100,7 @@ pub fn run(g: &GlobalOpts, a: Args) -> Exit {
             preserve_fds: a.preserve_fds,
             ignore_paused: a.ignore_paused,
             sub_cgroups: &a.cgroups,
+            pidfd_socket: a.pidfd_socket.as_deref(),
         },
     )?;
     let Some(signals) = signals else { return Ok(0) };

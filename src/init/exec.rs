@@ -3,7 +3,7 @@ use super::user;
 use crate::libcontainer::hooks;
 use crate::libcontainer::procfs;
 use crate::libcontainer::seccomp;
-use crate::libcontainer::sync::{Channel, FromInit, InitConfig};
+use crate::libcontainer::sync::{self, Channel, FromInit, InitConfig, ToInit};
 use anyhow::{bail, Context, Result};
 use nix::unistd::{access, AccessFlags};
 use oci_spec::runtime::{LinuxSeccomp, Process};
@@ -11,6 +11,7 @@ use pathrs::flags::OpenFlags;
 use std::convert::Infallible;
 use std::ffi::CString;
 use std::io::Write;
+use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -44,6 +45,7 @@ pub fn prepare(
     process: &Process,
     preserve_fds: i32,
     profile: Option<&LinuxSeccomp>,
+    chan: &mut Channel,
 ) -> Result<Prepared> {
     let args = process.args().as_deref().unwrap_or_default();
     if args.is_empty() {
@@ -66,7 +68,7 @@ pub fn prepare(
         if late {
             late_filter = Some(f);
         } else {
-            seccomp::install(&f)?;
+            install(&f, chan)?;
         }
     }
     user::switch_user(process)?;
@@ -80,6 +82,11 @@ pub fn prepare(
     let binary = look_path(&args[0], path_var)?;
     if process.no_new_privileges().unwrap_or(false) {
         user::set_no_new_privs()?;
+    }
+    // A listener must reach the agent through the parent, which stops listening at Ready
+    // (create's is gone by `start`): a filter that notifies cannot wait for execve.
+    if let Some(f) = late_filter.take_if(|f| f.notifies()) {
+        install(&f, chan)?;
     }
     Ok(Prepared {
         binary: CString::new(binary.as_os_str().as_bytes())?,
@@ -96,6 +103,24 @@ pub fn prepare(
     })
 }
 
+/// Installs the filter; a listener it yields goes to the parent, for the seccomp agent
+/// (seccomp_notify.rs has the protocol). Between seccomp(2) and the write that tells the parent
+/// which fd to take, nothing may make a syscall the filter could notify.
+fn install(f: &seccomp::Filter, chan: &mut Channel) -> Result<()> {
+    let mut buf = [0u8; 64];
+    let Some(listener) = seccomp::install(f)? else {
+        return Ok(());
+    };
+    chan.send_raw(sync::encode_listener(listener.as_raw_fd(), &mut buf))?;
+    let reply = chan.recv()?;
+    // The parent has its copy: from here on the agent's is the only one.
+    drop(listener);
+    match reply {
+        ToInit::SeccompDone => Ok(()),
+        other => bail!("expected SeccompDone, got {other:?}"),
+    }
+}
+
 /// The end of init: LSM labels, close every fd of ours, seccomp, execve. The filter goes on
 /// last, so the profile never sees rt's own calls: only the user's execve follows it.
 pub fn exec(p: Prepared, process: &Process) -> Result<Infallible> {
@@ -106,6 +131,7 @@ pub fn exec(p: Prepared, process: &Process) -> Result<Infallible> {
     // SAFETY: setting a default disposition has no preconditions.
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     if let Some(f) = &p.late_filter {
+        // never one that notifies: `prepare` installed that
         seccomp::install(f)?;
     }
     let err = nix::unistd::execve(&p.binary, &p.argv, &p.envp).unwrap_err();
@@ -120,7 +146,7 @@ pub fn wait_and_exec(
 ) -> Result<Infallible> {
     let process = cfg.spec.process().as_ref().context("process must be set")?;
     let profile = cfg.spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
-    let mut prepared = prepare(process, cfg.preserve_fds, profile)?;
+    let mut prepared = prepare(process, cfg.preserve_fds, profile, chan)?;
     chan.send(&FromInit::Ready)?;
     // Blocks until `rt start` opens the other end.
     let mut fifo = procfs::reopen(&format!("fd/{}", cfg.fifo_fd), OpenFlags::O_WRONLY)

@@ -34,7 +34,7 @@ pub fn run(cfg: &ExecConfig, chan: &mut Channel) -> Result<Infallible> {
     super::attrs::apply_scheduler(process)?;
     super::attrs::apply_io_priority(process)?;
     let profile = cfg.spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
-    let prepared = exec::prepare(process, cfg.preserve_fds, profile)?;
+    let prepared = exec::prepare(process, cfg.preserve_fds, profile, chan)?;
     chan.send(&FromInit::Ready)?;
     exec::exec(prepared, process)
 }

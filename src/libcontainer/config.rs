@@ -237,6 +237,9 @@ pub fn validate(spec: &Spec) -> Result<()> {
     {
         bail!("linux.resources.rdma is not supported");
     }
+    if let Some(s) = linux.seccomp() {
+        super::seccomp_notify::check(s)?;
+    }
     if let Some(sysctl) = linux.sysctl() {
         for key in sysctl.keys() {
             validate_sysctl(key, namespaces)?;

@@ -1,8 +1,10 @@
 //! The factory: DESIGN.md §2 steps 1–4 and 8. Everything made here is undone if a later step fails.
 use super::config::{load_bundle, validate_id};
 use super::container::{lock_dir, Container};
+use super::fdpass::PidfdSocket;
 use super::namespaces;
 use super::process::{cgroup2_birthplace, sealed_self, spawn_init, InitSpawn};
+use super::seccomp_notify::{self, OciState};
 use super::state::{write_atomic, State, Status, EXEC_FIFO};
 use super::sync::{Channel, FromInit, InitConfig, ToInit};
 use super::OCI_VERSION;
@@ -34,6 +36,8 @@ pub struct CreateOpts<'a> {
     /// `socket_activation_fds`); --preserve-fds counts after them.
     pub listen_fds: i32,
     pub systemd_cgroup: bool,
+    /// `--pidfd-socket`: a pidfd of the container's init goes there once it is ready.
+    pub pidfd_socket: Option<&'a Path>,
 }
 
 /// systemd's socket activation protocol, as runc takes it (go-systemd's `activation.Files`):
@@ -113,6 +117,13 @@ pub fn create(root: &Path, opts: CreateOpts) -> Result<Container> {
     if let Some(r) = linux.resources() {
         cgroup.check(r).context("linux.resources")?;
     }
+    let agent = linux
+        .seccomp()
+        .as_ref()
+        .map(seccomp_notify::agent)
+        .transpose()?
+        .flatten();
+    let pidfd_socket = opts.pidfd_socket.map(PidfdSocket::connect).transpose()?;
 
     std::fs::DirBuilder::new()
         .recursive(true)
@@ -268,7 +279,8 @@ pub fn create(root: &Path, opts: CreateOpts) -> Result<Container> {
             FromInit::Pid(p) => {
                 // Init forked into a joined pid namespace; the first child is done.
                 let _ = waitpid(pid, None);
-                undo.pid = None;
+                // Undo kills the forked one now (it is not our child: its wait is a no-op).
+                undo.pid = Some(Pid::from_raw(p));
                 state.pid = p;
                 state.init_start_time = procfs::start_time(p).unwrap_or(0);
                 state.write(&dir)?;
@@ -284,9 +296,19 @@ pub fn create(root: &Path, opts: CreateOpts) -> Result<Container> {
                 )?;
                 chan.send(&ToInit::Continue(String::from_utf8(json)?))?;
             }
+            FromInit::SeccompListener(fd) => seccomp_notify::hand_over(
+                &mut chan,
+                agent.as_ref(),
+                state.pid,
+                fd,
+                OciState::of(&state, Status::Creating),
+            )?,
             FromInit::Ready => break,
             FromInit::Error(msg) => bail!("{msg}"),
         }
+    }
+    if let Some(s) = pidfd_socket {
+        s.send(state.pid, "standard")?;
     }
 
     state.status = Status::Created;

@@ -1,6 +1,8 @@
 //! `rt exec`: one more process in a running container's namespaces and cgroup.
 use super::container::Container;
+use super::fdpass::PidfdSocket;
 use super::process::{cgroup2_birthplace, sealed_self, spawn_init, InitSpawn};
+use super::seccomp_notify::OciState;
 use super::state::{write_atomic, Status};
 use super::sync::{Channel, ExecConfig, FromInit, ToInit};
 use anyhow::{bail, Context, Result};
@@ -22,6 +24,8 @@ pub struct ExecOpts<'a> {
     pub ignore_paused: bool,
     /// `--cgroup`: sub-cgroups of the container's to run in.
     pub sub_cgroups: &'a [String],
+    /// `--pidfd-socket`: a pidfd of the process goes there once it is ready.
+    pub pidfd_socket: Option<&'a Path>,
 }
 
 /// Starts the process and returns its pid once it is about to exec.
@@ -62,6 +66,16 @@ pub fn exec(c: &Container, opts: ExecOpts) -> Result<i32> {
                 )
             })
             .collect();
+    let agent = c
+        .state
+        .config
+        .linux()
+        .as_ref()
+        .and_then(|l| l.seccomp().as_ref())
+        .map(super::seccomp_notify::agent)
+        .transpose()?
+        .flatten();
+    let pidfd_socket = opts.pidfd_socket.map(PidfdSocket::connect).transpose()?;
     let console = super::console::connect(opts.console_socket, opts.console_fd)?;
 
     // The process forks once more after joining a pid namespace; as subreaper we stay its parent
@@ -92,7 +106,9 @@ pub fn exec(c: &Container, opts: ExecOpts) -> Result<i32> {
     crate::debug!("exec {}: init cloned (pid {child})", c.id());
     drop((child_sock, exe, unified));
     let mut chan = Channel(parent_sock);
-    let result = (|| -> Result<i32> {
+    // The process that will exec: the child, or the one it forks into a joined pid namespace.
+    let mut pid = child.as_raw();
+    let result = (|| -> Result<()> {
         // Born in the cgroup2 directory, it moves itself into the v1 ones (the reason is at
         // CgroupManager::v1_task_files); it is still in our user namespace, so it may.
         if !spawned.in_cgroup {
@@ -110,29 +126,39 @@ pub fn exec(c: &Container, opts: ExecOpts) -> Result<i32> {
             console_fd: console.as_ref().map(|c| c.as_raw_fd()),
         })))?;
         drop(console);
-        let mut pid = child.as_raw();
         loop {
             match chan.recv::<FromInit>() {
                 Ok(FromInit::Pid(p)) => {
                     let _ = waitpid(child, None);
                     pid = p;
                 }
+                Ok(FromInit::SeccompListener(fd)) => super::seccomp_notify::hand_over(
+                    &mut chan,
+                    agent.as_ref(),
+                    pid,
+                    fd,
+                    OciState::of(&c.state, Status::Running),
+                )?,
                 Ok(FromInit::Ready) => break,
                 Ok(FromInit::Error(msg)) => bail!("{msg}"),
                 Ok(other) => bail!("unexpected message from exec init: {other:?}"),
                 Err(_) => bail!("the exec'd process died before it was ready"),
             }
         }
-        Ok(pid)
-    })();
-    let pid = match result {
-        Ok(pid) => pid,
-        Err(e) => {
-            let _ = kill(child, Signal::SIGKILL);
-            let _ = waitpid(child, None);
-            return Err(e);
+        if let Some(s) = pidfd_socket {
+            s.send(pid, "setns")?;
         }
-    };
+        Ok(())
+    })();
+    if let Err(e) = result {
+        // Past Ready the process runs the user's command: it goes too. As subreaper we reap
+        // it even when it is the grandchild.
+        for p in [pid, child.as_raw()] {
+            let _ = kill(nix::unistd::Pid::from_raw(p), Signal::SIGKILL);
+            let _ = waitpid(nix::unistd::Pid::from_raw(p), None);
+        }
+        return Err(e);
+    }
     crate::debug!("exec {}: process {pid} about to exec", c.id());
     if let Some(p) = opts.pid_file {
         write_atomic(p, pid.to_string().as_bytes())

@@ -63,13 +63,14 @@ pub fn features() -> Value {
             "seccomp": {
                 "enabled": true,
                 "actions": ["SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO", "SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS",
-                            "SCMP_ACT_KILL_THREAD", "SCMP_ACT_LOG", "SCMP_ACT_TRACE", "SCMP_ACT_TRAP"],
+                            "SCMP_ACT_KILL_THREAD", "SCMP_ACT_LOG", "SCMP_ACT_NOTIFY", "SCMP_ACT_TRACE",
+                            "SCMP_ACT_TRAP"],
                 "operators": ["SCMP_CMP_EQ", "SCMP_CMP_GE", "SCMP_CMP_GT", "SCMP_CMP_LE", "SCMP_CMP_LT",
                               "SCMP_CMP_MASKED_EQ", "SCMP_CMP_NE"],
                 "archs": super::seccomp::supported_archs(),
                 "knownFlags": ["SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW",
                                "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"],
-                "supportedFlags": ["SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW"]
+                "supportedFlags": super::seccomp::supported_flags()
             },
             // rt writes the labels when a config asks; the host must have the LSM enabled.
             "apparmor": {"enabled": true},
@@ -80,7 +81,11 @@ pub fn features() -> Value {
         },
         "annotations": {
             "io.github.rt.version": env!("CARGO_PKG_VERSION"),
-            "io.github.rt.seccomp": "own BPF compiler (pure Rust, no libseccomp)"
+            "io.github.rt.seccomp": "own BPF compiler (pure Rust, no libseccomp)",
+            // The features schema has no field for these: the agent's socket, and
+            // `--pidfd-socket` on create, run and exec.
+            "io.github.rt.seccomp.listenerPath": "true",
+            "io.github.rt.pidfdSocket": "true"
         }
     })
 }

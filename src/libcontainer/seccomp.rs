@@ -31,6 +31,11 @@
 //! - an unknown syscall name is skipped: profiles name syscalls newer than our table;
 //! - conditions compare all 64 bits of an argument on a 64-bit ABI, unsigned; MASKED_EQ is
 //!   `(arg & value) == (valueTwo & value)`.
+//!
+//! `SCMP_ACT_NOTIFY` is `SECCOMP_RET_USER_NOTIF`: a profile with such a rule is installed with
+//! `SECCOMP_FILTER_FLAG_NEW_LISTENER`, and `install` returns the listener, which init hands to
+//! the parent for the seccomp agent (`seccomp_notify.rs` says how, and why `write` may not be
+//! notified and notify may not be the default action, as in runc).
 use super::seccomp_bpf::{Asm, Cond, Group, Section, DATA_ARCH, DATA_NR, RET_ENOSYS};
 use super::syscalls;
 use anyhow::{bail, Context, Result};
@@ -44,6 +49,13 @@ use std::collections::BTreeMap;
 pub struct Filter {
     prog: Vec<libc::sock_filter>,
     flags: libc::c_ulong,
+}
+
+impl Filter {
+    /// Some rule answers SCMP_ACT_NOTIFY: installing it yields a listener for the agent.
+    pub fn notifies(&self) -> bool {
+        self.flags & libc::SECCOMP_FILTER_FLAG_NEW_LISTENER != 0
+    }
 }
 
 // From linux/audit.h; libc does not carry them.
@@ -124,10 +136,13 @@ struct Entry<'a> {
 /// Validates and compiles a profile. None means the profile allows every syscall and asks for
 /// nothing else, so there is nothing to install.
 pub fn compile(s: &LinuxSeccomp) -> Result<Option<Filter>> {
-    if s.listener_path().is_some() {
-        bail!("linux.seccomp.listenerPath: seccomp user notification (SCMP_ACT_NOTIFY) is not supported");
+    if s.default_action() == LinuxSeccompAction::ScmpActNotify {
+        // runc's words. Every syscall rt makes after the filter is on would wait for an agent
+        // that has no listener yet, the write that hands it over first of all.
+        bail!("linux.seccomp.defaultAction: SCMP_ACT_NOTIFY cannot be used as default action");
     }
-    let flags = filter_flags(s.flags().as_deref().unwrap_or_default())?;
+    let notify = super::seccomp_notify::agent(s)?.is_some();
+    let flags = filter_flags(s.flags().as_deref().unwrap_or_default(), notify)?;
     let default =
         action(s.default_action(), s.default_errno_ret()).context("linux.seccomp.defaultAction")?;
     let compat = arches(s.architectures().as_deref().unwrap_or_default())?;
@@ -172,7 +187,8 @@ pub fn compile(s: &LinuxSeccomp) -> Result<Option<Filter>> {
     Ok(Some(Filter { prog, flags }))
 }
 
-fn filter_flags(flags: &[LinuxSeccompFilterFlag]) -> Result<libc::c_ulong> {
+/// The profile's flags as seccomp(2) bits, plus NEW_LISTENER when a rule notifies.
+fn filter_flags(flags: &[LinuxSeccompFilterFlag], notify: bool) -> Result<libc::c_ulong> {
     let mut bits = 0;
     for f in flags {
         bits |= match f {
@@ -181,11 +197,23 @@ fn filter_flags(flags: &[LinuxSeccompFilterFlag]) -> Result<libc::c_ulong> {
             LinuxSeccompFilterFlag::SeccompFilterFlagSpecAllow => {
                 libc::SECCOMP_FILTER_FLAG_SPEC_ALLOW
             }
+            LinuxSeccompFilterFlag::SeccompFilterFlagWaitKillableRecv if notify => {
+                libc::SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV
+            }
+            // The kernel refuses it without a listener (EINVAL): say why instead.
             LinuxSeccompFilterFlag::SeccompFilterFlagWaitKillableRecv => bail!(
                 "linux.seccomp.flags: SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV only applies to \
-                 SCMP_ACT_NOTIFY, which is not supported"
+                 SCMP_ACT_NOTIFY rules, and the profile has none"
             ),
         };
+    }
+    if notify {
+        bits |= libc::SECCOMP_FILTER_FLAG_NEW_LISTENER;
+        // With TSYNC, seccomp(2) returns a thread id on failure, so the kernel takes it with a
+        // listener only when told to report that failure as ESRCH instead (libseccomp does so).
+        if bits & libc::SECCOMP_FILTER_FLAG_TSYNC != 0 {
+            bits |= libc::SECCOMP_FILTER_FLAG_TSYNC_ESRCH;
+        }
     }
     Ok(bits)
 }
@@ -212,7 +240,7 @@ fn action(a: LinuxSeccompAction, errno_ret: Option<u32>) -> Result<u32> {
         ScmpActKillProcess => RET_KILL_PROCESS,
         ScmpActTrap => libc::SECCOMP_RET_TRAP,
         ScmpActLog => libc::SECCOMP_RET_LOG,
-        ScmpActNotify => bail!("SCMP_ACT_NOTIFY (seccomp user notification) is not supported"),
+        ScmpActNotify => libc::SECCOMP_RET_USER_NOTIF,
     })
 }
 
@@ -248,6 +276,11 @@ fn parse_entry(entry: &oci_spec::runtime::LinuxSyscall) -> Result<Entry<'_>> {
         bail!("names must not be empty");
     }
     let action = action(entry.action(), entry.errno_ret())?;
+    if action == libc::SECCOMP_RET_USER_NOTIF && entry.names().iter().any(|n| n == "write") {
+        // runc's words. Init hands the listener over with a write(2) (seccomp_notify.rs): a
+        // notified write would wait for the agent that write is to reach.
+        bail!("SCMP_ACT_NOTIFY cannot be used for the write syscall: rt hands the listener to the agent with it");
+    }
     let conds = entry
         .args()
         .as_deref()
@@ -446,8 +479,10 @@ pub fn can_install_after_user_switch(process: &Process) -> bool {
 }
 
 /// Installs the filter on the calling thread (all threads with TSYNC). no_new_privs is the
-/// caller's business: it is set only when the config asks for it.
-pub fn install(f: &Filter) -> Result<()> {
+/// caller's business: it is set only when the config asks for it. A filter that notifies
+/// returns its listener (close-on-exec), which the caller must hand over before anything the
+/// filter may notify: no syscall happens here after seccomp(2) returns it.
+pub fn install(f: &Filter) -> Result<Option<std::os::fd::OwnedFd>> {
     let prog = libc::sock_fprog {
         len: u16::try_from(f.prog.len()).context("seccomp program too long")?,
         // The kernel copies the program in and never writes through this pointer.
@@ -468,16 +503,30 @@ pub fn install(f: &Filter) -> Result<()> {
             Some(libc::EACCES) => anyhow::anyhow!(
                 "installing the seccomp filter: {err}: without noNewPrivileges it needs CAP_SYS_ADMIN"
             ),
+            // runc's phrase for it, on kernels before 5.0
+            Some(libc::EINVAL) if f.notifies() => anyhow::anyhow!(
+                "seccomp notify unsupported: installing the seccomp filter with a listener: {err} (SCMP_ACT_NOTIFY needs Linux 5.6 or later)"
+            ),
+            // The kernel allows one listener per process's filter chain.
+            Some(libc::EBUSY) if f.notifies() => anyhow::anyhow!(
+                "installing the seccomp filter: {err}: this process already runs under a seccomp filter with a listener (SCMP_ACT_NOTIFY), and the kernel takes only one"
+            ),
             Some(libc::EINVAL) if f.flags != 0 => anyhow::anyhow!(
                 "installing the seccomp filter: {err}: does this kernel support linux.seccomp.flags?"
             ),
             _ => anyhow::anyhow!("installing the seccomp filter: {err}"),
         });
     }
+    if f.notifies() {
+        // SAFETY: with NEW_LISTENER a successful seccomp(2) returns a new fd, now ours.
+        return Ok(Some(unsafe {
+            <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(r as i32)
+        }));
+    }
     if r > 0 {
         bail!("installing the seccomp filter: SECCOMP_FILTER_FLAG_TSYNC failed, thread {r} cannot be synchronized");
     }
-    Ok(())
+    Ok(None)
 }
 
 #[cfg(test)]
@@ -491,4 +540,30 @@ pub fn supported_archs() -> Vec<serde_json::Value> {
         .chain(COMPAT.iter().map(|a| a.arch))
         .filter_map(|a| serde_json::to_value(a).ok())
         .collect()
+}
+
+/// The flags a profile may ask for on this kernel, for `rt features`. WAIT_KILLABLE_RECV came
+/// in Linux 5.19: the kernel is asked, with a null program, which it rejects with EFAULT after
+/// accepting the flags (EINVAL before), so nothing is ever installed.
+pub fn supported_flags() -> Vec<&'static str> {
+    let mut v = vec![
+        "SECCOMP_FILTER_FLAG_TSYNC",
+        "SECCOMP_FILTER_FLAG_LOG",
+        "SECCOMP_FILTER_FLAG_SPEC_ALLOW",
+    ];
+    let flags =
+        libc::SECCOMP_FILTER_FLAG_NEW_LISTENER | libc::SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV;
+    // SAFETY: seccomp(2) with a null program pointer fails without installing anything.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            libc::SECCOMP_SET_MODE_FILTER,
+            flags,
+            std::ptr::null::<libc::sock_fprog>(),
+        )
+    };
+    if r < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EFAULT) {
+        v.push("SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV");
+    }
+    v
 }

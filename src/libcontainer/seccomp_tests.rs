@@ -114,10 +114,11 @@ fn actions() {
         "errnoRet is only valid with SCMP_ACT_ERRNO or SCMP_ACT_TRACE, not SCMP_ACT_ALLOW"
     );
     assert!(action(ScmpActErrno, Some(0x1_0000)).is_err());
-    assert!(action(ScmpActNotify, None)
-        .unwrap_err()
-        .to_string()
-        .contains("not supported"));
+    assert_eq!(
+        action(ScmpActNotify, None).unwrap(),
+        libc::SECCOMP_RET_USER_NOTIF
+    );
+    assert!(action(ScmpActNotify, Some(1)).is_err());
 }
 
 #[test]
@@ -365,18 +366,108 @@ fn malformed_profiles_are_refused() {
         "{e}"
     );
     let e = err(
-        json!({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [{"names": ["read"], "action": "SCMP_ACT_NOTIFY"}]}),
-    );
-    assert!(
-        e.contains("SCMP_ACT_NOTIFY") && e.contains("not supported"),
-        "{e}"
-    );
-    let e = err(json!({"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/run/agent.sock"}));
-    assert!(e.starts_with("linux.seccomp.listenerPath"), "{e}");
-    let e = err(
         json!({"defaultAction": "SCMP_ACT_ALLOW", "flags": ["SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"]}),
     );
-    assert!(e.contains("WAIT_KILLABLE_RECV"), "{e}");
+    assert!(
+        e.contains("WAIT_KILLABLE_RECV only applies to SCMP_ACT_NOTIFY rules"),
+        "{e}"
+    );
+}
+
+fn notify_profile(rules: serde_json::Value) -> serde_json::Value {
+    json!({"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/run/agent.sock",
+           "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+           "syscalls": rules})
+}
+
+const NOTIF: u32 = libc::SECCOMP_RET_USER_NOTIF;
+
+#[test]
+fn notify_rules_return_user_notif_and_ask_for_a_listener() {
+    let f = compiled(notify_profile(json!([
+        {"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY"},
+        {"names": ["chmod"], "action": "SCMP_ACT_ERRNO"},
+        // notified only for a mode with the setuid bit
+        {"names": ["fchmodat"], "action": "SCMP_ACT_NOTIFY",
+         "args": [{"index": 2, "value": 0o4000, "valueTwo": 0o4000, "op": "SCMP_CMP_MASKED_EQ"}]}
+    ])));
+    assert!(f.notifies());
+    assert_eq!(f.flags, libc::SECCOMP_FILTER_FLAG_NEW_LISTENER);
+    assert_eq!(run(&f, "mkdir", NONE), NOTIF);
+    assert_eq!(run(&f, "mkdirat", NONE), NOTIF);
+    assert_eq!(run(&f, "chmod", NONE), EPERM);
+    assert_eq!(run(&f, "fchmodat", [0, 0, 0o4755, 0, 0, 0]), NOTIF);
+    assert_eq!(run(&f, "fchmodat", [0, 0, 0o755, 0, 0, 0]), ALLOW);
+    assert_eq!(run(&f, "write", NONE), ALLOW);
+    assert_eq!(run(&f, "read", NONE), ALLOW);
+    // every listed ABI in its own numbers
+    #[cfg(target_arch = "x86_64")]
+    {
+        assert_eq!(run_on(&f, AUDIT_ARCH_I386, i386_nr("mkdir"), NONE), NOTIF);
+        assert_eq!(run_on(&f, AUDIT_ARCH_I386, i386_nr("write"), NONE), ALLOW);
+        let x32 = syscalls::x32("mkdir").unwrap() | X32_SYSCALL_BIT;
+        assert_eq!(run_on(&f, AUDIT_ARCH_X86_64, x32, NONE), NOTIF);
+    }
+    // Without a notify rule there is no listener, whatever listenerPath says (it is ignored).
+    let f = compiled(notify_profile(
+        json!([{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO"}]),
+    ));
+    assert!(!f.notifies());
+    assert_eq!(f.flags, 0);
+    assert_eq!(run(&f, "mkdir", NONE), EPERM);
+}
+
+#[test]
+fn notify_flags() {
+    let mut p = notify_profile(json!([{"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}]));
+    p["flags"] = json!([
+        "SECCOMP_FILTER_FLAG_TSYNC",
+        "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"
+    ]);
+    let f = compiled(p);
+    // TSYNC's failure would come back as a thread id, where the listener's fd is expected.
+    assert_eq!(
+        f.flags,
+        libc::SECCOMP_FILTER_FLAG_NEW_LISTENER
+            | libc::SECCOMP_FILTER_FLAG_TSYNC
+            | libc::SECCOMP_FILTER_FLAG_TSYNC_ESRCH
+            | libc::SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV
+    );
+}
+
+#[test]
+fn notify_profiles_refused() {
+    let mut p = notify_profile(json!([{"names": ["read", "write"], "action": "SCMP_ACT_NOTIFY"}]));
+    let e = err(p.clone());
+    assert!(
+        e.starts_with("linux.seccomp.syscalls[0] (read, write): SCMP_ACT_NOTIFY cannot be used for the write syscall"),
+        "{e}"
+    );
+    // also when the rule has conditions, and whatever the other entries say
+    p["syscalls"] = json!([
+        {"names": ["write"], "action": "SCMP_ACT_ALLOW"},
+        {"names": ["write"], "action": "SCMP_ACT_NOTIFY", "args": [{"index": 0, "value": 1, "op": "SCMP_CMP_EQ"}]}
+    ]);
+    assert!(err(p.clone()).contains("cannot be used for the write syscall"));
+    // writev, read and the rest are the agent's to answer
+    p["syscalls"] = json!([{"names": ["writev", "read", "close", "futex", "execve"], "action": "SCMP_ACT_NOTIFY"}]);
+    assert!(compiled(p.clone()).notifies());
+
+    let mut d = notify_profile(json!([]));
+    d["defaultAction"] = json!("SCMP_ACT_NOTIFY");
+    assert_eq!(
+        err(d),
+        "linux.seccomp.defaultAction: SCMP_ACT_NOTIFY cannot be used as default action"
+    );
+
+    let rules = json!([{"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}]);
+    let e = err(json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": rules}));
+    assert!(
+        e.starts_with("linux.seccomp: SCMP_ACT_NOTIFY rules need linux.seccomp.listenerPath"),
+        "{e}"
+    );
+    let e = err(json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": rules, "listenerPath": ""}));
+    assert!(e.starts_with("linux.seccomp.listenerPath is empty"), "{e}");
 }
 
 #[cfg(target_arch = "x86_64")]

@@ -52,6 +52,8 @@ pub enum ToInit {
     Exec(Box<ExecConfig>),
     /// The parent ran the createRuntime hooks; here is the state JSON for the hooks init runs.
     Continue(String),
+    /// The parent has its copy of the seccomp listener: init may close its own.
+    SeccompDone,
 }
 
 #[derive(Serialize, Deserialize, Debug)]
@@ -62,7 +64,22 @@ pub enum FromInit {
     Hooks,
     /// The process is set up and waits on exec.fifo.
     Ready,
+    /// The seccomp filter is on; its listener is this fd of ours (see seccomp_notify.rs). Sent
+    /// with `encode_listener`, never `Channel::send`.
+    SeccompListener(i32),
     Error(String),
+}
+
+/// `FromInit::SeccompListener(fd)` as `Channel::send` frames it, formatted into `buf` without
+/// allocating: it is written under a filter that may notify mmap or brk, before anyone can
+/// answer.
+pub fn encode_listener(fd: i32, buf: &mut [u8; 64]) -> &[u8] {
+    let (len, body) = buf.split_at_mut(4);
+    let mut w = &mut body[..];
+    write!(w, "{{\"SeccompListener\":{fd}}}").expect("fits in 60 bytes");
+    let n = 60 - w.len();
+    len.copy_from_slice(&(n as u32).to_le_bytes());
+    &buf[..4 + n]
 }
 
 impl std::fmt::Debug for InitConfig {
@@ -74,6 +91,20 @@ impl std::fmt::Debug for InitConfig {
 pub struct Channel(pub UnixStream);
 
 impl Channel {
+    /// Writes bytes already framed (`encode_listener`) with write(2) itself, the one syscall
+    /// a notify rule may not name (std's socket writes are sendto).
+    pub fn send_raw(&mut self, framed: &[u8]) -> Result<()> {
+        let mut rest = framed;
+        while !rest.is_empty() {
+            match nix::unistd::write(&self.0, rest) {
+                Ok(n) => rest = &rest[n..],
+                Err(nix::errno::Errno::EINTR) => {}
+                Err(e) => return Err(e).context("writing to sync socket"),
+            }
+        }
+        Ok(())
+    }
+
     pub fn send<T: Serialize>(&mut self, msg: &T) -> Result<()> {
         let data = serde_json::to_vec(msg).context("encoding sync message")?;
         let mut buf = Vec::with_capacity(4 + data.len());
@@ -100,5 +131,32 @@ impl Channel {
             .read_exact(&mut data)
             .context("reading sync socket")?;
         serde_json::from_slice(&data).context("decoding sync message")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listener_message_is_what_send_frames() {
+        let (a, b) = UnixStream::pair().unwrap();
+        let (mut tx, mut rx) = (Channel(a), Channel(b));
+        let mut buf = [0u8; 64];
+        tx.send_raw(encode_listener(i32::MAX, &mut buf)).unwrap();
+        tx.send(&FromInit::SeccompListener(7)).unwrap();
+        let mut buf2 = [0u8; 64];
+        assert_eq!(
+            encode_listener(-1, &mut buf2)[4..],
+            *br#"{"SeccompListener":-1}"#
+        );
+        assert!(matches!(
+            rx.recv::<FromInit>().unwrap(),
+            FromInit::SeccompListener(i32::MAX)
+        ));
+        assert!(matches!(
+            rx.recv::<FromInit>().unwrap(),
+            FromInit::SeccompListener(7)
+        ));
     }
 }
