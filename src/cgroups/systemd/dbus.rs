@@ -637,17 +637,18 @@ mod tests {
             ),
         )
         .unwrap();
+        // --print-address writes once the socket listens: then connecting cannot race it.
         let mut child = std::process::Command::new(daemon)
             .arg(format!("--config-file={}", conf.display()))
-            .arg("--nofork")
+            .args(["--nofork", "--print-address"])
+            .stdout(std::process::Stdio::piped())
             .spawn()
             .unwrap();
-        for _ in 0..200 {
-            if sock.exists() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        let mut ready = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut ready)
+            .unwrap();
+        assert!(ready.contains(sock.to_str().unwrap()), "{ready}");
         let res = (|| -> Result<()> {
             let mut b = Bus::connect(sock.to_str().unwrap(), true)?;
             let names = b.call(&Call {
