@@ -16,6 +16,8 @@ mod image;
 mod lifecycle;
 mod peers;
 mod process;
+mod rootless;
+mod schema;
 mod security;
 mod stdio;
 mod systemd;

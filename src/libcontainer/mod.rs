@@ -12,6 +12,7 @@ pub mod lifecycle;
 pub mod namespaces;
 pub mod process;
 pub mod procfs;
+pub mod rootless;
 pub mod runner;
 pub mod seccomp;
 mod seccomp_bpf;
