@@ -21,3 +21,4 @@ mod schema;
 mod security;
 mod stdio;
 mod systemd;
+mod userns;

@@ -382,3 +382,80 @@ impl Drop for RlCtr<'_> {
         assert!(left.is_empty(), "left behind by {}: {left:#?}", self.id);
     }
 }
+
+/// A cgroup root makes for the user in every hierarchy (each v1 one and cgroup2), owned by it,
+/// as a systemd delegation hands one out. Only usable from inside (cgroup2 moves need write
+/// access to the common ancestor), so runtime calls join it first (`RlCtr::join`). Removed on
+/// drop, with anything the container left below it.
+pub struct Delegated {
+    pub path: String,
+    dirs: Vec<PathBuf>,
+}
+
+impl Delegated {
+    pub fn new(user: &User) -> Delegated {
+        let path = format!("/rt-rl-deleg-{}", user.name);
+        let top = Path::new("/sys/fs/cgroup");
+        let mut mounts = vec![];
+        if top.join("cgroup.procs").exists() {
+            mounts.push(top.to_path_buf());
+        } else {
+            for e in fs::read_dir(top).unwrap().flatten() {
+                // a hierarchy's root, not a symlink to a co-mounted one
+                if e.file_type().unwrap().is_dir() && e.path().join("cgroup.procs").exists() {
+                    mounts.push(e.path());
+                }
+            }
+        }
+        let mut dirs = vec![];
+        for m in mounts {
+            let d = m.join(path.trim_start_matches('/'));
+            fs::create_dir(&d).unwrap();
+            for f in ["cpuset.cpus", "cpuset.mems"] {
+                if d.join(f).exists() {
+                    fs::write(d.join(f), fs::read_to_string(m.join(f)).unwrap()).unwrap();
+                }
+            }
+            let st = Command::new("chown")
+                .arg("-R")
+                .arg(format!("{}:{}", user.uid, user.gid))
+                .arg(&d)
+                .status()
+                .unwrap();
+            assert!(st.success(), "chown {}", d.display());
+            dirs.push(d);
+        }
+        Delegated { path, dirs }
+    }
+
+    pub fn procs(&self) -> Vec<PathBuf> {
+        self.dirs.iter().map(|d| d.join("cgroup.procs")).collect()
+    }
+}
+
+impl Drop for Delegated {
+    fn drop(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        for d in &self.dirs {
+            // children first (what the container made below it, if a test failed)
+            let mut subs: Vec<PathBuf> = walk_dirs(d);
+            subs.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
+            for s in subs.iter().chain(std::iter::once(d)) {
+                while fs::remove_dir(s).is_err() && s.exists() && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            }
+        }
+    }
+}
+
+fn walk_dirs(d: &Path) -> Vec<PathBuf> {
+    let mut out = vec![];
+    for e in fs::read_dir(d).into_iter().flatten().flatten() {
+        if e.file_type().is_ok_and(|t| t.is_dir()) {
+            out.extend(walk_dirs(&e.path()));
+            out.push(e.path());
+        }
+    }
+    out
+}

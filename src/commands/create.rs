@@ -47,6 +47,7 @@ impl CreateFlags {
             preserve_fds: self.preserve_fds,
             listen_fds: crate::libcontainer::create::socket_activation_fds(),
             systemd_cgroup: g.systemd_cgroup,
+            rootless: g.rootless,
         }
     }
 }

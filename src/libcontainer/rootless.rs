@@ -75,6 +75,43 @@ pub fn default_state_root() -> Result<PathBuf> {
     Ok(root)
 }
 
+/// What a config must be for a caller whose euid is not 0, checked before anything is made,
+/// as runc checks it (its validator's words): only a user namespace of its own gives such a
+/// caller the privileges a container needs, and mount options may name only ids it maps.
+pub fn validate_config(spec: &oci_spec::runtime::Spec) -> Result<()> {
+    use oci_spec::runtime::{LinuxIdMapping, LinuxNamespaceType};
+    let linux = spec.linux().as_ref().context("linux must be set")?;
+    if !super::namespaces::has(spec, LinuxNamespaceType::User) {
+        bail!("rootless container requires user namespaces");
+    }
+    let none = Vec::new();
+    let uids = linux.uid_mappings().as_ref().unwrap_or(&none);
+    let gids = linux.gid_mappings().as_ref().unwrap_or(&none);
+    if uids.is_empty() {
+        bail!("rootless containers requires at least one UID mapping");
+    }
+    if gids.is_empty() {
+        bail!("rootless containers requires at least one GID mapping");
+    }
+    let mapped = |id: u32, maps: &[LinuxIdMapping]| {
+        maps.iter()
+            .any(|m| id >= m.container_id() && id - m.container_id() < m.size())
+    };
+    for m in spec.mounts().as_deref().unwrap_or_default() {
+        for opt in m.options().as_deref().unwrap_or_default() {
+            for (prefix, maps, what) in [("uid=", uids, "uid"), ("gid=", gids, "gid")] {
+                let Some(id) = opt.strip_prefix(prefix).and_then(|v| v.parse().ok()) else {
+                    continue;
+                };
+                if !mapped(id, maps) {
+                    bail!("cannot specify {what}= mount options for unmapped {what} in rootless containers");
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 fn honored_xdg_runtime_dir() -> Option<PathBuf> {
     let dir = std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty())?;
     let honored = !nix::unistd::geteuid().is_root()
