@@ -2,7 +2,7 @@
 //! root inside a user namespace, as podman runs it. Each test is proven against runc 1.1.5 run
 //! the same way (`RT_BIN=/usr/sbin/runc`).
 
-mod harness;
+pub mod harness;
 
 use crate::common::*;
 use crate::require_root;
