@@ -10,8 +10,9 @@
 #   containerd, podman, docker.io   the callers of the peer tests (integration/peers.rs),
 #                   which start their own daemons on private sockets, whether or not the
 #                   packages' services run
+#   uidmap          newuidmap/newgidmap, for rootless id ranges (integration/rootless.rs)
 set -euo pipefail
-PKGS=(busybox-static runc jq make curl python3 docker-registry skopeo umoci apache2-utils openssl zstd tar containerd podman docker.io)
+PKGS=(busybox-static runc jq make curl python3 docker-registry skopeo umoci apache2-utils openssl zstd tar containerd podman docker.io uidmap)
 
 missing=()
 for p in "${PKGS[@]}"; do

@@ -65,15 +65,6 @@ fn fixtures() -> PathBuf {
     }
 }
 
-fn spec_schema_dir() -> PathBuf {
-    let here = repo().join("../shared/spec/runtime/schema");
-    if here.is_dir() {
-        here
-    } else {
-        PathBuf::from("/work/shared/spec/runtime/schema")
-    }
-}
-
 /// The default `--root` of the runtime under test, used by callers that send none.
 fn default_root() -> PathBuf {
     if is_runc() {

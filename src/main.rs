@@ -23,9 +23,10 @@ use std::path::PathBuf;
     disable_version_flag = true
 )]
 struct Cli {
-    /// Root directory for the state of containers
-    #[arg(long, default_value = "/run/rt")]
-    root: PathBuf,
+    /// Root directory for the state of containers [default: /run/rt; rootless:
+    /// $XDG_RUNTIME_DIR/rt]
+    #[arg(long)]
+    root: Option<PathBuf>,
     /// Write errors (and debug messages) to this file
     #[arg(long)]
     log: Option<PathBuf>,
@@ -39,9 +40,10 @@ struct Cli {
     /// (e.g. "system.slice:rt:434234")
     #[arg(long)]
     systemd_cgroup: bool,
-    /// Rootless mode: true, false or auto (accepted for compatibility)
-    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
-    rootless: Option<String>,
+    /// Ignore cgroup permission errors: true, false or auto (auto: when not root, or root in a
+    /// user namespace)
+    #[arg(long, default_value = "auto")]
+    rootless: String,
     /// Print the version
     #[arg(short = 'v', long)]
     version: bool,
@@ -94,6 +96,23 @@ enum Command {
     Init,
 }
 
+/// The global flags, with what rootless mode decides: the state root when none is given, and
+/// whether cgroup permission errors may be lived with.
+#[cfg_attr(test, allow(dead_code))]
+fn global_opts(cli: &Cli) -> anyhow::Result<GlobalOpts> {
+    use libcontainer::rootless;
+    let rootless = rootless::detect(rootless::parse_flag(&cli.rootless)?);
+    let root = match &cli.root {
+        Some(r) => r.clone(),
+        None => rootless::default_state_root()?,
+    };
+    Ok(GlobalOpts {
+        root,
+        systemd_cgroup: cli.systemd_cgroup,
+        rootless,
+    })
+}
+
 /// The C entry point; arguments come from std::env, which glibc fills before this runs.
 #[cfg(not(test))]
 #[no_mangle]
@@ -113,7 +132,7 @@ pub extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) ->
 fn run() {
     // runc (urfave/cli) exits 1 on a usage error and 3 on an unknown command; clap's default
     // is 2 for both.
-    let cli = Cli::try_parse().unwrap_or_else(|e| {
+    let mut cli = Cli::try_parse().unwrap_or_else(|e| {
         let _ = e.print();
         let code = match e.kind() {
             _ if !e.use_stderr() => 0,
@@ -126,7 +145,7 @@ fn run() {
         commands::version::print();
         return;
     }
-    let Some(command) = cli.command else {
+    let Some(command) = cli.command.take() else {
         // As runc: no command shows the help.
         use clap::CommandFactory;
         let _ = Cli::command().print_help();
@@ -139,10 +158,12 @@ fn run() {
         logging::fatal(&e);
         std::process::exit(1);
     }
-    let g = GlobalOpts {
-        root: cli.root,
-        systemd_cgroup: cli.systemd_cgroup,
-        rootless: cli.rootless,
+    let g = match global_opts(&cli) {
+        Ok(g) => g,
+        Err(e) => {
+            logging::fatal(&e);
+            std::process::exit(1);
+        }
     };
     // runc's exec exits 255 when it cannot run the process (its own status otherwise), and
     // says so first: callers tell the two apart by that.

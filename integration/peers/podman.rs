@@ -152,3 +152,160 @@ fn podman_drives_the_runtime() {
     s.ok(podman(&s, &["rmi", "-a"]));
     eprintln!("runtime argv under podman:\n{argv}");
 }
+
+/// Rootless podman (a user the test makes, with subordinate ids) with `--runtime`: podman runs
+/// the runtime as root in podman's own user namespace, with `XDG_RUNTIME_DIR` set and no
+/// `--root`, and a config without a user namespace; on this v1 host with `--cgroup-manager
+/// cgroupfs`, where podman sends no cgroupsPath, so the runtime goes without a cgroup.
+fn strs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+#[test]
+fn rootless_podman_drives_the_runtime() {
+    need_or_skip!("podman", "conmon", "umoci", "newuidmap");
+    let Some(u) = crate::rootless::harness::User::new() else {
+        return;
+    };
+    if u.subids().is_none() {
+        eprintln!(
+            "skip: useradd gave {} no subordinate ids, which rootless podman needs",
+            u.name
+        );
+        return;
+    }
+    // lower case only: podman names an image pulled from `oci:DIR` after DIR
+    let dir = tempfile::Builder::new()
+        .prefix(&format!("rt-peers-rlpodman-{}", std::process::id()))
+        .rand_bytes(0)
+        .tempdir()
+        .unwrap();
+    let d = dir.path();
+    busybox_layout(&d.join("image"));
+    let wrapper = d.join("rt-wrapper");
+    let argv_log = d.join("argv.log");
+    fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nprintf '%s\\n' \"$*\" >> '{}'\nexec '{}' \"$@\"\n",
+            argv_log.display(),
+            rt_bin().display()
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(&wrapper, fs::Permissions::from_mode(0o755)).unwrap();
+    fs::write(&argv_log, "").unwrap();
+    let xdg = d.join("xdg");
+    fs::create_dir(&xdg).unwrap();
+    fs::set_permissions(&xdg, fs::Permissions::from_mode(0o700)).unwrap();
+    let st = Command::new("chown")
+        .args(["-R", &format!("{}:{}", u.uid, u.gid)])
+        .arg(d)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let podman = |args: &[&str]| {
+        let at = |rel: &str| d.join(rel).display().to_string();
+        let mut all: Vec<String> = vec![
+            "--root".into(),
+            at("root"),
+            "--runroot".into(),
+            at("runroot"),
+            "--tmpdir".into(),
+            at("tmp"),
+        ];
+        all.extend(
+            ["--cgroup-manager", "cgroupfs", "--events-backend", "file"]
+                .into_iter()
+                .chain(["--storage-driver", "vfs", "--runtime"])
+                .map(String::from),
+        );
+        all.push(wrapper.display().to_string());
+        all.extend(args.iter().map(|s| s.to_string()));
+        let all: Vec<&str> = all.iter().map(String::as_str).collect();
+        let mut c = u.command(Path::new("/usr/bin/podman"), &all, d, &[]);
+        c.env("HOME", d.join("home"))
+            .env("XDG_RUNTIME_DIR", &xdg)
+            .env("XDG_CONFIG_HOME", d.join("home/.config"))
+            .env("XDG_DATA_HOME", d.join("home/.local/share"));
+        run(c)
+    };
+    let info = podman(&["info", "--format", "{{.Host.Security.Rootless}}"]);
+    if !info.status.success() || info.stdout.trim() != "true" {
+        eprintln!("skip: rootless podman cannot work on this host: {info:#?}");
+        return;
+    }
+    let ok = |args: &[&str]| {
+        let out = podman(args);
+        assert!(
+            out.status.success(),
+            "podman {args:?}: {out:#?}\n--- runtime argv:\n{}",
+            fs::read_to_string(&argv_log).unwrap_or_default()
+        );
+        out.stdout
+    };
+    let layout = format!("oci:{}:latest", d.join("image").display());
+    let image = ok(&["pull", "-q", &layout]).trim().to_string();
+    let flags = ["--network", "none"];
+    let with = |pre: &[&str], post: &[&str]| -> Vec<String> {
+        pre.iter()
+            .chain(&flags)
+            .chain(&[image.as_str()])
+            .chain(post)
+            .map(|s| s.to_string())
+            .collect()
+    };
+    assert_eq!(ok(&strs(&with(&["run", "--rm"], &["echo", "ok"]))), "ok\n");
+    let out = podman(&strs(&with(&["run", "--rm"], &["sh", "-c", "exit 3"])));
+    assert_eq!(out.status.code(), Some(3), "{out:#?}");
+    let id = ok(&strs(&with(
+        &["run", "-d", "--name", "p1"],
+        &["sh", "-c", "trap 'exit 0' TERM; sleep 1000 & wait"],
+    )))
+    .trim()
+    .to_string();
+    // root in podman's namespace, which maps the user and its subordinate ids
+    let out = ok(&[
+        "exec",
+        "p1",
+        "sh",
+        "-c",
+        "echo from-exec; id -u; cat /proc/self/uid_map",
+    ]);
+    let lines: Vec<String> = out
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect();
+    assert_eq!(lines[..2], ["from-exec", "0"], "{out}");
+    assert_eq!(lines[2], format!("0 {} 1", u.uid), "{out}");
+    let out = podman(&["exec", "p1", "sh", "-c", "exit 4"]);
+    assert_eq!(out.status.code(), Some(4), "{out:#?}");
+    let t0 = Instant::now();
+    ok(&["stop", "-t", "10", "p1"]);
+    assert!(
+        t0.elapsed() < Duration::from_secs(8),
+        "SIGTERM did not stop it"
+    );
+    assert_eq!(
+        ok(&["inspect", "-f", "{{.State.ExitCode}}", "p1"]).trim(),
+        "0"
+    );
+    ok(&["rm", "p1"]);
+    assert!(ok(&["ps", "-aq"]).trim().is_empty());
+    ok(&["rmi", "-a"]);
+    let argv = fs::read_to_string(&argv_log).unwrap();
+    assert!(!argv.contains("--root"), "{argv}");
+    // the runtime's state went to podman's XDG_RUNTIME_DIR, and is gone
+    let root = xdg.join(u.state_root().file_name().unwrap());
+    assert!(root.is_dir(), "{argv}");
+    assert!(fs::read_dir(&root).unwrap().next().is_none(), "{argv}");
+    assert!(!root.join(&id).exists());
+    // podman keeps a process holding its user namespace; it is this test's to end
+    if let Ok(pid) = fs::read_to_string(d.join("tmp/pause.pid")) {
+        if let Ok(pid) = pid.trim().parse::<i32>() {
+            let _ =
+                nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::SIGKILL);
+        }
+    }
+    eprintln!("runtime argv under rootless podman:\n{argv}");
+}

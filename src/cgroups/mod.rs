@@ -169,6 +169,23 @@ impl CgroupManager {
         }
     }
 
+    /// A manager over the cgroups the calling process itself is in: what a container sits in
+    /// when it has no cgroup of its own (rootless, without permission to make one), and so what
+    /// its cgroup mount shows. Nothing is created or removed through it.
+    pub fn of_self() -> Result<Self> {
+        let layout = Layout::host()?;
+        let own =
+            std::fs::read_to_string("/proc/self/cgroup").context("reading /proc/self/cgroup")?;
+        let r = path::own_dirs(layout, &mode::parse_proc_cgroup(&own))?;
+        Ok(Self {
+            path: String::new(),
+            layout: Cow::Borrowed(layout),
+            v1: r.v1,
+            unified: r.unified,
+            driver: Arc::new(Cgroupfs),
+        })
+    }
+
     /// The directories `exec --cgroup` names below this container's, which must exist: `path`
     /// (every hierarchy) or, on cgroup v1, `ctrl[,ctrl]:path` (the hierarchies holding those
     /// controllers), as runc takes them. `..` cannot climb out of the container's cgroup.

@@ -125,6 +125,32 @@ pub fn resolve(layout: &Layout, inner: &str, own: Option<&[ProcCgroup]>) -> Resu
     Ok(Resolved { v1, unified })
 }
 
+/// The directories a process whose /proc/self/cgroup is `own` sits in, in every hierarchy (on
+/// pure v2 its own cgroup, not the parent a relative cgroupsPath goes below).
+pub fn own_dirs(layout: &Layout, own: &[ProcCgroup]) -> Result<Resolved> {
+    let mut v1 = Vec::new();
+    if layout.mode != Mode::V2 {
+        for m in &layout.v1 {
+            let p = own_path(own, &m.subsystems).with_context(|| {
+                format!(
+                    "our own cgroup for {} is missing from /proc/self/cgroup",
+                    m.data()
+                )
+            })?;
+            v1.push(join(&m.mountpoint, below_root(p, &m.root)));
+        }
+    }
+    let unified = match &layout.unified {
+        Some(u) => {
+            let p = own_path(own, &[])
+                .context("our own cgroup2 path is missing from /proc/self/cgroup")?;
+            Some(join(&u.mountpoint, below_root(p, &u.root)))
+        }
+        None => None,
+    };
+    Ok(Resolved { v1, unified })
+}
+
 #[cfg(test)]
 mod unit {
     use super::*;
@@ -174,6 +200,22 @@ mod unit {
             ]
         );
         assert_eq!(r.unified, Some(p("/sys/fs/cgroup/unified/rt/c1")));
+    }
+
+    #[test]
+    fn own_dirs_are_where_we_are() {
+        let own = parse_proc_cgroup(OWN);
+        let r = own_dirs(&Layout::parse(TEST_HYBRID).unwrap(), &own).unwrap();
+        assert_eq!(r.v1[0], p("/sys/fs/cgroup/cpu,cpuacct/user.slice"));
+        assert_eq!(r.v1[1], p("/sys/fs/cgroup/cpuset"));
+        assert_eq!(
+            r.unified,
+            Some(p("/sys/fs/cgroup/unified/user.slice/s.scope"))
+        );
+        // pure v2: our own cgroup, not its parent
+        let r = own_dirs(&Layout::parse(TEST_V2).unwrap(), &own).unwrap();
+        assert!(r.v1.is_empty());
+        assert_eq!(r.unified, Some(p("/sys/fs/cgroup/user.slice/s.scope")));
     }
 
     #[test]

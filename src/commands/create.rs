@@ -51,6 +51,7 @@ impl CreateFlags {
             listen_fds: crate::libcontainer::create::socket_activation_fds(),
             systemd_cgroup: g.systemd_cgroup,
             pidfd_socket: self.pidfd_socket.as_deref(),
+            rootless: g.rootless,
         }
     }
 }

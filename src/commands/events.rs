@@ -30,10 +30,19 @@ struct Event<'a, T: Serialize> {
 
 pub fn run(g: &GlobalOpts, a: Args) -> Exit {
     let c = Container::load_unlocked(&g.root, &a.id)?;
-    let cg = c.cgroup()?;
     if c.status() == Status::Stopped {
         bail!("container not running");
     }
+    // Without a cgroup (rootless) there is nothing to count: runc prints empty stats then.
+    let cg = match c.state.no_cgroup {
+        true => None,
+        false => Some(c.cgroup()?),
+    };
+    let stats = || match &cg {
+        Some(cg) => cg.stats(),
+        None => Ok(Default::default()),
+    };
+    let oom_kills = || cg.as_ref().map_or(Ok(0), |cg| cg.oom_kills());
     let event = |typ, data| {
         gojson::to_string(&Event {
             typ,
@@ -42,24 +51,30 @@ pub fn run(g: &GlobalOpts, a: Args) -> Exit {
         })
     };
     if a.stats {
-        let stats = cg.stats().context("reading cgroup stats")?;
+        let stats = stats().context("reading cgroup stats")?;
         crate::out!("{}", event("stats", Some(stats))?);
         return Ok(0);
     }
     let interval = parse_duration(&a.interval)?;
     // OOM kills are looked for more often than stats are printed, so they are reported promptly.
     let tick = interval.min(Duration::from_millis(200));
-    let mut ooms = cg.oom_kills().unwrap_or(0);
+    if g.rootless.cgroups {
+        // runc's warning, as it gives it before watching for OOM kills
+        crate::logging::warn(
+            "getting OOM notifications may fail if you don't have the full access to cgroups",
+        );
+    }
+    let mut ooms = oom_kills().unwrap_or(0);
     let mut next_stats = Instant::now();
     let mut out = std::io::stdout();
     while c.is_alive() {
-        let now_ooms = cg.oom_kills().unwrap_or(ooms);
+        let now_ooms = oom_kills().unwrap_or(ooms);
         if now_ooms > ooms {
             ooms = now_ooms;
             let _ = writeln!(out, "{}", event("oom", None)?);
         }
         if Instant::now() >= next_stats {
-            if let Ok(stats) = cg.stats() {
+            if let Ok(stats) = stats() {
                 if writeln!(out, "{}", event("stats", Some(stats))?).is_err() {
                     return Ok(0);
                 }

@@ -26,8 +26,7 @@ use std::path::PathBuf;
 pub struct GlobalOpts {
     pub root: PathBuf,
     pub systemd_cgroup: bool,
-    #[allow(dead_code)] // accepted for compatibility with callers that pass it
-    pub rootless: Option<String>,
+    pub rootless: crate::libcontainer::rootless::Rootless,
 }
 
 /// What a command returns on success: the process exit code.

@@ -7,6 +7,10 @@ pub struct Args {
 }
 
 pub fn run(g: &GlobalOpts, a: Args) -> Exit {
+    if g.rootless.cgroups {
+        // runc's warning, word for word but its name
+        crate::logging::warn("pause may fail if you don't have the full access to cgroups");
+    }
     let c = Container::load(&g.root, &a.id)?;
     lifecycle::pause(&c)?;
     Ok(0)

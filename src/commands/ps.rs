@@ -15,7 +15,19 @@ pub struct Args {
 
 pub fn run(g: &GlobalOpts, a: Args) -> Exit {
     let c = Container::load_unlocked(&g.root, &a.id)?;
-    let pids = c.cgroup()?.pids()?;
+    if c.state.no_cgroup
+        && !crate::libcontainer::namespaces::is_new(
+            &c.state.config,
+            oci_spec::runtime::LinuxNamespaceType::Pid,
+        )
+    {
+        // runc warns that a rootless ps may fail; rt finds a cgroup-less container's processes
+        // by its pid namespace, and without one it knows only the init
+        crate::logging::warn(
+            "ps may miss processes: the container has no cgroup and no pid namespace of its own",
+        );
+    }
+    let pids = c.pids()?;
     if a.format == "json" {
         crate::out!("{}", serde_json::to_string(&pids)?);
         return Ok(0);

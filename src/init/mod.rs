@@ -62,6 +62,18 @@ fn run(chan: &mut Channel) -> Result<std::convert::Infallible> {
         }
         other => bail!("expected the init config, got {other:?}"),
     };
+    // Sent right after the config: the mount sources the parent opened for us.
+    let wanted = cfg.opened_sources.iter().filter(|o| **o).count();
+    let mut opened = match wanted {
+        0 => Vec::new(),
+        n => chan.recv_fds(n)?,
+    }
+    .into_iter();
+    let sources: Vec<Option<std::os::fd::OwnedFd>> = cfg
+        .opened_sources
+        .iter()
+        .map(|o| if *o { opened.next() } else { None })
+        .collect();
     // First: everything init does from here on counts against the container's limits, and
     // the cgroup namespace unshared below is rooted where init stands.
     join_cgroups(&cfg.cgroup_tasks)?;
@@ -72,7 +84,8 @@ fn run(chan: &mut Channel) -> Result<std::convert::Infallible> {
     namespaces::enter(&cfg, chan)?;
     new_session()?;
     procfs::warm_up()?;
-    let state_json = setup_container(&cfg, chan)?;
+    let state_json = setup_container(&cfg, chan, &sources)?;
+    drop(sources);
     exec::wait_and_exec(&cfg, chan, state_json.as_deref())
 }
 
@@ -95,7 +108,11 @@ fn join_cgroups(tasks: &[std::path::PathBuf]) -> Result<()> {
 
 /// Rootfs, console, hostname, sysctl, rlimits: all that needs privileges. Returns the state JSON
 /// for startContainer hooks when there are any.
-fn setup_container(cfg: &InitConfig, chan: &mut Channel) -> Result<Option<String>> {
+fn setup_container(
+    cfg: &InitConfig,
+    chan: &mut Channel,
+    sources: &[Option<std::os::fd::OwnedFd>],
+) -> Result<Option<String>> {
     let spec = &cfg.spec;
     let process = spec.process().as_ref().context("process must be set")?;
     let hooks = spec.hooks().as_ref();
@@ -110,13 +127,20 @@ fn setup_container(cfg: &InitConfig, chan: &mut Channel) -> Result<Option<String
     if is_new(spec, LinuxNamespaceType::Network) {
         namespaces::loopback_up()?;
     }
+    let sources: Vec<Option<std::os::fd::BorrowedFd>> = sources
+        .iter()
+        .map(|s| s.as_ref().map(std::os::fd::AsFd::as_fd))
+        .collect();
     let setup = crate::rootfs::Setup {
         rootfs: &cfg.rootfs,
         bundle: &cfg.bundle,
         mounts: spec.mounts().as_deref().unwrap_or_default(),
+        sources: &sources,
         devices: linux.devices().as_deref().unwrap_or_default(),
         propagation: linux.rootfs_propagation().as_deref(),
-        bind_devices: is_new(spec, LinuxNamespaceType::User),
+        // mknod is refused in any user namespace but the initial one: in the container's own,
+        // and in the one rt itself runs in (podman's)
+        bind_devices: in_user_namespace(),
         cgroup_ns: has(spec, LinuxNamespaceType::Cgroup),
         cgroups: &cfg.cgroup_mounts,
         masked_paths: linux.masked_paths().as_deref().unwrap_or_default(),
@@ -188,6 +212,11 @@ fn setup_container(cfg: &InitConfig, chan: &mut Channel) -> Result<Option<String
             .context("setting oomScoreAdj")?;
     }
     Ok(state_json)
+}
+
+fn in_user_namespace() -> bool {
+    procfs::read(ProcfsBase::ProcSelf, "uid_map")
+        .is_ok_and(|m| !crate::libcontainer::rootless::is_initial_map(&m))
 }
 
 /// After setns into a pid namespace only children land in it: fork, report the child's pid

@@ -18,6 +18,18 @@ impl std::fmt::Display for NotExist {
 }
 impl std::error::Error for NotExist {}
 
+/// A container made rootless without permission for a cgroup: there is none to act on. runc's
+/// words (its callers see them from pause and resume).
+#[derive(Debug)]
+pub struct NoCgroup;
+
+impl std::fmt::Display for NoCgroup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("cgroups not configured for container")
+    }
+}
+impl std::error::Error for NoCgroup {}
+
 pub struct Container {
     pub dir: PathBuf,
     pub state: State,
@@ -69,6 +81,9 @@ impl Container {
     }
 
     pub fn cgroup(&self) -> Result<CgroupManager> {
+        if self.state.no_cgroup {
+            return Err(NoCgroup.into());
+        }
         match &self.state.cgroup_dirs {
             Some(d) => CgroupManager::with_dirs(
                 &self.state.cgroup_path,
@@ -77,6 +92,25 @@ impl Container {
             ),
             None => CgroupManager::new(Some(&self.state.cgroup_path), &self.state.id),
         }
+    }
+
+    /// Every process of the container: its cgroup's, or, without a cgroup, those in its own pid
+    /// namespace (only the init when it shares another's).
+    pub fn pids(&self) -> Result<Vec<i32>> {
+        if !self.state.no_cgroup {
+            return self.cgroup()?.pids();
+        }
+        if !self.is_alive() {
+            return Ok(Vec::new());
+        }
+        let own_pidns = super::namespaces::is_new(
+            &self.state.config,
+            oci_spec::runtime::LinuxNamespaceType::Pid,
+        );
+        if !own_pidns {
+            return Ok(vec![self.state.pid]);
+        }
+        Ok(procfs::in_pid_namespace_of(self.state.pid))
     }
 
     /// The status now, not the one last written: the init may have exited since.

@@ -8,8 +8,8 @@ use super::seccomp_notify::{self, OciState};
 use super::state::{write_atomic, State, Status, EXEC_FIFO};
 use super::sync::{Channel, FromInit, InitConfig, ToInit};
 use super::OCI_VERSION;
-use super::{hooks, procfs, time};
-use crate::cgroups::CgroupManager;
+use super::{cgroup_policy, hooks, procfs, time};
+use crate::cgroups::{CgroupManager, DriverKind};
 use anyhow::{bail, Context, Result};
 use nix::sys::signal::{kill, Signal};
 use nix::sys::stat::Mode;
@@ -17,7 +17,7 @@ use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 use oci_spec::runtime::LinuxNamespaceType;
 use std::io::Write;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::fs::DirBuilderExt;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
@@ -38,6 +38,7 @@ pub struct CreateOpts<'a> {
     pub systemd_cgroup: bool,
     /// `--pidfd-socket`: a pidfd of the container's init goes there once it is ready.
     pub pidfd_socket: Option<&'a Path>,
+    pub rootless: super::rootless::Rootless,
 }
 
 /// systemd's socket activation protocol, as runc takes it (go-systemd's `activation.Files`):
@@ -93,6 +94,10 @@ impl Drop for Undo {
 pub fn create(root: &Path, opts: CreateOpts) -> Result<Container> {
     validate_id(opts.id)?;
     let bundle = load_bundle(opts.bundle)?;
+    if opts.rootless.euid {
+        super::rootless::validate_config(&bundle.spec)
+            .with_context(|| format!("bundle {}", bundle.path.join("config.json").display()))?;
+    }
     crate::debug!("create {}: config loaded", opts.id);
     let spec = &bundle.spec;
     let process = spec.process().as_ref().context("process must be set")?;
@@ -184,14 +189,32 @@ pub fn create(root: &Path, opts: CreateOpts) -> Result<Container> {
         cgroup_path: cgroup.path().to_string(),
         cgroup_dirs: Some(cgroup.resolved()),
         cgroup_driver: cgroup.driver_kind(),
+        no_cgroup: false,
         config: spec.clone(),
     };
     state.write(&dir)?;
 
     // The cgroup2 directory comes first so that init can be born in it; the rest is made while
-    // init starts.
+    // init starts. A rootless caller on the cgroupfs driver makes them all now: whether it may
+    // decides whether the container gets a cgroup at all.
     undo.cgroup = Some(cgroup.clone());
-    let unified = if cgroup.create_unified()? {
+    let rootless_dirs = opts.rootless.cgroups && cgroup.driver_kind() == DriverKind::Cgroupfs;
+    let has_cgroup = if rootless_dirs {
+        let explicit = cgroups_path.as_deref().is_some_and(|p| !p.is_empty());
+        let mode = crate::cgroups::Layout::host()?.mode;
+        cgroup_policy::make_rootless(&cgroup, mode, explicit, linux.resources().as_ref())?
+    } else {
+        true
+    };
+    if !has_cgroup {
+        undo.cgroup = None;
+        state.no_cgroup = true;
+        state.cgroup_dirs = None;
+        state.write(&dir)?;
+    }
+    let unified = if !has_cgroup {
+        None
+    } else if rootless_dirs || cgroup.create_unified()? {
         cgroup2_birthplace(&cgroup, tight)?
     } else {
         None
@@ -218,36 +241,30 @@ pub fn create(root: &Path, opts: CreateOpts) -> Result<Container> {
     state.init_start_time = procfs::start_time(pid.as_raw()).unwrap_or(0);
     state.write(&dir)?;
 
+    // Before init may enter its user namespace (it waits for the maps): what only we may open.
+    let sources = match new_userns && namespaces::is_new(spec, LinuxNamespaceType::Mount) {
+        true => super::bind_sources::open(pid.as_raw(), spec, &bundle.path),
+        false => Vec::new(),
+    };
     if new_userns {
-        namespaces::write_id_maps(pid.as_raw(), spec)?;
+        super::idmap::write(pid.as_raw(), spec, opts.rootless.euid)?;
         chan.0
             .write_all(b"g")
             .context("releasing init after the id maps")?;
     }
 
-    cgroup
-        .attach(pid.as_raw(), linux.resources().as_ref())
-        .context("creating the container's cgroup")?;
-    cgroup.create_v1()?;
-    if let Some(resources) = linux.resources() {
-        // linux.resources.devices alone decides device access (after rt's default set): a node
-        // linux.devices creates is not allowed by that alone, as in runc (1.1.5 and current),
-        // so a deny-all rule denies it unless a rule allows it.
-        cgroup
-            .apply(resources)
-            .context("applying linux.resources")?;
-    }
-
-    // cgroup2: born there, or moved now. v1: init moves itself, unless it is in a new user
-    // namespace, where host cgroup files are not its to write.
-    if !spawned.in_cgroup {
-        cgroup.add_pid_unified(pid.as_raw())?;
-    }
-    let cgroup_tasks = if new_userns {
-        cgroup.add_pid_v1(pid.as_raw())?;
-        Vec::new()
+    let cgroup_tasks = if has_cgroup {
+        place_in_cgroup(
+            &cgroup,
+            linux,
+            opts.rootless.cgroups,
+            rootless_dirs,
+            pid,
+            &spawned,
+            new_userns,
+        )?
     } else {
-        cgroup.v1_task_files()
+        Vec::new()
     };
     crate::debug!("create {}: cgroup ready", opts.id);
 
@@ -260,14 +277,24 @@ pub fn create(root: &Path, opts: CreateOpts) -> Result<Container> {
         },
         bundle: bundle.path.clone(),
         rootfs: bundle.rootfs.clone(),
-        cgroup_mounts: cgroup_mounts(spec, &cgroup)?,
+        cgroup_mounts: match has_cgroup {
+            true => cgroup_mounts(spec, &cgroup)?,
+            // what the container shows is where it runs: the cgroup rt runs in
+            false => cgroup_mounts(spec, &CgroupManager::of_self()?)?,
+        },
         no_pivot: opts.no_pivot,
         no_new_keyring: opts.no_new_keyring,
         preserve_fds: opts.listen_fds + opts.preserve_fds,
         fifo_fd: fifo_fd.as_raw_fd(),
         console_fd: console.as_ref().map(|c| c.as_raw_fd()),
         cgroup_tasks,
+        opened_sources: sources.iter().map(Option::is_some).collect(),
     })))?;
+    let fds: Vec<_> = sources.iter().flatten().map(AsFd::as_fd).collect();
+    if !fds.is_empty() {
+        chan.send_fds(&fds)?;
+    }
+    drop(sources);
     drop(console);
 
     loop {
@@ -322,6 +349,53 @@ pub fn create(root: &Path, opts: CreateOpts) -> Result<Container> {
     undo.pid = None;
     undo.cgroup = None;
     Ok(Container::new_locked(dir, state, lock))
+}
+
+/// Makes the rest of the cgroup, applies linux.resources and moves init in; returns the v1
+/// `tasks` files init writes itself into.
+#[allow(clippy::too_many_arguments)]
+fn place_in_cgroup(
+    cgroup: &CgroupManager,
+    linux: &oci_spec::runtime::Linux,
+    rootless: bool,
+    made_up_front: bool,
+    pid: Pid,
+    spawned: &super::process::Spawned,
+    new_userns: bool,
+) -> Result<Vec<PathBuf>> {
+    cgroup
+        .attach(pid.as_raw(), linux.resources().as_ref())
+        .context("creating the container's cgroup")?;
+    if !made_up_front {
+        cgroup.create_v1()?;
+    }
+    if let Some(resources) = linux.resources() {
+        // linux.resources.devices alone decides device access (after rt's default set): a node
+        // linux.devices creates is not allowed by that alone, as in runc (1.1.5 and current),
+        // so a deny-all rule denies it unless a rule allows it.
+        if rootless {
+            let (rest, devices) = cgroup_policy::split_devices(resources);
+            cgroup.apply(&rest).context("applying linux.resources")?;
+            if let Some(Err(e)) = devices.map(|d| cgroup.apply(&d)) {
+                crate::debug!("rootless: device rules not applied: {e:#}");
+            }
+        } else {
+            cgroup
+                .apply(resources)
+                .context("applying linux.resources")?;
+        }
+    }
+    // cgroup2: born there, or moved now. v1: init moves itself, unless it is in a new user
+    // namespace, where host cgroup files are not its to write.
+    if !spawned.in_cgroup {
+        cgroup.add_pid_unified(pid.as_raw())?;
+    }
+    if new_userns {
+        cgroup.add_pid_v1(pid.as_raw())?;
+        Ok(Vec::new())
+    } else {
+        Ok(cgroup.v1_task_files())
+    }
 }
 
 /// A cgroup someone froze would hold init forever; one with processes in it is shared with

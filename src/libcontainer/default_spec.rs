@@ -32,20 +32,7 @@ pub fn spec(rootless: bool) -> Value {
         "readonlyPaths": ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"],
     });
     if rootless {
-        namespaces.push(json!({"type": "user"}));
-        linux["uidMappings"] = json!([{"containerID": 0, "hostID": 1000, "size": 1}]);
-        linux["gidMappings"] = json!([{"containerID": 0, "hostID": 1000, "size": 1}]);
-        linux.as_object_mut().map(|o| o.remove("resources"));
-        // An unprivileged user may not mount sysfs or cgroups: bind the host's read-only.
-        mounts.retain(|m| m["type"] != "cgroup" && m["type"] != "sysfs");
-        mounts.push(json!({"destination": "/sys", "type": "none", "source": "/sys", "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]}));
-        mounts[2]["options"] = json!([
-            "nosuid",
-            "noexec",
-            "newinstance",
-            "ptmxmode=0666",
-            "mode=0620"
-        ]);
+        to_rootless(&mut namespaces, &mut mounts, &mut linux);
     } else {
         namespaces.insert(1, json!({"type": "network"}));
         if crate::cgroups::Layout::host().is_ok_and(|l| l.mode == crate::cgroups::Mode::V2) {
@@ -72,6 +59,35 @@ pub fn spec(rootless: bool) -> Value {
     })
 }
 
+/// runc's specconv.ToRootless: no network namespace (an unprivileged user may not make its
+/// interfaces), a user namespace mapping container root to the caller (size 1), `/sys` as a
+/// read-only rbind of the host's in the place of the sysfs mount (sysfs needs a network
+/// namespace of one's own), no `uid=`/`gid=` mount options (ids the namespace does not map),
+/// and no `linux.resources` (cgroup limits need permission on the cgroup).
+fn to_rootless(namespaces: &mut Vec<Value>, mounts: &mut [Value], linux: &mut Value) {
+    namespaces.retain(|n| n["type"] != "network" && n["type"] != "user");
+    namespaces.push(json!({"type": "user"}));
+    let map = |id: u32| json!([{"containerID": 0, "hostID": id, "size": 1}]);
+    linux["uidMappings"] = map(nix::unistd::geteuid().as_raw());
+    linux["gidMappings"] = map(nix::unistd::getegid().as_raw());
+    for m in mounts.iter_mut() {
+        if m["destination"] == "/sys" {
+            *m = json!({"destination": "/sys", "type": "none", "source": "/sys",
+                        "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]});
+            continue;
+        }
+        if let Some(opts) = m.get_mut("options").and_then(Value::as_array_mut) {
+            opts.retain(|o| {
+                o.as_str()
+                    .is_none_or(|o| !o.starts_with("uid=") && !o.starts_with("gid="))
+            });
+        }
+    }
+    if let Some(o) = linux.as_object_mut() {
+        o.remove("resources");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -81,5 +97,35 @@ mod tests {
             let spec = crate::libcontainer::config::parse_spec(&text).unwrap();
             crate::libcontainer::config::validate(&spec).unwrap();
         }
+    }
+
+    #[test]
+    fn rootless_spec_is_runcs() {
+        let spec = super::spec(true);
+        let ns: Vec<&str> = spec["linux"]["namespaces"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n["type"].as_str().unwrap())
+            .collect();
+        assert!(
+            !ns.contains(&"network") && ns.last() == Some(&"user"),
+            "{ns:?}"
+        );
+        let uid = nix::unistd::geteuid().as_raw();
+        assert_eq!(spec["linux"]["uidMappings"][0]["hostID"], uid);
+        assert!(spec["linux"].get("resources").is_none());
+        let dests: Vec<&str> = spec["mounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["destination"].as_str().unwrap())
+            .collect();
+        // /sys keeps its place, before the cgroup mount that goes on top of it
+        let sys = dests.iter().position(|d| *d == "/sys").unwrap();
+        assert_eq!(dests[sys + 1], "/sys/fs/cgroup");
+        assert_eq!(spec["mounts"][sys]["options"][0], "rbind");
+        let text = spec["mounts"].to_string();
+        assert!(!text.contains("gid=") && !text.contains("uid="), "{text}");
     }
 }

@@ -85,13 +85,21 @@ pub fn exec(c: &Container, opts: ExecOpts) -> Result<i32> {
     let (parent_sock, child_sock) = UnixStream::pair().context("creating the sync socketpair")?;
     let tight = super::create::has_tight_memory_limit(&c.state.config);
     let exe = sealed_self(tight)?;
-    let cgroup = c.cgroup()?;
-    let cgroup = if opts.sub_cgroups.is_empty() {
-        cgroup
+    // A container made without a cgroup (rootless) runs its processes where rt runs.
+    let cgroup = if c.state.no_cgroup {
+        if !opts.sub_cgroups.is_empty() {
+            bail!("--cgroup: the container has no cgroup (it was created rootless without permission for one)");
+        }
+        None
+    } else if opts.sub_cgroups.is_empty() {
+        Some(c.cgroup()?)
     } else {
-        cgroup.sub_cgroup(opts.sub_cgroups)?
+        Some(c.cgroup()?.sub_cgroup(opts.sub_cgroups)?)
     };
-    let unified = cgroup2_birthplace(&cgroup, tight)?;
+    let unified = match &cgroup {
+        Some(cg) => cgroup2_birthplace(cg, tight)?,
+        None => None,
+    };
     let mut keep = vec![child_sock.as_raw_fd()];
     keep.extend(console.as_ref().map(|c| c.as_raw_fd()));
     let spawned = spawn_init(&InitSpawn {
@@ -111,12 +119,14 @@ pub fn exec(c: &Container, opts: ExecOpts) -> Result<i32> {
     let result = (|| -> Result<()> {
         // Born in the cgroup2 directory, it moves itself into the v1 ones (the reason is at
         // CgroupManager::v1_task_files); it is still in our user namespace, so it may.
-        if !spawned.in_cgroup {
-            cgroup
-                .add_pid_unified(child.as_raw())
+        if let (Some(cg), false) = (&cgroup, spawned.in_cgroup) {
+            cg.add_pid_unified(child.as_raw())
                 .context("joining the container's cgroup")?;
         }
-        let cgroup_tasks = cgroup.v1_task_files();
+        let cgroup_tasks = cgroup
+            .as_ref()
+            .map(|cg| cg.v1_task_files())
+            .unwrap_or_default();
         chan.send(&ToInit::Exec(Box::new(ExecConfig {
             cgroup_tasks,
             namespaces,

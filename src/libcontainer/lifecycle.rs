@@ -1,5 +1,5 @@
 //! start, kill and delete: what happens to a container after create.
-use super::container::Container;
+use super::container::{Container, NoCgroup};
 use super::hooks;
 use super::process::{pidfd_open, wait_pidfd};
 use super::state::{Status, EXEC_FIFO};
@@ -101,6 +101,21 @@ pub fn kill(c: &Container, sig: i32, all: bool) -> Result<()> {
         "kill {}: signal {sig} (all: {all}), status {status}",
         c.id()
     );
+    if all && c.state.no_cgroup {
+        // No cgroup (rootless): the processes of its pid namespace, without a freezer to hold
+        // them still meanwhile.
+        let pids = c.pids()?;
+        if status == Status::Stopped && pids.is_empty() {
+            return Ok(());
+        }
+        for p in pids {
+            match send_raw(p, sig) {
+                Ok(()) | Err(Errno::ESRCH) => {}
+                Err(e) => bail!("unable to signal pid {p}: {}", e.desc().to_lowercase()),
+            }
+        }
+        return Ok(());
+    }
     if all {
         let cg = c.cgroup()?;
         // runc: "no error is returned if the container is stopped". The containerd shim
@@ -128,10 +143,18 @@ pub fn kill(c: &Container, sig: i32, all: bool) -> Result<()> {
     Ok(())
 }
 
+/// The freezer's cgroup, in runc's words when there is none.
+fn freezer_cgroup(c: &Container) -> Result<crate::cgroups::CgroupManager> {
+    c.cgroup().map_err(|e| match e.downcast_ref::<NoCgroup>() {
+        Some(_) => anyhow::anyhow!("cannot toggle freezer: {e}"),
+        None => e,
+    })
+}
+
 pub fn pause(c: &Container) -> Result<()> {
     crate::debug!("pause {}: freezing", c.id());
     match c.status() {
-        Status::Running | Status::Created => c.cgroup()?.freeze(),
+        Status::Running | Status::Created => freezer_cgroup(c)?.freeze(),
         Status::Paused => bail!("container {} is already paused", c.id()),
         _ => bail!("container not running"),
     }
@@ -140,7 +163,7 @@ pub fn pause(c: &Container) -> Result<()> {
 pub fn resume(c: &Container) -> Result<()> {
     crate::debug!("resume {}: thawing", c.id());
     match c.status() {
-        Status::Paused => c.cgroup()?.thaw(),
+        Status::Paused => freezer_cgroup(c)?.thaw(),
         _ => bail!("container not paused"),
     }
 }
@@ -152,13 +175,18 @@ fn kill_and_wait(c: &Container) -> Result<()> {
     } else {
         None
     };
-    let cg = c.cgroup()?;
     if pidfd.is_some() {
         // Only the recorded process: the pid number alone could be someone else's by now.
         let _ = send_signal(Pid::from_raw(c.state.pid), Signal::SIGKILL);
     }
-    cg.kill_all(Signal::SIGKILL)
-        .context("killing the container's processes")?;
+    if c.state.no_cgroup {
+        // (its pid namespace goes with its init)
+        kill(c, Signal::SIGKILL as i32, true).context("killing the container's processes")?;
+    } else {
+        c.cgroup()?
+            .kill_all(Signal::SIGKILL)
+            .context("killing the container's processes")?;
+    }
     if let Some(fd) = pidfd {
         if !wait_pidfd(&fd, 10_000)? {
             bail!(
@@ -189,13 +217,15 @@ pub fn delete(c: Container, force: bool) -> Result<()> {
 
 /// Removes what a stopped container still holds: its cgroup, its state dir; runs poststop hooks.
 pub fn destroy(c: Container) -> Result<()> {
-    let cg = c.cgroup()?;
-    // Without a pid namespace, children of init survive it; they go with the cgroup.
-    if !cg.pids().unwrap_or_default().is_empty() {
-        cg.kill_all(Signal::SIGKILL)?;
+    if !c.state.no_cgroup {
+        let cg = c.cgroup()?;
+        // Without a pid namespace, children of init survive it; they go with the cgroup.
+        if !cg.pids().unwrap_or_default().is_empty() {
+            cg.kill_all(Signal::SIGKILL)?;
+        }
+        cg.remove()
+            .with_context(|| format!("removing cgroup {}", cg.path()))?;
     }
-    cg.remove()
-        .with_context(|| format!("removing cgroup {}", cg.path()))?;
     std::fs::remove_dir_all(&c.dir).with_context(|| format!("removing {}", c.dir.display()))?;
     let h = c.state.config.hooks().clone();
     if let Some(hs) = h.as_ref().and_then(|h| h.poststop().as_ref()) {

@@ -1,4 +1,6 @@
 //! The factory and the container lifecycle.
+pub mod bind_sources;
+pub mod cgroup_policy;
 pub mod config;
 pub mod console;
 pub mod container;
@@ -9,10 +11,12 @@ pub mod fdpass;
 pub mod features;
 pub mod gojson;
 pub mod hooks;
+pub mod idmap;
 pub mod lifecycle;
 pub mod namespaces;
 pub mod process;
 pub mod procfs;
+pub mod rootless;
 pub mod runner;
 pub mod seccomp;
 mod seccomp_bpf;

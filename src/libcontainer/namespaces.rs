@@ -1,6 +1,4 @@
 //! Which namespaces a config asks for, and how they are made: cloned new, or joined by path.
-use super::procfs::{self, ProcfsBase};
-use anyhow::{Context, Result};
 use nix::sched::CloneFlags;
 use oci_spec::runtime::{LinuxNamespace, LinuxNamespaceType, Spec};
 
@@ -51,23 +49,6 @@ pub fn is_new(spec: &Spec, t: LinuxNamespaceType) -> bool {
 
 pub fn has(spec: &Spec, t: LinuxNamespaceType) -> bool {
     namespaces(spec).iter().any(|n| n.typ() == t)
-}
-
-/// Writes the id maps of a child in a new user namespace (only the parent, outside, may).
-pub fn write_id_maps(pid: i32, spec: &Spec) -> Result<()> {
-    let linux = spec.linux().as_ref().context("linux must be set")?;
-    let fmt = |maps: Option<&Vec<oci_spec::runtime::LinuxIdMapping>>| {
-        maps.into_iter()
-            .flatten()
-            .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
-            .collect::<String>()
-    };
-    let uid = fmt(linux.uid_mappings().as_ref());
-    let gid = fmt(linux.gid_mappings().as_ref());
-    let pid = ProcfsBase::ProcPid(pid as u32);
-    procfs::write(pid, "uid_map", &uid).context("writing uid_map")?;
-    procfs::write(pid, "gid_map", &gid).context("writing gid_map")?;
-    Ok(())
 }
 
 /// The name of a namespace under /proc/<pid>/ns/.

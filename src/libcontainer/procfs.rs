@@ -135,6 +135,28 @@ pub fn is_alive(pid: i32, start_time: u64) -> bool {
     matches!(stat(pid), Some((state, t)) if t == start_time && state != 'Z' && state != 'X')
 }
 
+/// The processes in `pid`'s pid namespace (as /proc/<p>/ns/pid names it), `pid` first; those
+/// whose namespace we may not read are not ours to count.
+pub fn in_pid_namespace_of(pid: i32) -> Vec<i32> {
+    let ns = |p: i32| std::fs::read_link(format!("/proc/{p}/ns/pid")).ok();
+    let Some(want) = ns(pid) else {
+        return Vec::new();
+    };
+    let mut out = vec![pid];
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return out;
+    };
+    for e in dir.flatten() {
+        let Some(p) = e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else {
+            continue;
+        };
+        if p != pid && ns(p).as_ref() == Some(&want) {
+            out.push(p);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -57,6 +57,10 @@ pub struct State {
     /// (conmon leaves --systemd-cgroup off for exec).
     #[serde(default)]
     pub cgroup_driver: crate::cgroups::DriverKind,
+    /// Made rootless without permission for a cgroup: the container runs in the cgroup of the
+    /// runtime that created it and has none to freeze, limit or remove.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub no_cgroup: bool,
     /// The config the container was created with: hooks, resources and namespaces are read from
     /// here later, never from a bundle that may have changed since.
     pub config: Spec,

@@ -24,6 +24,11 @@ pub struct InitConfig {
     pub console_fd: Option<i32>,
     /// v1 `tasks` files init writes "0" to before anything else (empty: the parent moved it).
     pub cgroup_tasks: Vec<PathBuf>,
+    /// One per mounts[] entry whose source the parent opened (before init could enter its user
+    /// namespace, see `bind_sources`) and sends right after this message, in order; empty when
+    /// there are none.
+    #[serde(default)]
+    pub opened_sources: Vec<bool>,
 }
 
 /// What `rt exec` sends instead: join a running container and exec one more process there.
@@ -90,6 +95,9 @@ impl std::fmt::Debug for InitConfig {
 
 pub struct Channel(pub UnixStream);
 
+/// SCM_RIGHTS carries at most this many fds in one message (the kernel's SCM_MAX_FD).
+const FDS_PER_MESSAGE: usize = 253;
+
 impl Channel {
     /// Writes bytes already framed (`encode_listener`) with write(2) itself, the one syscall
     /// a notify rule may not name (std's socket writes are sendto).
@@ -103,6 +111,55 @@ impl Channel {
             }
         }
         Ok(())
+    }
+
+    /// Passes `fds` to the other side: one byte per message, the fds as its ancillary data.
+    pub fn send_fds(&mut self, fds: &[std::os::fd::BorrowedFd<'_>]) -> Result<()> {
+        use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
+        use std::os::fd::AsRawFd;
+        for chunk in fds.chunks(FDS_PER_MESSAGE) {
+            let raw: Vec<i32> = chunk.iter().map(|f| f.as_raw_fd()).collect();
+            let iov = [std::io::IoSlice::new(b"f")];
+            let cmsg = [ControlMessage::ScmRights(&raw)];
+            sendmsg::<()>(self.0.as_raw_fd(), &iov, &cmsg, MsgFlags::empty(), None)
+                .context("sending fds over the sync socket")?;
+        }
+        Ok(())
+    }
+
+    /// Receives `n` fds sent by `send_fds`, close-on-exec.
+    pub fn recv_fds(&mut self, n: usize) -> Result<Vec<std::os::fd::OwnedFd>> {
+        use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+        use std::os::fd::{AsRawFd, FromRawFd};
+        let mut out = Vec::with_capacity(n);
+        while out.len() < n {
+            let mut byte = [0u8; 1];
+            let mut iov = [std::io::IoSliceMut::new(&mut byte)];
+            let mut space = nix::cmsg_space!([i32; FDS_PER_MESSAGE]);
+            let msg = recvmsg::<()>(
+                self.0.as_raw_fd(),
+                &mut iov,
+                Some(&mut space),
+                MsgFlags::MSG_CMSG_CLOEXEC,
+            )
+            .context("receiving fds over the sync socket")?;
+            if msg.bytes == 0 {
+                bail!("the other side closed the sync socket before sending its fds");
+            }
+            for c in msg.cmsgs().context("reading the fds' control message")? {
+                if let ControlMessageOwned::ScmRights(fds) = c {
+                    // SAFETY: the kernel just installed these fds in our table for us.
+                    out.extend(
+                        fds.into_iter()
+                            .map(|fd| unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) }),
+                    );
+                }
+            }
+        }
+        if out.len() != n {
+            bail!("expected {n} fds over the sync socket, got {}", out.len());
+        }
+        Ok(out)
     }
 
     pub fn send<T: Serialize>(&mut self, msg: &T) -> Result<()> {

@@ -25,9 +25,16 @@ pub fn update(c: &mut Container, patch: Value) -> Result<()> {
     if !devices_change {
         resources.set_devices(None);
     }
-    c.cgroup()?
-        .update(&resources)
-        .context("applying the new resources")?;
+    if c.state.no_cgroup {
+        // runc's words for a limit on a cgroup it never made; device rules alone are let go
+        if let Some(ctrl) = super::cgroup_policy::first_limit(&resources) {
+            bail!("cannot set {ctrl} limit: container could not join or create cgroup");
+        }
+    } else {
+        c.cgroup()?
+            .update(&resources)
+            .context("applying the new resources")?;
+    }
     crate::debug!("update {}: resources applied", c.id());
     linux["resources"] = current;
     c.state.config.set_linux(Some(

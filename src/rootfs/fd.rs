@@ -55,6 +55,11 @@ pub fn open_nofollow(path: &Path) -> Result<OwnedFd> {
     open_host(path, libc::O_NOFOLLOW)
 }
 
+/// A host path as a bind source names it: symlinks followed, as mount(2) would follow them.
+pub fn open_path(path: &Path) -> Result<OwnedFd> {
+    open_host(path, 0)
+}
+
 /// A host directory (the rootfs path of the bundle, not a path into the image).
 pub fn open_dir(path: &Path) -> Result<OwnedFd> {
     open_host(path, libc::O_DIRECTORY)

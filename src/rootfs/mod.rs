@@ -48,10 +48,14 @@ pub struct Setup<'a> {
     /// Relative bind sources are relative to it.
     pub bundle: &'a Path,
     pub mounts: &'a [Mount],
+    /// mounts[] sources opened by the runtime before init entered a user namespace, by index
+    /// (empty, or one entry per mount).
+    pub sources: &'a [Option<std::os::fd::BorrowedFd<'a>>],
     pub devices: &'a [LinuxDevice],
     /// linux.rootfsPropagation.
     pub propagation: Option<&'a str>,
-    /// In a new user namespace mknod is refused: device nodes are bound from the host.
+    /// In a user namespace (the container's own, or the one rt runs in) mknod is refused:
+    /// device nodes are bound from the host.
     pub bind_devices: bool,
     pub cgroup_ns: bool,
     pub cgroups: &'a [CgroupMount],
@@ -63,6 +67,26 @@ pub struct Setup<'a> {
     /// False: the container shares the host's mount namespace. Nothing is mounted then (the
     /// config was checked to ask for no mount), and the rootfs is entered with chroot.
     pub mount_ns: bool,
+}
+
+/// Whether mounts[] entry `m` is a bind mount (by type or by option).
+pub fn is_bind_mount(m: &Mount) -> bool {
+    let typ = m.typ().as_deref().unwrap_or("");
+    if typ == "cgroup" || typ == "cgroup2" {
+        return false;
+    }
+    typ == "bind"
+        || options::parse(m.options().as_deref().unwrap_or_default()).is_ok_and(|o| o.is_bind())
+}
+
+/// A bind source opened O_PATH as the container's mount namespace resolves it, `root` being
+/// that namespace's `/` (`/proc/<init>/root`): by the runtime, which may reach what init in its
+/// user namespace may not. In-root, so an absolute symlink on the way stays in that namespace.
+pub fn open_source_in(
+    root: std::os::fd::BorrowedFd<'_>,
+    path: &Path,
+) -> std::io::Result<std::os::fd::OwnedFd> {
+    inroot::open(root, path, libc::O_PATH)
 }
 
 fn root_propagation(p: Option<&str>) -> Result<Option<MsFlags>> {
@@ -134,12 +158,13 @@ pub fn prepare(s: &Setup) -> Result<Tree> {
     check_special_dirs(&tree)?;
     let ctx = mounts::MountCtx {
         tree: &tree,
+        sources: s.sources,
         bundle: s.bundle,
         cgroup_ns: s.cgroup_ns,
         cgroups: s.cgroups,
     };
-    for m in s.mounts {
-        mounts::mount_entry(&ctx, m)
+    for (i, m) in s.mounts.iter().enumerate() {
+        mounts::mount_entry(&ctx, m, i)
             .with_context(|| format!("mount {}", m.destination().display()))?;
     }
     // runc's rule: unless /dev is bound from somewhere, rt fills it.

@@ -13,6 +13,9 @@ use std::path::{Path, PathBuf};
 
 pub struct MountCtx<'a> {
     pub tree: &'a Tree,
+    /// mounts[] sources the runtime opened before init entered its user namespace, by index
+    /// (empty, or one per entry).
+    pub sources: &'a [Option<BorrowedFd<'a>>],
     pub bundle: &'a Path,
     pub cgroup_ns: bool,
     pub cgroups: &'a [CgroupMount],
@@ -32,7 +35,8 @@ const PROC_FILES_ALLOWED: [&str; 10] = [
     "/proc/sys/crypto/fips_enabled",
 ];
 
-pub fn mount_entry(ctx: &MountCtx, m: &Mount) -> Result<()> {
+/// mounts[`index`] of the config.
+pub fn mount_entry(ctx: &MountCtx, m: &Mount, index: usize) -> Result<()> {
     let mut opts = options::parse(m.options().as_deref().unwrap_or_default())?;
     let typ = m.typ().as_deref().unwrap_or("");
     let dest = m.destination();
@@ -46,7 +50,8 @@ pub fn mount_entry(ctx: &MountCtx, m: &Mount) -> Result<()> {
         } else {
             ctx.bundle.join(src)
         };
-        return bind(ctx.tree, &src, dest, &opts);
+        let fd = ctx.sources.get(index).copied().flatten();
+        return bind(ctx.tree, &src, fd, dest, &opts);
     }
     let target = ctx.tree.dir(dest)?;
     check_target(ctx.tree, target.as_fd(), dest, typ)?;
@@ -78,7 +83,7 @@ pub fn mount_entry(ctx: &MountCtx, m: &Mount) -> Result<()> {
                 ..Default::default()
             };
             o.propagation.clone_from(&opts.propagation);
-            return bind(ctx.tree, Path::new(host), dest, &o);
+            return bind(ctx.tree, Path::new(host), None, dest, &o);
         }
         Err(e) => return Err(e).with_context(|| format!("mounting {typ} on {}", dest.display())),
     }
@@ -134,17 +139,32 @@ fn check_target(tree: &Tree, target: BorrowedFd<'_>, dest: &Path, typ: &str) -> 
 }
 
 /// A bind mount, with the flags it asks for applied by a remount (bind ignores them otherwise).
-pub fn bind(tree: &Tree, src: &Path, dest: &Path, opts: &MountOptions) -> Result<()> {
-    let meta = std::fs::metadata(src).with_context(|| format!("bind source {}", src.display()))?;
-    let target = if meta.is_dir() {
+/// The source is used through an fd: `src_fd` when the runtime opened it before init entered a
+/// user namespace (a directory only host root may reach), else `src` opened here.
+pub fn bind(
+    tree: &Tree,
+    src: &Path,
+    src_fd: Option<BorrowedFd<'_>>,
+    dest: &Path,
+    opts: &MountOptions,
+) -> Result<()> {
+    let opened;
+    let src_fd = match src_fd {
+        Some(fd) => fd,
+        None => {
+            opened =
+                fd::open_path(src).with_context(|| format!("bind source {}", src.display()))?;
+            opened.as_fd()
+        }
+    };
+    let target = if fd::is_dir(src_fd)? {
         tree.dir(dest)?
     } else {
         tree.file(dest)?
     };
     // A bind of a procfs (the host's /proc for a container in the host's pid namespace) counts
     // as a proc mount, as runc takes it.
-    let src_is_proc =
-        nix::sys::statfs::statfs(src).is_ok_and(|s| s.filesystem_type().0 == fd::PROC_SUPER_MAGIC);
+    let src_is_proc = fd::fstatfs_type(src_fd).is_ok_and(|t| t == fd::PROC_SUPER_MAGIC);
     check_target(
         tree,
         target.as_fd(),
@@ -153,7 +173,7 @@ pub fn bind(tree: &Tree, src: &Path, dest: &Path, opts: &MountOptions) -> Result
     )?;
     let bind_flags = MsFlags::MS_BIND | (opts.flags & MsFlags::MS_REC);
     mount(
-        Some(src),
+        Some(&proc_path(src_fd)),
         &proc_path(target.as_fd()),
         None::<&str>,
         bind_flags,
@@ -163,13 +183,81 @@ pub fn bind(tree: &Tree, src: &Path, dest: &Path, opts: &MountOptions) -> Result
     let top = mounted(tree, dest)?;
     let extra = opts.flags - (MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
     if !extra.is_empty() {
-        remount(top.as_fd(), extra).with_context(|| format!("remounting {}", dest.display()))?;
+        remount_bind(top.as_fd(), src_fd, extra, opts.cleared)
+            .with_context(|| format!("remounting {}", dest.display()))?;
     }
     if opts.recursive_ro {
         super::setattr::recursive_readonly(top.as_fd())
             .with_context(|| format!("making {} recursively read-only", dest.display()))?;
     }
     set_propagation(&top, opts)
+}
+
+/// The flags a less privileged mount namespace may not drop from a mount it was given (the
+/// kernel locks them on the copies a user namespace's mount namespace gets).
+const LOCKABLE: MsFlags = MsFlags::MS_RDONLY
+    .union(MsFlags::MS_NOSUID)
+    .union(MsFlags::MS_NODEV)
+    .union(MsFlags::MS_NOEXEC);
+
+/// The bind at `top` remounted with `flags`, as runc does it: first as asked (runc 1.1.5's
+/// remount, for root); refused (EPERM: in a user namespace the source's nosuid, nodev, noexec
+/// or ro are locked), again with the source's own lockable flags added, read with statvfs on
+/// the source, unless the options cleared one of them explicitly (`rw` of a read-only source
+/// stays an error rather than a quietly read-only mount).
+fn remount_bind(
+    top: BorrowedFd<'_>,
+    src: BorrowedFd<'_>,
+    flags: MsFlags,
+    cleared: MsFlags,
+) -> Result<()> {
+    let remount = |f: MsFlags| {
+        mount(
+            None::<&str>,
+            &proc_path(top),
+            None::<&str>,
+            MsFlags::MS_BIND | MsFlags::MS_REMOUNT | f,
+            None::<&str>,
+        )
+    };
+    let err = match remount(flags) {
+        Ok(()) => return Ok(()),
+        Err(e) => e,
+    };
+    let locked = statvfs_flags(src) & LOCKABLE;
+    if err != Errno::EPERM || (locked - flags).is_empty() {
+        return Err(err).with_context(|| format!("remount with {flags:?}"));
+    }
+    if cleared.intersects(locked) {
+        return Err(err).with_context(|| {
+            format!(
+                "remount with {flags:?}: the source has {:?}, which the options clear",
+                cleared & locked
+            )
+        });
+    }
+    remount(flags | locked)
+        .with_context(|| format!("remount with {flags:?} and the source's {locked:?}"))
+}
+
+fn statvfs_flags(fd: BorrowedFd<'_>) -> MsFlags {
+    use nix::sys::statvfs::{fstatvfs, FsFlags};
+    let Ok(st) = fstatvfs(fd) else {
+        return MsFlags::empty();
+    };
+    let f = st.flags();
+    let mut out = MsFlags::empty();
+    for (fs, ms) in [
+        (FsFlags::ST_RDONLY, MsFlags::MS_RDONLY),
+        (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),
+        (FsFlags::ST_NODEV, MsFlags::MS_NODEV),
+        (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC),
+    ] {
+        if f.contains(fs) {
+            out |= ms;
+        }
+    }
+    out
 }
 
 /// The mount just made at `dest`: resolved again, so later changes act on it and not on the
@@ -289,6 +377,6 @@ fn mount_one_cgroup(ctx: &MountCtx, cm: &CgroupMount, target: &Path, flags: MsFl
             flags: flags | MsFlags::MS_BIND,
             ..Default::default()
         };
-        bind(ctx.tree, &cm.host_dir, target, &opts)
+        bind(ctx.tree, &cm.host_dir, None, target, &opts)
     }
 }

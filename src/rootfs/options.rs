@@ -5,6 +5,9 @@ use nix::mount::MsFlags;
 #[derive(Debug, PartialEq)]
 pub struct MountOptions {
     pub flags: MsFlags,
+    /// Flags the options clear (`rw`, `suid`, `dev`, `exec`, ...), which a bind onto a mount
+    /// whose source has them locked cannot honour.
+    pub cleared: MsFlags,
     pub propagation: Vec<MsFlags>,
     /// Comma-joined options the filesystem itself reads (mode=755, size=65536k, newinstance...).
     pub data: String,
@@ -16,6 +19,7 @@ impl Default for MountOptions {
     fn default() -> Self {
         MountOptions {
             flags: MsFlags::empty(),
+            cleared: MsFlags::empty(),
             propagation: Vec::new(),
             data: String::new(),
             recursive_ro: false,
@@ -88,6 +92,8 @@ pub fn parse(options: &[String]) -> Result<MountOptions> {
         };
         o.flags.insert(set);
         o.flags.remove(clear);
+        o.cleared.insert(clear);
+        o.cleared.remove(set);
     }
     o.data = data.join(",");
     Ok(o)
@@ -122,6 +128,8 @@ mod tests {
         assert_eq!(o.data, "mode=755,size=65536k");
         let o = p(&["rbind", "ro", "rw", "rslave"]);
         assert_eq!(o.flags, MsFlags::MS_BIND | MsFlags::MS_REC);
+        assert_eq!(o.cleared, MsFlags::MS_RDONLY);
+        assert_eq!(p(&["suid", "nosuid"]).cleared, MsFlags::empty());
         assert_eq!(o.propagation, vec![MsFlags::MS_SLAVE | MsFlags::MS_REC]);
         assert!(o.is_bind());
         assert!(parse(&["idmap".to_string()]).is_err());
