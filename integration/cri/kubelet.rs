@@ -83,6 +83,19 @@ fn cri_kubelet_path() {
     let (code, out, err) = k.exec_in(&id, &["sh", "-c", "echo hi; echo oops >&2; exit 5"]);
     assert_eq!((code, out.as_str(), err.as_str()), (5, "hi\n", "oops\n"));
     assert_eq!(k.sh(&id, "hostname"), "web\n");
+    // A probe whose binary is missing: an error, with the runtime's reason.
+    let e = k
+        .exec_sync(cri::ExecSyncRequest {
+            container_id: id.clone(),
+            cmd: vec!["nope".into()],
+            timeout: 5,
+        })
+        .expect_err("exec of a missing binary");
+    assert!(
+        e.message()
+            .ends_with("exec: \"nope\": executable file not found in $PATH: unknown"),
+        "{e:?}"
+    );
     // An exec probe that overruns its timeout: containerd kills it and says so.
     let r = k.exec_sync(cri::ExecSyncRequest {
         container_id: id.clone(),

@@ -406,3 +406,38 @@ fn cri_exited_container_is_recreated_as_kubelet_restarts_it() {
     stop_remove(&k, &[&second]);
     k.remove_pod(&pod);
 }
+
+/// What kubelet shows for a container whose binary cannot run: StartContainer fails with the
+/// runtime's error, and the container is EXITED with 128 and `StartError`, the runtime's
+/// message in it (from the `--log` file the shim reads).
+#[test]
+fn cri_container_that_cannot_start_reports_start_error() {
+    let k = kube_or_skip!("starterr");
+    let pod = k.run_pod(k.pod_config("starterr", false), "rt");
+    for (path, why) in [
+        ("/etc/passwd", "permission denied"),
+        ("/nope", "stat /nope: no such file or directory"),
+    ] {
+        let id = k.create(
+            &pod,
+            Spec {
+                name: "bad",
+                args: &[path],
+                ..Default::default()
+            },
+        );
+        let e = k
+            .start_container(cri::StartContainerRequest {
+                container_id: id.clone(),
+            })
+            .expect_err("a container without a binary started");
+        let want = format!("exec: \"{path}\": {why}: unknown");
+        assert!(e.message().ends_with(&want), "{e:?}");
+        let (st, _) = k.ctr_status(&id);
+        assert_eq!(st.state, cri::ContainerState::ContainerExited as i32);
+        assert_eq!((st.exit_code, st.reason.as_str()), (128, "StartError"));
+        assert!(st.message.ends_with(&want), "{st:#?}");
+        k.remove(&id);
+    }
+    k.remove_pod(&pod);
+}
