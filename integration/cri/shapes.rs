@@ -3,39 +3,6 @@
 
 use super::*;
 
-const SLEEPS: &[&str] = &["sleep", "1000"];
-
-fn ns(pid: i32, kind: &str) -> String {
-    fs::read_link(format!("/proc/{pid}/ns/{kind}"))
-        .unwrap_or_else(|e| panic!("/proc/{pid}/ns/{kind}: {e}"))
-        .display()
-        .to_string()
-}
-
-fn sandbox_pid(k: &Kube, pod: &Pod) -> i32 {
-    let r = k.pod_sandbox_status(cri::PodSandboxStatusRequest {
-        pod_sandbox_id: pod.id.clone(),
-        verbose: true,
-    });
-    let info: Value = serde_json::from_str(&k.ok("PodSandboxStatus", r).info["info"]).unwrap();
-    info["pid"].as_i64().expect("sandbox info has a pid") as i32
-}
-
-/// Start `spec` in `pod` and wait until it runs: (id, host pid).
-fn running(k: &Kube, pod: &Pod, spec: Spec) -> (String, i32) {
-    let id = k.run_container(pod, spec);
-    k.wait_state(&id, cri::ContainerState::ContainerRunning);
-    let pid = k.pid(&id);
-    (id, pid)
-}
-
-fn stop_remove(k: &Kube, ids: &[&str]) {
-    for id in ids {
-        k.stop(id, 0);
-        k.remove(id);
-    }
-}
-
 #[test]
 fn cri_two_containers_share_the_pods_network_and_ipc() {
     let k = kube_or_skip!("share");
@@ -106,12 +73,11 @@ fn cri_host_network_pod() {
     let links = k.sh(&c, "ls /sys/class/net");
     assert!(links.lines().any(|l| l == "lo"), "{links}");
     assert!(links.lines().count() > 1, "only lo: {links}");
-    let veths = run({
-        let mut c = Command::new("ip");
-        c.args(["-o", "link", "show", "master", &k.bridge]);
-        c
-    });
-    assert_eq!(veths.stdout, "", "a host-network pod got a veth");
+    assert_eq!(
+        k.bridge_links(),
+        Vec::<String>::new(),
+        "a host-network pod got a veth"
+    );
     stop_remove(&k, &[&c]);
     k.remove_pod(&pod);
 }
@@ -136,12 +102,8 @@ fn cri_bridge_network_pods_reach_each_other() {
     let addr = k.sh(&c1, "ip -4 -o addr show eth0");
     assert!(addr.contains(&format!(" {ip1}/24 ")), "{addr}");
     // Two veths on the test's bridge, which has no address of its own.
-    let veths = run({
-        let mut c = Command::new("ip");
-        c.args(["-o", "link", "show", "master", &k.bridge]);
-        c
-    });
-    assert_eq!(veths.stdout.lines().count(), 2, "{veths:#?}");
+    let veths = k.bridge_links();
+    assert_eq!(veths.len(), 2, "{veths:#?}");
     let br = run({
         let mut c = Command::new("ip");
         c.args(["-o", "-4", "addr", "show", "dev", &k.bridge]);
@@ -211,124 +173,6 @@ fn cri_resource_limits_land_in_the_cgroup() {
         mem
     );
     stop_remove(&k, &[&c]);
-    k.remove_pod(&pod);
-}
-
-#[test]
-fn cri_read_only_rootfs() {
-    let k = kube_or_skip!("rofs");
-    let pod = k.run_pod(k.pod_config("rofs", false), "rt");
-    let (c, _) = running(
-        &k,
-        &pod,
-        Spec {
-            name: "c",
-            args: SLEEPS,
-            security: cri::LinuxContainerSecurityContext {
-                readonly_rootfs: true,
-                ..Default::default()
-            },
-            ..Default::default()
-        },
-    );
-    let (code, _, err) = k.exec_in(&c, &["touch", "/new-file"]);
-    assert_ne!(code, 0);
-    assert!(err.contains("Read-only file system"), "{err}");
-    let root = k.sh(&c, "grep ' / / ' /proc/self/mountinfo");
-    assert!(root.split(' ').nth(5).unwrap().starts_with("ro"), "{root}");
-    // What kubelet mounts for the pod stays writable: the pod's shm.
-    k.sh(&c, "touch /dev/shm/ok");
-    stop_remove(&k, &[&c]);
-    k.remove_pod(&pod);
-}
-
-#[test]
-fn cri_non_root_run_as_user() {
-    let k = kube_or_skip!("user");
-    let pod = k.run_pod(k.pod_config("user", false), "rt");
-    let (c, pid) = running(
-        &k,
-        &pod,
-        Spec {
-            name: "c",
-            args: SLEEPS,
-            security: cri::LinuxContainerSecurityContext {
-                run_as_user: Some(cri::Int64Value { value: 65534 }),
-                run_as_group: Some(cri::Int64Value { value: 65534 }),
-                ..Default::default()
-            },
-            ..Default::default()
-        },
-    );
-    for key in ["Uid", "Gid"] {
-        let ids: Vec<String> = proc_status(pid, key)
-            .split_whitespace()
-            .map(String::from)
-            .collect();
-        assert_eq!(ids, ["65534"; 4], "{key}");
-    }
-    // A non-root process keeps no effective capabilities.
-    assert_eq!(proc_status(pid, "CapEff"), "0000000000000000");
-    // ExecSync runs as the container's user too.
-    assert_eq!(k.sh(&c, "id -u; id -g"), "65534\n65534\n");
-    let (code, _, err) = k.exec_in(&c, &["touch", "/root/x"]);
-    assert_ne!(code, 0, "{err}");
-    stop_remove(&k, &[&c]);
-    k.remove_pod(&pod);
-}
-
-#[test]
-fn cri_runtime_default_seccomp() {
-    let k = kube_or_skip!("seccomp");
-    let pod = k.run_pod(k.pod_config("seccomp", false), "rt");
-    let (def, pdef) = running(
-        &k,
-        &pod,
-        Spec {
-            name: "default",
-            args: SLEEPS,
-            security: cri::LinuxContainerSecurityContext {
-                seccomp: Some(cri::SecurityProfile {
-                    profile_type: cri::security_profile::ProfileType::RuntimeDefault as i32,
-                    localhost_ref: String::new(),
-                }),
-                ..Default::default()
-            },
-            ..Default::default()
-        },
-    );
-    // kubelet's "Unconfined": the same container without the profile, to show what it stops.
-    let (unc, punc) = running(
-        &k,
-        &pod,
-        Spec {
-            name: "unconfined",
-            args: SLEEPS,
-            security: cri::LinuxContainerSecurityContext {
-                seccomp: Some(cri::SecurityProfile {
-                    profile_type: cri::security_profile::ProfileType::Unconfined as i32,
-                    localhost_ref: String::new(),
-                }),
-                ..Default::default()
-            },
-            ..Default::default()
-        },
-    );
-    assert_eq!(proc_status(pdef, "Seccomp"), "2");
-    assert_eq!(proc_status(punc, "Seccomp"), "0");
-    // containerd's default profile allows unshare only with CAP_SYS_ADMIN; a new user
-    // namespace needs no capability, so only the filter refuses it.
-    let (code, _, err) = k.exec_in(&def, &["unshare", "-U", "true"]);
-    assert_ne!(code, 0, "unshare passed the default profile");
-    assert!(err.contains("Operation not permitted"), "{err}");
-    let (code, _, err) = k.exec_in(&unc, &["unshare", "-U", "true"]);
-    assert_eq!(code, 0, "unconfined unshare -U: {err}");
-    // ExecSync processes get the container's filter too.
-    assert_eq!(
-        k.sh(&def, "grep Seccomp: /proc/self/status | tr -d ' \\t'"),
-        "Seccomp:2\n"
-    );
-    stop_remove(&k, &[&def, &unc]);
     k.remove_pod(&pod);
 }
 
