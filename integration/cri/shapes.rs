@@ -184,11 +184,14 @@ fn cri_oom_killed_container_reports_oomkilled() {
         &pod,
         Spec {
             name: "hog",
-            // dd's one 64 MiB buffer, filled from /dev/zero, under a 16 MiB limit.
+            // dd's one 64 MiB buffer, filled from /dev/zero, under a 16 MiB limit. After a
+            // second: the shim watches the cgroup's OOM events only once StartContainer's
+            // `start` has returned, and an OOM before that is reported as a plain `Error` (seen
+            // with runc on a loaded machine).
             args: &[
                 "sh",
                 "-c",
-                "exec dd if=/dev/zero of=/dev/null bs=64M count=1",
+                "sleep 1; exec dd if=/dev/zero of=/dev/null bs=64M count=1",
             ],
             resources: Some(cri::LinuxContainerResources {
                 memory_limit_in_bytes: 16 << 20,
