@@ -110,6 +110,8 @@ pub struct Kube {
     pub bridge: String,
     /// Pod cgroup parents made for RunPodSandbox, removed after RemovePodSandbox (kubelet's job).
     pod_cgroups: std::cell::RefCell<Vec<String>>,
+    /// Every sandbox id RunPodSandbox gave: CNI's result cache (/var/lib/cni) names them.
+    sandboxes: std::cell::RefCell<Vec<String>>,
     cni_existed: bool,
     /// Option so that Drop can drop it first: the daemon stops, then the checks run.
     scene: Option<Scene>,
@@ -208,6 +210,7 @@ impl Kube {
             is: ImageServiceClient::new(channel),
             bridge,
             pod_cgroups: Default::default(),
+            sandboxes: Default::default(),
             cni_existed,
             scene: Some(s),
         };
@@ -282,11 +285,32 @@ impl Kube {
             }
         }
         left.extend(
+            self.cni_cache()
+                .iter()
+                .map(|p| format!("CNI result cache {}", p.display())),
+        );
+        left.extend(
             self.bridge_links()
                 .iter()
                 .map(|l| format!("link on the pods' bridge: {l}")),
         );
         left
+    }
+
+    /// CNI's cached results of this test's pods (`/var/lib/cni/results/<net>-<sandbox>-<if>`),
+    /// which CNI DEL removes.
+    fn cni_cache(&self) -> Vec<PathBuf> {
+        let ids = self.sandboxes.borrow();
+        fs::read_dir("/var/lib/cni/results")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| {
+                let n = p.file_name().unwrap().to_string_lossy();
+                ids.iter().any(|id| n.contains(&format!("-{id}-")))
+            })
+            .collect()
     }
 
     /// The links (pods' veths) on the test's bridge, one `ip -o link` line each.
@@ -300,10 +324,25 @@ impl Kube {
 impl Drop for Kube {
     fn drop(&mut self) {
         let left = if std::thread::panicking() {
+            // A failed test: tear its pods down as kubelet would, so that CNI releases what it
+            // holds outside the temp dir (its result cache); the Scene scrubs the rest.
+            if let Ok(pods) = self.list_pod_sandbox(cri::ListPodSandboxRequest { filter: None }) {
+                for p in pods.items {
+                    let id = p.id;
+                    let _ = self.stop_pod_sandbox(cri::StopPodSandboxRequest {
+                        pod_sandbox_id: id.clone(),
+                    });
+                    let _ = self
+                        .remove_pod_sandbox(cri::RemovePodSandboxRequest { pod_sandbox_id: id });
+                }
+            }
             vec![]
         } else {
             self.cri_leftovers()
         };
+        for f in self.cni_cache() {
+            let _ = fs::remove_file(f);
+        }
         // The test's cgroup parents of pods that did not get removed (a failed test).
         for parent in self.pod_cgroups.borrow().iter() {
             for d in cgroup_dirs(parent) {
@@ -313,14 +352,15 @@ impl Drop for Kube {
         let mut c = Command::new("ip");
         c.args(["link", "del", &self.bridge]);
         let _ = run(c);
-        let story = self.scene().story();
-        // Stops containerd, checks and scrubs what the runtime could have left.
-        drop(self.scene.take());
+        // While this test still holds the Scene's lock: the next one looks whether it exists.
         for d in ["/var/lib/cni/results", "/var/lib/cni"] {
             if !self.cni_existed {
                 let _ = fs::remove_dir(d);
             }
         }
+        let story = self.scene().story();
+        // Stops containerd, checks and scrubs what the runtime could have left.
+        drop(self.scene.take());
         if !std::thread::panicking() {
             assert!(left.is_empty(), "left behind: {left:#?}\n{story}");
         }

@@ -74,6 +74,7 @@ impl Kube {
             runtime_handler: handler.into(),
         });
         let id = self.ok("RunPodSandbox", r).pod_sandbox_id;
+        self.sandboxes.borrow_mut().push(id.clone());
         Pod { config, id }
     }
 
