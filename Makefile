@@ -11,7 +11,7 @@ HOST := $(shell rustc -vV 2>/dev/null | sed -n 's/^host: //p')
 RELEASE_RUSTFLAGS ?= -C target-feature=+crt-static -C relocation-model=static
 RT_RELEASE := target/$(HOST)/release/rt
 
-.PHONY: all build setup test test-runc demo bench hot-functions clean
+.PHONY: all build setup test test-runc demo bench bench-cri hot-functions clean
 
 all: build
 
@@ -42,6 +42,11 @@ demo: setup build
 
 bench: build
 	RT=$(RT_RELEASE) bash bench/run.sh
+
+# Pod start latency through containerd's CRI: the release rt against runc in one containerd
+# (integration/cri/latency.rs prints the medians and the ratio).
+bench-cri: setup build
+	RT_BIN=$(CURDIR)/$(RT_RELEASE) $(CARGO) test --test integration -- cri::latency --nocapture
 
 # Re-lists the functions build.rs packs together at the start of the binary (bench/hotpath.py).
 hot-functions:

@@ -11,8 +11,12 @@
 #                   which start their own daemons on private sockets, whether or not the
 #                   packages' services run
 #   uidmap          newuidmap/newgidmap, for rootless id ranges (integration/rootless.rs)
+#   containernetworking-plugins, iproute2   the CRI tests' pod network (integration/cri.rs):
+#                   a bridge of their own, made by CNI's bridge plugin, removed with ip
+#   protobuf-compiler   protoc, which the k8s-cri crate's build script needs: the CRI tests'
+#                   gRPC client (a dev-dependency only; the rt binary never links it)
 set -euo pipefail
-PKGS=(busybox-static runc jq make curl python3 docker-registry skopeo umoci apache2-utils openssl zstd tar containerd podman docker.io uidmap)
+PKGS=(busybox-static runc jq make curl python3 docker-registry skopeo umoci apache2-utils openssl zstd tar containerd podman docker.io uidmap containernetworking-plugins iproute2 protobuf-compiler)
 
 missing=()
 for p in "${PKGS[@]}"; do

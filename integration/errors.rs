@@ -177,10 +177,30 @@ fn binary_not_in_path() {
 fn absolute_binary_missing() {
     require_root!();
     let c = Ctr::new("noabsbin", config_with_args(&["/nope"]));
-    c.create()
-        .fails_with("exec: \"/nope\": stat /nope: no such file or directory")
+    let out = c.create();
+    out.fails_with("exec: \"/nope\": stat /nope: no such file or directory")
         .one_error_line();
+    assert!(
+        out.message()
+            .trim_end()
+            .ends_with("stat /nope: no such file or directory"),
+        "{out:#?}"
+    );
     assert_clean(&c);
+}
+
+/// There, but not an executable file: runc (Go's exec.LookPath) says "permission denied",
+/// which containerd's CRI passes on as the container's StartError message.
+#[test]
+fn absolute_binary_not_executable() {
+    require_root!();
+    for path in ["/etc/passwd", "/etc"] {
+        let c = Ctr::new("noexecbin", config_with_args(&[path]));
+        let out = c.create();
+        out.fails_with(&format!("exec: \"{path}\": permission denied"))
+            .one_error_line();
+        assert_clean(&c);
+    }
 }
 
 #[test]

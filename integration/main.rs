@@ -8,6 +8,7 @@ mod cleanup;
 mod cli;
 mod common;
 mod console;
+mod cri;
 mod errors;
 mod exec;
 mod hooks;

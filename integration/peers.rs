@@ -26,7 +26,7 @@ static SERIAL: Mutex<()> = Mutex::new(());
 /// A daemon gets this long to come up, and to go down on SIGTERM before SIGKILL.
 const DAEMON_WAIT: Duration = Duration::from_secs(20);
 
-fn find_bin(name: &str) -> Option<PathBuf> {
+pub(crate) fn find_bin(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
     std::env::split_paths(&path)
         .chain(["/usr/sbin", "/sbin"].map(PathBuf::from))
@@ -35,7 +35,7 @@ fn find_bin(name: &str) -> Option<PathBuf> {
 }
 
 /// The binaries a test needs, or why it cannot run.
-fn need(bins: &[&str]) -> Result<Vec<PathBuf>, String> {
+pub(crate) fn need(bins: &[&str]) -> Result<Vec<PathBuf>, String> {
     if !is_root() {
         return Err("peer tests need root".into());
     }
@@ -75,7 +75,7 @@ fn default_root() -> PathBuf {
 }
 
 /// A command with the socket-activation variables of whatever shell ran cargo removed.
-fn clean_cmd(bin: impl AsRef<std::ffi::OsStr>) -> Command {
+pub(crate) fn clean_cmd(bin: impl AsRef<std::ffi::OsStr>) -> Command {
     let mut c = Command::new(bin);
     for v in [
         "LISTEN_FDS",
@@ -88,7 +88,7 @@ fn clean_cmd(bin: impl AsRef<std::ffi::OsStr>) -> Command {
     c
 }
 
-fn run(cmd: Command) -> Out {
+pub(crate) fn run(cmd: Command) -> Out {
     run_cmd(cmd, Stdio::null())
 }
 
@@ -104,21 +104,21 @@ const HOST_DIRS: &[&str] = &[
 ];
 
 /// One caller's private world: temp dir, wrapper, cgroup parent, and the daemon.
-struct Scene {
-    dir: tempfile::TempDir,
+pub(crate) struct Scene {
+    pub(crate) dir: tempfile::TempDir,
     /// The wrapped runtime the caller is given.
-    wrapper: PathBuf,
+    pub(crate) wrapper: PathBuf,
     argv_log: PathBuf,
     /// The cgroup parent every container of this test goes under, e.g. `/rt-peers-123-ctr`.
-    cgroup: String,
+    pub(crate) cgroup: String,
     /// Cgroup children the caller itself owns (podman's `conmon`): not leaks of the runtime.
     caller_cgroups: &'static [&'static str],
     /// Runtime roots under `dir` that must hold no container when the test ends.
-    runtime_roots: Vec<PathBuf>,
+    pub(crate) runtime_roots: Vec<PathBuf>,
     /// (containerd address, namespace) of the shims this test's containers get.
-    shim_owners: Vec<(PathBuf, &'static str)>,
+    pub(crate) shim_owners: Vec<(PathBuf, &'static str)>,
     daemon: Option<Child>,
-    daemon_log: PathBuf,
+    pub(crate) daemon_log: PathBuf,
     host_dirs_before: Vec<&'static str>,
     /// What /sys/fs/cgroup held: a caller may make directories for controllers that are not
     /// mounted (podman's cgroupfs manager makes net_cls, perf_event...), to be removed after.
@@ -128,7 +128,7 @@ struct Scene {
 }
 
 impl Scene {
-    fn new(tag: &str, caller_cgroups: &'static [&'static str]) -> Scene {
+    pub(crate) fn new(tag: &str, caller_cgroups: &'static [&'static str]) -> Scene {
         let serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
         // Lower case only: podman names an image pulled from `oci:DIR` after DIR, and an
         // image name must be lower case. One test per tag per process: the pid is unique.
@@ -171,13 +171,13 @@ impl Scene {
         }
     }
 
-    fn path(&self, rel: &str) -> PathBuf {
+    pub(crate) fn path(&self, rel: &str) -> PathBuf {
         self.dir.path().join(rel)
     }
 
     /// Start the daemon (output to `daemon.log`) and wait until `ready` says it serves.
     /// Err(reason) when it exits or never becomes ready: the caller cannot start here.
-    fn start_daemon(
+    pub(crate) fn start_daemon(
         &mut self,
         mut cmd: Command,
         ready: impl Fn(&Scene) -> bool,
@@ -214,20 +214,25 @@ impl Scene {
         }
     }
 
-    fn log_tail(&self, p: &Path, n: usize) -> String {
+    pub(crate) fn log_tail(&self, p: &Path, n: usize) -> String {
         let s = fs::read_to_string(p).unwrap_or_default();
         let lines: Vec<_> = s.lines().collect();
         lines[lines.len().saturating_sub(n)..].join("\n")
     }
 
     /// Every runtime invocation so far, one argv per line.
-    fn argv(&self) -> String {
+    pub(crate) fn argv(&self) -> String {
         fs::read_to_string(&self.argv_log).unwrap()
     }
 
     /// What to show when a caller's command fails: its output, the argv rt got, the
     /// daemon's log tail, and every `log.json` the shim left (rt's error lines).
     fn context(&self, out: &Out) -> String {
+        format!("{out:#?}\n{}", self.story())
+    }
+
+    /// The argv the runtime got, the daemon's log tail, and every `log.json` the shim left.
+    pub(crate) fn story(&self) -> String {
         let mut logs = String::new();
         walk(self.dir.path(), &mut |p| {
             if p.file_name().is_some_and(|n| n == "log.json") {
@@ -239,14 +244,14 @@ impl Scene {
             }
         });
         format!(
-            "{out:#?}\n--- runtime argv:\n{}--- daemon log tail:\n{}\n{logs}",
+            "--- runtime argv:\n{}--- daemon log tail:\n{}\n{logs}",
             self.argv(),
             self.log_tail(&self.daemon_log, 15)
         )
     }
 
     #[track_caller]
-    fn ok(&self, cmd: Command) -> String {
+    pub(crate) fn ok(&self, cmd: Command) -> String {
         let out = run(cmd);
         assert!(
             out.status.success(),
@@ -290,7 +295,7 @@ impl Scene {
 
     /// Processes that belong to this test: in its cgroups, or naming its temp dir
     /// (shims, conmon, dockerd's containerd).
-    fn processes(&self) -> Vec<(i32, String)> {
+    pub(crate) fn processes(&self) -> Vec<(i32, String)> {
         let me = std::process::id() as i32;
         // With the slash: /tmp/rt-peers-ctr-12 must not claim /tmp/rt-peers-ctr-123's.
         let dir = format!("{}/", self.dir.path().display());
@@ -345,7 +350,7 @@ impl Scene {
         found
     }
 
-    fn mounts(&self) -> Vec<String> {
+    pub(crate) fn mounts(&self) -> Vec<String> {
         let dir = self.dir.path().to_str().unwrap();
         let under = format!("{dir}/");
         fs::read_to_string("/proc/self/mountinfo")
@@ -538,7 +543,7 @@ fn on_cgroupfs(p: &Path) -> bool {
     })
 }
 
-fn walk_dirs(dir: &Path, out: &mut Vec<PathBuf>) {
+pub(crate) fn walk_dirs(dir: &Path, out: &mut Vec<PathBuf>) {
     if !dir.is_dir() {
         return;
     }
@@ -553,7 +558,7 @@ fn walk_dirs(dir: &Path, out: &mut Vec<PathBuf>) {
 }
 
 /// A one-layer busybox OCI image layout at `dir` (tag "latest").
-fn busybox_layout(dir: &Path) {
+pub(crate) fn busybox_layout(dir: &Path) {
     let mut c = Command::new("bash");
     c.arg(fixtures().join("mk-busybox-image.sh")).arg(dir);
     let out = run(c);
@@ -580,7 +585,7 @@ fn under_script(cmd: &mut Command) -> Command {
     c
 }
 
-fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
+pub(crate) fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
     wait_for(what, || f().then_some(()));
 }
 

@@ -1,29 +1,25 @@
-//! containerd 1.6 with its runc shim (`ctr run --runc-binary`), and its CRI plugin loading
-//! the README's rt runtime handler.
+//! containerd 1.6 with its runc shim (`ctr run --runc-binary`). Its CRI plugin, with the
+//! README's rt runtime handler, is `integration/cri.rs`.
 
 use super::*;
 
 const NS: &str = "rt-test";
 const IMAGE: &str = "localhost/rt-busybox:latest";
 
-/// containerd's config: everything under `dir`, CRI off unless `cri` gives its section.
-fn containerd_config(s: &Scene, cri: Option<&str>) -> String {
+/// containerd's config: everything under `dir`, the CRI plugin off.
+fn containerd_config(s: &Scene) -> String {
     let d = s.dir.path().display();
-    let mut c = format!(
-        "version = 2\nroot = \"{d}/root\"\nstate = \"{d}/state\"\n\
+    format!(
+        "disabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n\
+         version = 2\nroot = \"{d}/root\"\nstate = \"{d}/state\"\n\
          [grpc]\n  address = \"{d}/c.sock\"\n[ttrpc]\n  address = \"{d}/c.sock.ttrpc\"\n\
          [metrics]\n  address = \"\"\n"
-    );
-    match cri {
-        None => c = format!("disabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n{c}"),
-        Some(section) => c += section,
-    }
-    c
+    )
 }
 
-fn start_containerd(s: &mut Scene, cri: Option<&str>) -> Result<(), String> {
+fn start_containerd(s: &mut Scene) -> Result<(), String> {
     let cfg = s.path("config.toml");
-    fs::write(&cfg, containerd_config(s, cri)).unwrap();
+    fs::write(&cfg, containerd_config(s)).unwrap();
     let mut cmd = clean_cmd("containerd");
     cmd.arg("--config").arg(&cfg);
     s.start_daemon(cmd, |s| {
@@ -95,7 +91,7 @@ fn containerd_ctr_drives_the_runtime() {
     let mut s = Scene::new("ctr", &[]);
     s.runtime_roots.push(s.path("runc-root"));
     s.shim_owners.push((s.path("c.sock"), NS));
-    if let Err(why) = start_containerd(&mut s, None) {
+    if let Err(why) = start_containerd(&mut s) {
         eprintln!("skip: containerd cannot start here: {why}");
         return;
     }
@@ -224,59 +220,4 @@ fn containerd_ctr_drives_the_runtime() {
 
     s.ok(ctr(&s, &["images", "rm", IMAGE]));
     eprintln!("runtime argv under containerd:\n{}", s.argv());
-}
-
-/// The README's CRI runtime handler: containerd loads it with the CRI plugin enabled.
-#[test]
-fn containerd_cri_loads_the_rt_runtime_handler() {
-    need_or_skip!("containerd", "ctr");
-    let mut s = Scene::new("cri", &[]);
-    let readme = fs::read_to_string(repo().join("README.md")).unwrap();
-    // The handler as the README gives it, with BinaryName pointed at the wrapper and the
-    // CNI dirs moved into the temp dir (the CRI plugin creates its conf dir).
-    let start = readme
-        .find("[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.runc]")
-        .expect("README has the CRI runtime config");
-    let end = start + readme[start..].find("```").unwrap();
-    let section = readme[start..end].replace("/usr/local/bin/rt", s.wrapper.to_str().unwrap());
-    assert!(section.contains("runtimes.rt.options]"), "{section}");
-    let section = format!(
-        "{section}[plugins.\"io.containerd.grpc.v1.cri\".cni]\n  conf_dir = \"{0}/cni\"\n  bin_dir = \"{0}/cni-bin\"\n",
-        s.dir.path().display()
-    );
-    if let Err(why) = start_containerd(&mut s, Some(&section)) {
-        eprintln!("skip: containerd with CRI cannot start here: {why}");
-        return;
-    }
-    let plugins = s.ok(ctr(&s, &["plugins", "ls"]));
-    let cri = plugins
-        .lines()
-        .find(|l| l.split_whitespace().nth(1) == Some("cri"))
-        .expect("cri plugin listed");
-    let log = fs::read_to_string(&s.daemon_log).unwrap();
-    if !cri.trim_end().ends_with("ok") {
-        // The plugin's own failure (not our config) means CRI cannot run here.
-        let why: Vec<_> = log
-            .lines()
-            .filter(|l| l.contains("io.containerd.grpc.v1.cri"))
-            .collect();
-        assert!(
-            !why.iter().any(|l| l.contains("invalid plugin config")),
-            "containerd rejected the README's CRI config: {why:#?}"
-        );
-        eprintln!("skip: the CRI plugin cannot start here: {cri}: {why:#?}");
-        return;
-    }
-    // containerd logs the CRI config it runs with; the rt handler must be in it.
-    let cfg = log
-        .lines()
-        .find(|l| l.contains("Start cri plugin with config"))
-        .expect("containerd logs the CRI config");
-    let rt = &cfg[cfg
-        .find("rt:{Type:")
-        .expect("no rt runtime in the CRI config")..];
-    let rt = &rt[..rt.find('}').unwrap()];
-    assert!(rt.contains("Type:io.containerd.runc.v2"), "{rt}");
-    let want = format!("Options:map[BinaryName:{}]", s.wrapper.display());
-    assert!(rt.contains(&want), "{rt}");
 }

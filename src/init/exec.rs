@@ -230,13 +230,18 @@ fn close_fds_from(first: i32) {
     }
 }
 
-/// execvp's search, with runc's wording when nothing is found.
+/// execvp's search, with runc's wording (Go's exec.LookPath) when nothing is found: a path
+/// that cannot be stat'ed says why, one that is there but no executable file is "permission
+/// denied" (what a CRI caller shows as the StartError message).
 fn look_path(name: &str, path_var: &str) -> Result<PathBuf> {
     if name.contains('/') {
+        if let Err(e) = nix::sys::stat::stat(name) {
+            bail!("exec: {name:?}: stat {name}: {}", e.desc().to_lowercase());
+        }
         return if is_executable(Path::new(name)) {
             Ok(PathBuf::from(name))
         } else {
-            bail!("exec: {name:?}: stat {name}: no such file or directory or not executable")
+            bail!("exec: {name:?}: permission denied")
         };
     }
     for dir in path_var.split(':') {
