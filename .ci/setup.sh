@@ -10,8 +10,11 @@
 #   containerd, podman, docker.io   the callers of the peer tests (integration/peers.rs),
 #                   which start their own daemons on private sockets, whether or not the
 #                   packages' services run
+#   qemu-system-x86, mmdebstrap, e2fsprogs   make test-v2's guest (vm/): built from Debian's
+#                   packages, its disk made with mkfs.ext4 -d, booted under qemu
 set -euo pipefail
-PKGS=(busybox-static runc jq make curl python3 docker-registry skopeo umoci apache2-utils openssl zstd tar containerd podman docker.io)
+PKGS=(busybox-static runc jq make curl python3 docker-registry skopeo umoci apache2-utils openssl zstd tar containerd podman docker.io
+  qemu-system-x86 mmdebstrap e2fsprogs)
 
 missing=()
 for p in "${PKGS[@]}"; do
