@@ -11,7 +11,7 @@ HOST := $(shell rustc -vV 2>/dev/null | sed -n 's/^host: //p')
 RELEASE_RUSTFLAGS ?= -C target-feature=+crt-static -C relocation-model=static
 RT_RELEASE := target/$(HOST)/release/rt
 
-.PHONY: all build setup test test-runc demo bench bench-cri hot-functions clean
+.PHONY: all build setup test test-runc test-v2 demo bench bench-cri bench-v2 hot-functions clean
 
 all: build
 
@@ -36,6 +36,16 @@ test-runc:
 	  echo "integration tests against $(RUNC):"; \
 	  RT_BIN=$(RUNC) $(CARGO) test --test integration -- --test-threads=2 --skip image::; \
 	else echo "test-runc: skipped (needs root and runc)"; fi
+
+# The scenarios of vm/scenarios on a pure cgroup v2 host with systemd as PID 1: a Debian 12
+# guest (built from Debian's packages, cached in target/vm/) under qemu, against the release rt
+# and the guest's runc with the cgroupfs and the systemd driver. vm/test-v2.sh says more.
+test-v2: setup build
+	bash vm/test-v2.sh $(RT_RELEASE)
+
+# create+start+delete in the v2 guest, rt against its runc, with each cgroup driver, as ratios.
+bench-v2: setup build
+	RT=$(RT_RELEASE) bash vm/run.sh vm/guest/bench.sh bundles
 
 demo: setup build
 	bash bundles/demo.sh $(RT_RELEASE)

@@ -15,8 +15,11 @@
 #                   a bridge of their own, made by CNI's bridge plugin, removed with ip
 #   protobuf-compiler   protoc, which the k8s-cri crate's build script needs: the CRI tests'
 #                   gRPC client (a dev-dependency only; the rt binary never links it)
+#   qemu-system-x86, mmdebstrap, e2fsprogs   make test-v2's guest (vm/): built from Debian's
+#                   packages, its disk made with mkfs.ext4 -d, booted under qemu
 set -euo pipefail
-PKGS=(busybox-static runc jq make curl python3 docker-registry skopeo umoci apache2-utils openssl zstd tar containerd podman docker.io uidmap containernetworking-plugins iproute2 protobuf-compiler)
+PKGS=(busybox-static runc jq make curl python3 docker-registry skopeo umoci apache2-utils openssl zstd tar containerd podman docker.io uidmap containernetworking-plugins iproute2 protobuf-compiler
+  qemu-system-x86 mmdebstrap e2fsprogs)
 
 missing=()
 for p in "${PKGS[@]}"; do

@@ -57,6 +57,26 @@ fn host_has(rel: &str) -> bool {
     Path::new("/sys/fs/cgroup").join(rel).exists()
 }
 
+/// Swap accounting is on: memory.memsw.* in v1's memory hierarchy; v2's memory.swap.max,
+/// which the root cgroup lacks, in the cgroup this test runs in.
+fn host_has_swap() -> bool {
+    if !is_v2() {
+        return host_has("memory/memory.memsw.limit_in_bytes");
+    }
+    let own = fs::read_to_string("/proc/self/cgroup").unwrap();
+    own.lines()
+        .find_map(|l| l.strip_prefix("0::"))
+        .is_some_and(|p| host_has(&format!("{}/memory.swap.max", p.trim_start_matches('/'))))
+}
+
+/// The highest CPU this host has online: a cpuset other than the default where there are
+/// two, and one that exists where there is one.
+fn last_cpu() -> String {
+    let online = fs::read_to_string("/sys/devices/system/cpu/online").unwrap();
+    let last = online.trim().rsplit([',', '-']).next().unwrap();
+    last.to_string()
+}
+
 /// A v1 hierarchy with `controller` is mounted: /sys/fs/cgroup is a tmpfs where
 /// anyone may create a directory of that name, so its existence proves nothing.
 fn v1_mounted(controller: &str) -> bool {
@@ -74,8 +94,7 @@ fn v1_mounted(controller: &str) -> bool {
 #[test]
 fn resources_read_back() {
     require_root!();
-    let swap = !is_v2() && host_has("memory/memory.memsw.limit_in_bytes")
-        || is_v2() && host_has("memory.swap.max");
+    let swap = host_has_swap();
     let mut memory = json!({"limit": 64 * MIB, "reservation": 32 * MIB});
     if swap {
         memory["swap"] = json!(128 * MIB);
@@ -403,7 +422,8 @@ fn update_every_flag() {
         "cg-updflags",
         with_resources(&["sleep", "1000"], json!({"memory": {"limit": 64 * MIB}})),
     );
-    let swap = !is_v2() && host_has("memory/memory.memsw.limit_in_bytes");
+    let swap = host_has_swap();
+    let cpu = last_cpu();
     let mut args = vec![
         "update",
         "--cpu-share",
@@ -413,7 +433,7 @@ fn update_every_flag() {
         "--cpu-quota",
         "30000",
         "--cpuset-cpus",
-        "1",
+        &cpu,
         "--memory",
         "80m",
         "--memory-reservation",
@@ -435,17 +455,22 @@ fn update_every_flag() {
             rel("memory", "memory.soft_limit_in_bytes", "memory.low"),
             (40 * MIB).to_string(),
         ),
-        (rel("cpuset", "cpuset.cpus", "cpuset.cpus"), "1".into()),
+        (rel("cpuset", "cpuset.cpus", "cpuset.cpus"), cpu.clone()),
         (rel("pids", "pids.max", "pids.max"), "33".into()),
     ];
     if is_v2() {
         want.push(("cpu.max".into(), "30000 60000".into()));
+        // runc's conversion: cpu.weight from shares, swap.max the part of memory+swap over memory
+        want.push(("cpu.weight".into(), "12".into()));
+        if swap {
+            want.push(("memory.swap.max".into(), (80 * MIB).to_string()));
+        }
     } else {
         want.push(("cpu/cpu.shares".into(), "300".into()));
         want.push(("cpu/cpu.cfs_period_us".into(), "60000".into()));
         want.push(("cpu/cpu.cfs_quota_us".into(), "30000".into()));
     }
-    if swap {
+    if swap && !is_v2() {
         want.push((
             "memory/memory.memsw.limit_in_bytes".into(),
             (160 * MIB).to_string(),
@@ -528,9 +553,19 @@ fn delete_force_with_children() {
             .all(|&(p, t)| !process_alive(p, t))
             .then_some(())
     });
-    wait_for("the cgroup removed", || {
-        cgroup_dirs(&c.cgroup).is_empty().then_some(())
-    });
+    if is_runc() {
+        // runc 1.1.5 stops retrying the cgroup's removal after ~0.3 s of EBUSY; under
+        // emulation (vm/) the killed processes can take longer to leave it: only report that
+        std::thread::sleep(Duration::from_secs(1));
+        if !cgroup_dirs(&c.cgroup).is_empty() {
+            eprintln!("runc left the cgroup of a force-deleted container with children");
+            c.tolerate_leaks.set(true);
+        }
+    } else {
+        wait_for("the cgroup removed", || {
+            cgroup_dirs(&c.cgroup).is_empty().then_some(())
+        });
+    }
     assert!(!c.root.path().join(&c.id).exists(), "state dir left");
 }
 
@@ -656,6 +691,10 @@ fn runs_under_a_512_kib_memory_limit() {
 #[test]
 fn default_cgroup_path_is_the_id_below_our_own_cgroup() {
     require_root!();
+    if systemd_driver() {
+        eprintln!("skip: the systemd driver's default cgroup is a unit, not a path below ours");
+        return;
+    }
     let mut cfg = config_with_args(&["sleep", "1000"]);
     let c = Ctr::new("defaultcg", cfg.clone());
     cfg["linux"].as_object_mut().unwrap().remove("cgroupsPath");
@@ -678,7 +717,11 @@ fn default_cgroup_path_is_the_id_below_our_own_cgroup() {
         );
     }
     // delete from another cgroup: what it removes must not depend on where it runs
-    let other = format!("/sys/fs/cgroup/pids/rt-it-elsewhere-{}", std::process::id());
+    let other = if is_v2() {
+        format!("/sys/fs/cgroup/rt-it-elsewhere-{}", std::process::id())
+    } else {
+        format!("/sys/fs/cgroup/pids/rt-it-elsewhere-{}", std::process::id())
+    };
     let moved = fs::create_dir(&other).is_ok();
     let mut cmd = std::process::Command::new("sh");
     cmd.arg("-c")
@@ -775,7 +818,7 @@ fn unified_needs_a_cgroup_v2_host() {
     assert!(c.leftovers().is_empty(), "{:#?}", c.leftovers());
     // an empty map asks for nothing
     let mut cfg = with_resources(&["sleep", "1000"], json!({"unified": {}}));
-    cfg["linux"]["cgroupsPath"] = json!(c.cgroup);
+    cfg["linux"]["cgroupsPath"] = json!(c.cgroups_path);
     c.write_config(&cfg);
     c.create().ok();
     // update refuses it as well
@@ -817,6 +860,12 @@ fn freezers(cgroup: &str) -> Vec<(String, &'static str, &'static str)> {
 #[test]
 fn create_refuses_a_frozen_cgroup() {
     require_root!();
+    if systemd_driver() {
+        eprintln!(
+            "skip: a frozen cgroup made beforehand is a cgroupfs case (systemd makes the scope)"
+        );
+        return;
+    }
     for (dir, file, value) in freezers(&format!("/rt-it-frozen-{}", std::process::id())) {
         if is_runc() && file == "cgroup.freeze" && !is_v2() {
             // runc 1.1.5 only looks at the v1 freezer on a hybrid host: it would hang.
@@ -828,6 +877,7 @@ fn create_refuses_a_frozen_cgroup() {
         cfg["linux"]["cgroupsPath"] = json!(format!("/{cgroup}"));
         c.write_config(&cfg);
         fs::create_dir_all(&dir).unwrap();
+        let _made = Unfreeze(dir.clone(), file);
         fs::write(format!("{dir}/{file}"), value).unwrap();
         for args in [
             vec!["run", "-d", "--bundle", c.bundle_str(), &c.id],
@@ -841,14 +891,29 @@ fn create_refuses_a_frozen_cgroup() {
                 args[0]
             );
         }
-        let thawed = if file == "cgroup.freeze" {
-            "0"
-        } else {
-            "THAWED"
-        };
-        fs::write(format!("{dir}/{file}"), thawed).unwrap();
+        fs::write(format!("{dir}/{file}"), thawed(file)).unwrap();
         for d in cgroup_dirs(&format!("/{cgroup}")) {
             fs::remove_dir(&d).unwrap_or_else(|e| panic!("{d}: {e} (a process left in it?)"));
+        }
+    }
+}
+
+fn thawed(freezer_file: &str) -> &'static str {
+    if freezer_file == "cgroup.freeze" {
+        "0"
+    } else {
+        "THAWED"
+    }
+}
+
+/// A cgroup the test froze itself: thawed and removed however the test ends.
+struct Unfreeze(String, &'static str);
+
+impl Drop for Unfreeze {
+    fn drop(&mut self) {
+        if Path::new(&self.0).exists() {
+            let _ = fs::write(format!("{}/{}", self.0, self.1), thawed(self.1));
+            let _ = fs::remove_dir(&self.0);
         }
     }
 }
@@ -887,7 +952,7 @@ fn create_warns_about_a_busy_cgroup() {
     let first = Ctr::started("busy1", config_with_args(&["sleep", "1000"]));
     let second = Ctr::new("busy2", config_with_args(&["sleep", "1000"]));
     let mut cfg = config_with_args(&["sleep", "1000"]);
-    cfg["linux"]["cgroupsPath"] = json!(first.cgroup);
+    cfg["linux"]["cgroupsPath"] = json!(first.cgroups_path);
     second.write_config(&cfg);
     let out = second.create();
     out.ok();

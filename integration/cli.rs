@@ -186,7 +186,7 @@ fn exit_statuses_as_runc() {
         out.one_error_line();
     }
     let mut nobin = config_with_args(&["nope"]);
-    nobin["linux"]["cgroupsPath"] = json!(c.cgroup);
+    nobin["linux"]["cgroupsPath"] = json!(c.cgroups_path);
     for (tag, body) in [
         (
             "badjson",
@@ -257,7 +257,7 @@ fn annotated_config(c: &Ctr) {
     );
     let text = text.replacen(
         "\"linux\": {",
-        &format!("\"linux\": {{\"cgroupsPath\": \"{}\",", c.cgroup),
+        &format!("\"linux\": {{\"cgroupsPath\": \"{}\",", c.cgroups_path),
         1,
     );
     fs::write(c.bundle.path().join("config.json"), text).unwrap();
@@ -321,7 +321,7 @@ fn list_in_id_order() {
     let z_id = format!("z-{}", b.id);
     for id in [&z_id, &a_id] {
         let mut cfg = example("sleep");
-        cfg["linux"]["cgroupsPath"] = json!(format!("/rt-it-{id}"));
+        cfg["linux"]["cgroupsPath"] = json!(cgroup_of(id).0);
         b.write_config(&cfg);
         b.rt(&["create", "--bundle", b.bundle_str(), id]).ok();
     }

@@ -49,8 +49,40 @@ macro_rules! require_root {
     };
 }
 
+/// The checkout the tests read `bundles/` from: `$RT_TEST_REPO` when set (the VM harness runs
+/// this binary in a guest that has only a copy of `bundles/`), else the one cargo built.
 pub fn repo() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    static REPO: OnceLock<PathBuf> = OnceLock::new();
+    REPO.get_or_init(|| match std::env::var_os("RT_TEST_REPO") {
+        Some(p) if !p.is_empty() => PathBuf::from(p),
+        _ => PathBuf::from(env!("CARGO_MANIFEST_DIR")),
+    })
+}
+
+/// `RT_TEST_CGROUP_DRIVER=systemd`: every create and run passes the global `--systemd-cgroup`
+/// and each container's cgroup is a systemd scope (see `cgroup_of`). Unset or `cgroupfs`: the
+/// runtime writes the cgroup tree itself. Only a host with systemd as PID 1 can do the former.
+pub fn systemd_driver() -> bool {
+    static SYSTEMD: OnceLock<bool> = OnceLock::new();
+    *SYSTEMD.get_or_init(|| match std::env::var("RT_TEST_CGROUP_DRIVER").as_deref() {
+        Ok("systemd") => true,
+        Ok("cgroupfs") | Ok("") | Err(_) => false,
+        Ok(other) => panic!("RT_TEST_CGROUP_DRIVER={other:?}: want systemd or cgroupfs"),
+    })
+}
+
+/// For container `id`: its `linux.cgroupsPath`, and where that puts its cgroup below
+/// /sys/fs/cgroup (in every v1 hierarchy, or the one v2 tree). The systemd form is
+/// `slice:prefix:name`, which runc makes the unit `prefix-name.scope` in that slice.
+pub fn cgroup_of(id: &str) -> (String, String) {
+    if systemd_driver() {
+        (
+            format!("system.slice:rt-test:{id}"),
+            format!("/system.slice/rt-test-{id}.scope"),
+        )
+    } else {
+        (format!("/rt-it-{id}"), format!("/rt-it-{id}"))
+    }
 }
 
 /// The busybox rootfs, built once per test run and copied into each bundle.
@@ -181,7 +213,12 @@ pub fn run_cmd(mut cmd: Command, stdin: Stdio) -> Out {
 /// A runtime command with `--root` set; cwd is `cwd`.
 pub fn rt_cmd(root: &Path, cwd: &Path, args: &[&str]) -> Command {
     let mut c = Command::new(rt_bin());
-    c.arg("--root").arg(root).args(args).current_dir(cwd);
+    c.arg("--root").arg(root);
+    if systemd_driver() && matches!(args.first(), Some(&"create") | Some(&"run")) {
+        // only where the cgroup is made: later commands must find the driver in the state
+        c.arg("--systemd-cgroup");
+    }
+    c.args(args).current_dir(cwd);
     // socket activation and sd_notify variables change which fds and sockets a runtime
     // hands over; the tests want the plain case whatever shell ran cargo
     for v in [
@@ -217,20 +254,22 @@ pub struct Ctr {
     pub bundle: tempfile::TempDir,
     /// Pids (with their start times) seen during the test, checked gone on drop.
     pids: std::cell::RefCell<Vec<(i32, u64)>>,
+    /// `linux.cgroupsPath` as the config gives it, and the cgroup it names (`cgroup_of`).
+    pub cgroups_path: String,
     pub cgroup: String,
     /// Report leftovers instead of failing: only for a runc behaviour rt means to improve.
     pub tolerate_leaks: std::cell::Cell<bool>,
 }
 
 impl Ctr {
-    /// A bundle with `config` (its cgroupsPath set to a findable `/rt-it-<id>`) and
-    /// a private copy of the busybox rootfs.
+    /// A bundle with `config` (its cgroupsPath set to a findable `/rt-it-<id>`, or a scope
+    /// under the systemd driver) and a private copy of the busybox rootfs.
     pub fn new(tag: &str, mut config: Value) -> Ctr {
         let n = SEQ.fetch_add(1, Ordering::SeqCst);
         let id = format!("it-{tag}-{}-{n}", std::process::id());
-        let cgroup = format!("/rt-it-{id}");
+        let (cgroups_path, cgroup) = cgroup_of(&id);
         if config.get("linux").is_some() {
-            config["linux"]["cgroupsPath"] = json!(cgroup);
+            config["linux"]["cgroupsPath"] = json!(cgroups_path);
         }
         let bundle = tempfile::Builder::new().prefix("rt-it-").tempdir().unwrap();
         let root = tempfile::Builder::new()
@@ -252,6 +291,7 @@ impl Ctr {
             root,
             bundle,
             pids: Default::default(),
+            cgroups_path,
             cgroup,
             tolerate_leaks: Default::default(),
         };
@@ -389,6 +429,13 @@ impl Ctr {
                 .into_iter()
                 .map(|d| format!("cgroup {d}")),
         );
+        if let Some(unit) = self.scope() {
+            // systemd keeps a transient unit's file while the unit is loaded (a failed one
+            // stays loaded until someone resets it)
+            if Path::new("/run/systemd/transient").join(&unit).exists() {
+                found.push(format!("systemd unit {unit}"));
+            }
+        }
         for &(pid, t) in self.pids.borrow().iter() {
             if process_alive(pid, t) {
                 found.push(format!("process {pid}"));
@@ -416,6 +463,11 @@ impl Drop for Ctr {
             left = self.leftovers();
         }
         if !left.is_empty() {
+            if let Some(unit) = self.scope() {
+                for verb in ["stop", "reset-failed"] {
+                    let _ = Command::new("systemctl").args([verb, &unit]).output();
+                }
+            }
             scrub(&self.cgroup);
             self.unmount_or_keep_bundle();
         }
@@ -431,6 +483,12 @@ impl Drop for Ctr {
 }
 
 impl Ctr {
+    /// The systemd unit of the container's cgroup, under the systemd driver.
+    fn scope(&self) -> Option<String> {
+        let unit = self.cgroup.rsplit('/').next()?;
+        (systemd_driver() && unit.ends_with(".scope")).then(|| unit.to_string())
+    }
+
     /// Removing a bundle that still has mounts under it could delete through them into
     /// whatever they show (a bind of a host directory): detach them, and if any stays,
     /// keep the bundle on disk rather than risk it.

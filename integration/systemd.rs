@@ -172,7 +172,10 @@ fn systemd_force_delete_stops_the_unit() {
 #[test]
 fn systemd_path_must_have_three_fields() {
     require_root!();
-    let c = Ctr::new("sdbad", config_with_args(&["true"]));
+    let mut cfg = config_with_args(&["true"]);
+    let c = Ctr::new("sdbad", cfg.clone());
+    cfg["linux"]["cgroupsPath"] = json!(format!("/rt-it-{}", c.id));
+    c.write_config(&cfg);
     let out = c.rt(&[
         "--systemd-cgroup",
         "create",

@@ -1,0 +1,66 @@
+#!/bin/bash
+# make test-v2: the integration tests of vm/scenarios on a pure cgroup v2 host with systemd as
+# PID 1 (a Debian 12 guest under qemu), against rt and the guest's runc, each with the cgroupfs
+# and the systemd cgroup driver. Prints the scenario table; fails when an enforced round fails.
+#   usage: vm/test-v2.sh [RT]   (RT: the rt to test, default the static release build)
+#   env: RT_VM_RUNTIMES="rt runc", RT_VM_DRIVERS="cgroupfs systemd": the rounds to run;
+#        RT_VM_TESTS="cgroups::oom_kill_and_event ...": only these tests of vm/scenarios;
+#        RT_V2_ENFORCE: the rounds that must pass (below); RT_VM_TIMEOUT: the guest's bound
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RT=${1:-target/x86_64-unknown-linux-gnu/release/rt}
+# The rounds whose failures fail make test-v2: all four.
+ENFORCE=${RT_V2_ENFORCE:-rt-cgroupfs rt-systemd runc-cgroupfs runc-systemd}
+OUT=target/vm
+SHARE=$OUT/share
+
+t=$SECONDS
+bash vm/build-guest.sh "$OUT/guest"
+echo "test-v2: guest ready in $((SECONDS - t)) s"
+
+# The integration tests as one binary (dynamically linked against glibc: host and guest are
+# both Debian 12).
+t=$SECONDS
+bin=$(cargo test --test integration --no-run --message-format=json-render-diagnostics |
+  sed -n 's/.*"executable":"\([^"]*integration-[^"]*\)".*/\1/p' | tail -1)
+[ -x "$bin" ] || { echo "test-v2: no integration test binary" >&2; exit 1; }
+[ -x "$RT" ] || { echo "test-v2: no $RT (make build)" >&2; exit 1; }
+echo "test-v2: test binary in $((SECONDS - t)) s"
+
+rm -rf "$SHARE"
+mkdir -p "$SHARE/bin" "$SHARE/repo"
+cp "$RT" "$SHARE/bin/rt"
+cp "$bin" "$SHARE/bin/integration"
+cp -a bundles "$SHARE/repo/"
+# The tests' busybox rootfs, made here: mkrootfs.sh's 400 links are a minute of forks under
+# emulation. The guest's busybox-static is the host's (same sources), so the guest takes it.
+bash bundles/mkrootfs.sh target/rt-test-rootfs
+tar -C target -cf "$SHARE/rt-test-rootfs.tar" rt-test-rootfs
+cp vm/scenarios "$SHARE/"
+cp vm/guest/tests.sh "$SHARE/job"
+for v in RT_VM_RUNTIMES RT_VM_DRIVERS RT_VM_TESTS; do
+  [ -z "${!v:-}" ] || printf '%s=%q\n' "$v" "${!v}"
+done > "$SHARE/env"
+
+t=$SECONDS
+st=0
+RT_VM_TIMEOUT=${RT_VM_TIMEOUT:-600} bash vm/boot.sh "$SHARE" || st=$?
+echo "test-v2: guest ran in $((SECONDS - t)) s (boot to job: $(sed -n 's/.* up \([0-9.]*\) s$/\1/p' "$SHARE/job.log") s)"
+# enforced: the rounds of ENFORCE that were asked for
+enforce=()
+for r in ${RT_VM_RUNTIMES:-rt runc}; do
+  for d in ${RT_VM_DRIVERS:-cgroupfs systemd}; do
+    [[ " $ENFORCE " != *" $r-$d "* ]] || enforce+=("$r-$d")
+  done
+done
+# the table even when the guest did not finish: what ran is shown
+python3 vm/report.py "$SHARE/results" vm/scenarios "${enforce[@]}" || exit 1
+if [ "$st" != 0 ]; then
+  case $st in
+    124) why="the guest timed out" ;;
+    125) why="the guest stopped before its job finished" ;;
+    *) why="the guest's job failed (exit $st)" ;;
+  esac
+  echo "test-v2: FAILED: $why" >&2
+  exit 1
+fi
