@@ -9,6 +9,7 @@ mod init;
 mod libcontainer;
 mod logging;
 mod rootfs;
+mod spec;
 #[cfg(not(test))]
 mod startup;
 

@@ -1,5 +1,5 @@
 use super::{Exit, GlobalOpts};
-use crate::libcontainer::default_spec;
+use crate::spec as default_spec;
 use anyhow::{bail, Context};
 use std::path::PathBuf;
 

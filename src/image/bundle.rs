@@ -18,7 +18,7 @@ pub const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/u
 /// mounts, capabilities and masked paths.
 pub fn default_spec() -> Value {
     // One default for `rt spec` and `rt bundle`: the image only overrides the process.
-    crate::libcontainer::default_spec::spec(false)
+    crate::spec::spec(false)
 }
 
 #[derive(Debug, Clone, Default)]

@@ -5,7 +5,6 @@ pub mod config;
 pub mod console;
 pub mod container;
 pub mod create;
-pub mod default_spec;
 pub mod exec;
 pub mod fdpass;
 pub mod features;
@@ -30,4 +29,4 @@ pub mod update;
 
 /// The runtime-spec version rt implements: written into state, `spec` and `features`, printed by
 /// `--version`.
-pub const OCI_VERSION: &str = "1.2.1";
+pub use crate::spec::OCI_VERSION;

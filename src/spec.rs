@@ -1,9 +1,13 @@
-//! The config.json `rt spec` writes: current runc's default (its specconv example): no ambient
-//! or inheritable capabilities, and a cgroup namespace only on a pure cgroup v2 host.
-use super::OCI_VERSION;
+//! The runtime-spec version rt speaks and the default config.json: current runc's default (its
+//! specconv example): no ambient or inheritable capabilities, and a cgroup namespace only on a
+//! pure cgroup v2 host. Shared by the runtime (`rt spec`) and the image side (`rt bundle`), so
+//! neither builds a config from inside the other.
 use serde_json::{json, Value};
 
 const CAPS: [&str; 3] = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"];
+
+/// The runtime-spec version of the configs rt writes and the state it reports.
+pub const OCI_VERSION: &str = "1.2.1";
 
 pub fn spec(rootless: bool) -> Value {
     let mut namespaces = vec![
