@@ -2,9 +2,7 @@
 //! master sent to the caller.
 use crate::rootfs::Tree;
 use anyhow::{Context, Result};
-use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
-use std::io::IoSlice;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 
 nix::ioctl_write_ptr_bad!(set_winsize, libc::TIOCSWINSZ, libc::winsize);
 
@@ -41,15 +39,8 @@ pub fn setup(
     if let Some(tree) = console_of {
         crate::rootfs::bind_console(tree, &slave)?;
     }
-    let fds = [master.as_raw_fd()];
-    sendmsg::<()>(
-        sock.as_raw_fd(),
-        &[IoSlice::new(name.as_bytes())],
-        &[ControlMessage::ScmRights(&fds)],
-        MsgFlags::empty(),
-        None,
-    )
-    .context("sending the pty master to the console socket")?;
+    crate::libcontainer::fdpass::send_fds(sock.as_fd(), name.as_bytes(), &[master.as_fd()])
+        .context("sending the pty master to the console socket")?;
     drop(master);
     drop(sock);
     // init is a session leader already (`super::new_session`): the pty becomes its tty.

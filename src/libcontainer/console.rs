@@ -1,11 +1,9 @@
 //! The caller's side of a container terminal, for `rt run` without --console-socket: receive the
 //! pty master from init and copy bytes between it and our own stdio.
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use nix::errno::Errno;
-use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
 use nix::sys::termios::{cfmakeraw, tcgetattr, tcsetattr, SetArg, Termios};
-use std::io::IoSliceMut;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
 /// The console the init sends its pty master to: the caller's own socketpair end (`run`, `exec`
 /// proxying themselves) or a connection to --console-socket.
@@ -21,25 +19,9 @@ pub fn connect(socket: Option<&std::path::Path>, own: Option<OwnedFd>) -> Result
 }
 
 pub fn recv_master(sock: &OwnedFd) -> Result<OwnedFd> {
-    let mut buf = [0u8; 4096];
-    let mut iov = [IoSliceMut::new(&mut buf)];
-    let mut space = nix::cmsg_space!([RawFd; 1]);
-    let msg = recvmsg::<()>(
-        sock.as_raw_fd(),
-        &mut iov,
-        Some(&mut space),
-        MsgFlags::MSG_CMSG_CLOEXEC,
-    )
-    .context("receiving the pty master")?;
-    for c in msg.cmsgs().context("reading the control message")? {
-        if let ControlMessageOwned::ScmRights(fds) = c {
-            if let Some(&fd) = fds.first() {
-                // SAFETY: the kernel just installed this fd for us.
-                return Ok(unsafe { OwnedFd::from_raw_fd(fd) });
-            }
-        }
-    }
-    bail!("init sent no pty master")
+    let (_, fds) = super::fdpass::recv_fds(sock.as_fd(), &mut [0u8; 4096])
+        .context("receiving the pty master")?;
+    fds.into_iter().next().context("init sent no pty master")
 }
 
 /// Puts our terminal in raw mode for the life of the value, so keys reach the container as typed.

@@ -157,7 +157,7 @@ pub fn hand_over(
             agent.path
         )
     })?;
-    super::fdpass::send_fd(&sock, &msg, listener.as_fd())
+    super::fdpass::send_fds(sock.as_fd(), &msg, &[listener.as_fd()])
         .with_context(|| format!("sending the seccomp listener to {}", agent.path))?;
     chan.send(&ToInit::SeccompDone)
 }

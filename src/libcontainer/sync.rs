@@ -1,4 +1,5 @@
 //! The parent ↔ init conversation: typed messages, one length-prefixed JSON document each.
+use super::fdpass;
 use anyhow::{bail, Context, Result};
 use oci_spec::runtime::Spec;
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
@@ -95,9 +96,6 @@ impl std::fmt::Debug for InitConfig {
 
 pub struct Channel(pub UnixStream);
 
-/// SCM_RIGHTS carries at most this many fds in one message (the kernel's SCM_MAX_FD).
-const FDS_PER_MESSAGE: usize = 253;
-
 impl Channel {
     /// Writes bytes already framed (`encode_listener`) with write(2) itself, the one syscall
     /// a notify rule may not name (std's socket writes are sendto).
@@ -115,13 +113,9 @@ impl Channel {
 
     /// Passes `fds` to the other side: one byte per message, the fds as its ancillary data.
     pub fn send_fds(&mut self, fds: &[std::os::fd::BorrowedFd<'_>]) -> Result<()> {
-        use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
-        use std::os::fd::AsRawFd;
-        for chunk in fds.chunks(FDS_PER_MESSAGE) {
-            let raw: Vec<i32> = chunk.iter().map(|f| f.as_raw_fd()).collect();
-            let iov = [std::io::IoSlice::new(b"f")];
-            let cmsg = [ControlMessage::ScmRights(&raw)];
-            sendmsg::<()>(self.0.as_raw_fd(), &iov, &cmsg, MsgFlags::empty(), None)
+        use std::os::fd::AsFd;
+        for chunk in fds.chunks(fdpass::MAX_FDS) {
+            fdpass::send_fds(self.0.as_fd(), b"f", chunk)
                 .context("sending fds over the sync socket")?;
         }
         Ok(())
@@ -129,32 +123,15 @@ impl Channel {
 
     /// Receives `n` fds sent by `send_fds`, close-on-exec.
     pub fn recv_fds(&mut self, n: usize) -> Result<Vec<std::os::fd::OwnedFd>> {
-        use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
-        use std::os::fd::{AsRawFd, FromRawFd};
+        use std::os::fd::AsFd;
         let mut out = Vec::with_capacity(n);
         while out.len() < n {
-            let mut byte = [0u8; 1];
-            let mut iov = [std::io::IoSliceMut::new(&mut byte)];
-            let mut space = nix::cmsg_space!([i32; FDS_PER_MESSAGE]);
-            let msg = recvmsg::<()>(
-                self.0.as_raw_fd(),
-                &mut iov,
-                Some(&mut space),
-                MsgFlags::MSG_CMSG_CLOEXEC,
-            )
-            .context("receiving fds over the sync socket")?;
-            if msg.bytes == 0 {
+            let (bytes, fds) = fdpass::recv_fds(self.0.as_fd(), &mut [0u8; 1])
+                .context("receiving fds over the sync socket")?;
+            if bytes == 0 {
                 bail!("the other side closed the sync socket before sending its fds");
             }
-            for c in msg.cmsgs().context("reading the fds' control message")? {
-                if let ControlMessageOwned::ScmRights(fds) = c {
-                    // SAFETY: the kernel just installed these fds in our table for us.
-                    out.extend(
-                        fds.into_iter()
-                            .map(|fd| unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) }),
-                    );
-                }
-            }
+            out.extend(fds);
         }
         if out.len() != n {
             bail!("expected {n} fds over the sync socket, got {}", out.len());
