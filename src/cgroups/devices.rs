@@ -62,6 +62,40 @@ pub fn access(r: &LinuxDeviceCgroup) -> Result<String> {
     Ok(kept)
 }
 
+/// One rule as every device controller takes it: the type letter, wildcards as None, and only
+/// the access letters that count.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Effective {
+    pub allow: bool,
+    pub typ: char,
+    pub major: Option<i64>,
+    pub minor: Option<i64>,
+    pub access: String,
+}
+
+/// The spec's rules followed by rt's default set, in the order they apply (later rules win):
+/// what v2's program and systemd's DeviceAllow are both built from.
+pub fn in_effect(rules: &[LinuxDeviceCgroup]) -> Result<Vec<Effective>> {
+    let mut all = Vec::with_capacity(rules.len() + DEFAULT_ALLOWED.len());
+    for r in rules {
+        all.push(Effective {
+            allow: r.allow(),
+            typ: type_char(r.typ())?,
+            major: r.major().filter(|m| *m >= 0),
+            minor: r.minor().filter(|m| *m >= 0),
+            access: access(r)?,
+        });
+    }
+    all.extend(DEFAULT_ALLOWED.iter().map(|d| Effective {
+        allow: d.allow,
+        typ: d.typ,
+        major: d.major,
+        minor: d.minor,
+        access: d.access.to_string(),
+    }));
+    Ok(all)
+}
+
 /// Formats one rule as "type major:minor access" for devices.allow / devices.deny.
 pub fn v1_line(r: &LinuxDeviceCgroup) -> Result<String> {
     let typ = type_char(r.typ())?;

@@ -5,7 +5,7 @@
 //! last to first: the first rule that matches decides, exactly as a later v1 rule overrides
 //! an earlier one. Without a matching rule access is allowed, which is v1's default too (a
 //! spec restricts by starting with the deny-all rule).
-use super::devices::{self, Rule};
+use super::devices;
 use anyhow::{Context, Result};
 use oci_spec::runtime::LinuxDeviceCgroup;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -71,48 +71,13 @@ fn access_bits(access: &str) -> i32 {
     })
 }
 
-/// A rule reduced to what the program checks.
-struct Entry {
-    allow: bool,
-    typ: char,
-    major: Option<i64>,
-    minor: Option<i64>,
-    bits: i32,
-}
-
-impl Entry {
-    fn from_spec(r: &LinuxDeviceCgroup) -> Result<Entry> {
-        let line = devices::v1_line(r)?; // validates type and access like v1 does
-        Ok(Entry {
-            allow: r.allow(),
-            typ: line.chars().next().unwrap_or('a'),
-            major: r.major().filter(|m| *m >= 0),
-            minor: r.minor().filter(|m| *m >= 0),
-            bits: access_bits(&devices::access(r)?),
-        })
-    }
-    fn from_default(d: &Rule) -> Entry {
-        Entry {
-            allow: d.allow,
-            typ: d.typ,
-            major: d.major,
-            minor: d.minor,
-            bits: access_bits(d.access),
-        }
-    }
-}
-
 /// Builds the program for the spec's rules followed by rt's default allowed devices.
 ///
 /// Access matching follows v1 for the common cases: an allow rule decides when it grants
 /// every requested bit, a deny rule when it denies any of them. (Allowing "r" and "w" in two
 /// separate rules then asking for "rw" falls through to earlier rules, stricter than v1.)
 pub fn program(rules: &[LinuxDeviceCgroup]) -> Result<Vec<Insn>> {
-    let mut all = rules
-        .iter()
-        .map(Entry::from_spec)
-        .collect::<Result<Vec<_>>>()?;
-    all.extend(devices::DEFAULT_ALLOWED.iter().map(Entry::from_default));
+    let all = devices::in_effect(rules)?;
     let mut prog = vec![
         insn(LDX_MEM_W, R2, R1, 0, 0),
         insn(ALU64_AND_K, R2, 0, 0, 0xffff),
@@ -123,7 +88,7 @@ pub fn program(rules: &[LinuxDeviceCgroup]) -> Result<Vec<Insn>> {
     ];
     let mut covered_all = false;
     for rule in all.iter().rev() {
-        let bits = rule.bits;
+        let bits = access_bits(&rule.access);
         let mut checks: Vec<Insn> = Vec::new();
         // Each check jumps past the rest of this block when it does not match; the offset is
         // patched once the block's length is known.

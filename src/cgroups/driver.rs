@@ -8,8 +8,8 @@ use anyhow::Result;
 use oci_spec::runtime::LinuxResources;
 
 pub trait Driver: Send + Sync {
-    /// As recorded with the container: "cgroupfs" or "systemd".
-    fn name(&self) -> &'static str;
+    /// As recorded with the container.
+    fn kind(&self) -> DriverKind;
     /// Whether rt makes the directories itself, before init exists (so init can be born in
     /// its cgroup2 directory). Otherwise they appear at `attach`.
     fn makes_dirs(&self) -> bool;
@@ -35,8 +35,8 @@ pub enum DriverKind {
 pub struct Cgroupfs;
 
 impl Driver for Cgroupfs {
-    fn name(&self) -> &'static str {
-        "cgroupfs"
+    fn kind(&self) -> DriverKind {
+        DriverKind::Cgroupfs
     }
 
     fn makes_dirs(&self) -> bool {

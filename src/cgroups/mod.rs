@@ -162,11 +162,7 @@ impl CgroupManager {
 
     /// Which driver made this cgroup, to be kept with the container.
     pub fn driver_kind(&self) -> DriverKind {
-        if self.driver.name() == "systemd" {
-            DriverKind::Systemd
-        } else {
-            DriverKind::Cgroupfs
-        }
+        self.driver.kind()
     }
 
     /// A manager over the cgroups the calling process itself is in: what a container sits in

@@ -5,7 +5,7 @@ pub mod dbus;
 mod props;
 pub mod unit;
 
-use super::{Driver, Mode};
+use super::{Driver, DriverKind, Mode};
 use anyhow::{bail, Context, Result};
 use dbus::{Bus, Call, Value};
 use oci_spec::runtime::LinuxResources;
@@ -169,8 +169,8 @@ fn props_value(list: Vec<props::Prop>) -> Value {
 }
 
 impl Driver for Systemd {
-    fn name(&self) -> &'static str {
-        "systemd"
+    fn kind(&self) -> DriverKind {
+        DriverKind::Systemd
     }
 
     fn makes_dirs(&self) -> bool {

@@ -5,7 +5,7 @@ use super::dbus::Value;
 use crate::cgroups::devices;
 use crate::cgroups::{convert, Mode};
 use anyhow::{bail, Context, Result};
-use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType, LinuxResources};
+use oci_spec::runtime::{LinuxDeviceCgroup, LinuxResources};
 
 pub type Prop = (String, Value);
 
@@ -206,42 +206,10 @@ fn unified(k: &str, v: &str, f: &Features) -> Result<Vec<Prop>> {
 /// eBPF program and rt's both have to allow an access, so the list must allow at least what
 /// rt's own program allows: the spec's rules are played out (later rules win) over rt's
 /// default set, as the program does.
-#[derive(Clone)]
-struct Rule {
-    allow: bool,
-    typ: char,
-    major: Option<i64>,
-    minor: Option<i64>,
-    access: String,
-}
-
 fn device_props(rules: &[LinuxDeviceCgroup]) -> Result<Vec<Prop>> {
-    let mut all: Vec<Rule> = Vec::new();
-    for r in rules {
-        let typ = match r.typ().unwrap_or(LinuxDeviceType::A) {
-            LinuxDeviceType::A => 'a',
-            LinuxDeviceType::B => 'b',
-            LinuxDeviceType::C | LinuxDeviceType::U => 'c',
-            LinuxDeviceType::P => continue,
-        };
-        let access = devices::access(r)?;
-        all.push(Rule {
-            allow: r.allow(),
-            typ,
-            major: r.major().filter(|m| *m >= 0),
-            minor: r.minor().filter(|m| *m >= 0),
-            access,
-        });
-    }
-    all.extend(devices::DEFAULT_ALLOWED.iter().map(|d| Rule {
-        allow: d.allow,
-        typ: d.typ,
-        major: d.major,
-        minor: d.minor,
-        access: d.access.to_string(),
-    }));
+    let all = devices::in_effect(rules)?;
     // None: everything is allowed, minus the deny rules (a "blacklist").
-    let mut allowed: Option<Vec<Rule>> = Some(Vec::new());
+    let mut allowed: Option<Vec<devices::Effective>> = Some(Vec::new());
     let mut denied = 0;
     for r in all {
         let everything = r.typ == 'a' && r.major.is_none() && r.minor.is_none();
@@ -284,7 +252,7 @@ fn device_props(rules: &[LinuxDeviceCgroup]) -> Result<Vec<Prop>> {
 
 /// systemd's names: "char-*" for every char device, the /proc/devices group for a major
 /// ("char-pts"), /dev/char/M:m for one device (only when it exists, or systemd refuses).
-fn device_allow_path(r: &Rule) -> Result<Option<String>> {
+fn device_allow_path(r: &devices::Effective) -> Result<Option<String>> {
     let kind = match r.typ {
         'c' => "char",
         'b' => "block",
