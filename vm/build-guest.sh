@@ -11,6 +11,11 @@ OUT=${1:-target/vm/guest}
 # (the reference runtime), busybox-static (the test containers' rootfs), iproute2 and kmod
 # (handy when debugging), the kernel.
 PKGS=systemd-sysv,udev,dbus,runc,busybox-static,iproute2,kmod,linux-image-amd64
+# The callers with their default systemd drivers (containerd, podman, dockerd), CRI's CNI
+# plugins, criu and the iptables it locks the network with, and a user session for rootless
+# (logind, the user's bus, subordinate ids).
+PKGS=$PKGS,containerd,podman,docker.io,containernetworking-plugins,criu,iptables
+PKGS=$PKGS,libpam-systemd,dbus-user-session,uidmap
 # The host's own Debian sources (a snapshot or mirror it is set up for), else Debian's CDN.
 SOURCES=/etc/apt/sources.list.d/debian.sources
 [ -f "$SOURCES" ] || SOURCES=
@@ -48,13 +53,15 @@ mmdebstrap --variant=minbase --mode=root --include="$PKGS" \
     echo 7e5c0c5e4b1d4a7f9d7b6a6c2e1f0a9b > "$1/etc/machine-id"
     echo rt-vm > "$1/etc/hostname"
     chroot "$1" systemctl mask -q apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer \
-      fstrim.timer dpkg-db-backup.timer serial-getty@ttyS0.service getty@tty1.service' \
+      fstrim.timer dpkg-db-backup.timer serial-getty@ttyS0.service getty@tty1.service
+    # the callers start when a test starts them, not at every boot (minutes under emulation)
+    chroot "$1" systemctl disable -q docker.service docker.socket containerd.service' \
   --customize-hook='rm -rf "$1/var/cache/apt/"*.bin "$1/var/lib/apt/lists/"*' \
   bookworm "$root" ${SOURCES:+"$SOURCES"}
 
 cp -L "$root/vmlinuz" "$OUT/vmlinuz"
 cp -L "$root/initrd.img" "$OUT/initrd.img"
 # The disk is made from the directory (no loop mount); snapshot=on in qemu keeps it pristine.
-mkfs.ext4 -q -L rt-vm -d "$root" "$OUT/disk.ext4" 2G
+mkfs.ext4 -q -L rt-vm -d "$root" "$OUT/disk.ext4" 3G
 echo "$key" > "$OUT/key"
 echo "guest: built in $OUT ($(du -sh --apparent-size "$OUT/disk.ext4" | cut -f1) disk, $(du -h "$OUT/initrd.img" | cut -f1) initrd)"
