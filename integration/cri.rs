@@ -25,7 +25,6 @@ use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 use tonic::transport::Channel;
 
@@ -40,13 +39,8 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// What a test needs that the host may lack: Err(reason) means skip.
 fn requirements() -> Result<(), String> {
-    need(&[
-        "containerd",
-        "ctr",
-        "containerd-shim-runc-v2",
-        "umoci",
-        "ip",
-    ])?;
+    need(&["containerd", "ctr", "containerd-shim-runc-v2", "ip"])?;
+    crate::peers::images::need_images(false)?;
     for plugin in ["bridge", "host-local", "loopback"] {
         if !Path::new("/usr/lib/cni").join(plugin).is_file() {
             return Err(format!(
@@ -69,34 +63,6 @@ fn readme_config() -> String {
         + 8;
     let end = start + k8s[start..].find("```").unwrap();
     k8s[start..end].to_string()
-}
-
-/// The busybox and pause images as one OCI layout tar, built once per test run (into a temp
-/// name, then renamed: another test binary may be importing the previous one).
-fn images_tar() -> &'static Path {
-    static TAR: OnceLock<PathBuf> = OnceLock::new();
-    TAR.get_or_init(|| {
-        let target = rootfs_cache().parent().unwrap().to_path_buf();
-        let tar = target.join("rt-cri-images.tar");
-        let tmp = target.join(format!("rt-cri-images.tar.{}", std::process::id()));
-        let layout = tempfile::tempdir().unwrap();
-        let dir = layout.path().join("l");
-        crate::peers::busybox_layout(&dir);
-        // The pause container is a static sleep: pid 1 of the sandbox, killed at its stop.
-        let mut c = Command::new("umoci");
-        c.args(["config", "--image"])
-            .arg(format!("{}:latest", dir.display()))
-            .args(["--tag", "pause", "--config.entrypoint", "/bin/sleep"])
-            .args(["--config.cmd", "inf"]);
-        let out = run(c);
-        assert!(out.status.success(), "umoci config: {out:#?}");
-        let mut c = Command::new("tar");
-        c.arg("-C").arg(&dir).arg("-cf").arg(&tmp).arg(".");
-        let out = run(c);
-        assert!(out.status.success(), "tar: {out:#?}");
-        fs::rename(&tmp, &tar).unwrap();
-        tar
-    })
 }
 
 static POD_SEQ: AtomicUsize = AtomicUsize::new(0);
@@ -236,7 +202,7 @@ impl Kube {
             std::thread::sleep(Duration::from_millis(100));
         }
         let mut imp = k.ctr(&["images", "import", "--base-name", "localhost/rt-busybox"]);
-        imp.arg(images_tar());
+        imp.arg(crate::peers::images::cri_images_tar());
         k.scene().ok(imp);
         Ok(k)
     }

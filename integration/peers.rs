@@ -9,6 +9,13 @@
 //! The runtime under test is `$RT_BIN` when set, so `RT_BIN=$(which runc)` runs the same
 //! scenarios against runc. A test prints `skip: <reason>` only when its caller is not
 //! installed or cannot start here.
+//!
+//! Each caller uses the cgroup driver of `RT_TEST_CGROUP_DRIVER` (`systemd_driver()`): its
+//! cgroupfs manager with a cgroup directory of the test's own, or its systemd manager (the
+//! default of podman and of dockerd on cgroup v2; `SystemdCgroup = true` for containerd's
+//! shim) with a slice of the test's own. The images are built here with umoci (and skopeo for
+//! dockerd), or taken ready-made from `$RT_TEST_IMAGES` (the v2 guest has neither tool:
+//! `vm/test-v2.sh` makes them on the host with `export_images_for_the_guest`).
 
 use crate::common::*;
 use serde_json::Value;
@@ -56,15 +63,6 @@ macro_rules! need_or_skip {
     };
 }
 
-fn fixtures() -> PathBuf {
-    let here = repo().join("../shared/fixtures");
-    if here.is_dir() {
-        here
-    } else {
-        PathBuf::from("/work/shared/fixtures")
-    }
-}
-
 /// The default `--root` of the runtime under test, used by callers that send none.
 fn default_root() -> PathBuf {
     if is_runc() {
@@ -92,6 +90,22 @@ pub(crate) fn run(cmd: Command) -> Out {
     run_cmd(cmd, Stdio::null())
 }
 
+/// `systemctl ARGS`, its outcome ignored: for tidying up only.
+pub(crate) fn systemctl(args: &[&str]) {
+    let mut c = clean_cmd("systemctl");
+    c.args(args);
+    let _ = run(c);
+}
+
+/// Whether systemd has unit `unit` in any state but inactive (active, activating, failed...).
+pub(crate) fn unit_exists(unit: &str) -> bool {
+    let mut c = clean_cmd("systemctl");
+    c.args(["show", unit, "-p", "ActiveState", "--value"]);
+    let out = run(c);
+    let state = out.stdout.trim();
+    out.status.success() && !state.is_empty() && state != "inactive"
+}
+
 /// Directories the callers create outside their temp dir whatever they are told; each
 /// test removes those it created (only when empty: another caller may be using them).
 const HOST_DIRS: &[&str] = &[
@@ -109,10 +123,15 @@ pub(crate) struct Scene {
     /// The wrapped runtime the caller is given.
     pub(crate) wrapper: PathBuf,
     argv_log: PathBuf,
-    /// The cgroup parent every container of this test goes under, e.g. `/rt-peers-123-ctr`.
+    /// The cgroup parent every container of this test goes under, below /sys/fs/cgroup:
+    /// `/rt-peers-123-ctr` (cgroupfs), or the slice's directory `/rt_peers_123_ctr.slice`.
     pub(crate) cgroup: String,
+    /// Under the systemd driver, the slice unit of `cgroup` (`rt_peers_123_ctr.slice`: its
+    /// name has no dash, which would make systemd nest it under a parent slice), stopped
+    /// at the end with whatever units are left in it.
+    pub(crate) slice: Option<String>,
     /// Cgroup children the caller itself owns (podman's `conmon`): not leaks of the runtime.
-    caller_cgroups: &'static [&'static str],
+    pub(crate) caller_cgroups: &'static [&'static str],
     /// Runtime roots under `dir` that must hold no container when the test ends.
     pub(crate) runtime_roots: Vec<PathBuf>,
     /// (containerd address, namespace) of the shims this test's containers get.
@@ -150,10 +169,21 @@ impl Scene {
         .unwrap();
         fs::set_permissions(&wrapper, fs::Permissions::from_mode(0o755)).unwrap();
         fs::write(&argv_log, "").unwrap();
+        let (cgroup, slice) = if systemd_driver() {
+            let slice = format!(
+                "rt_peers_{}_{}.slice",
+                std::process::id(),
+                tag.replace('-', "_")
+            );
+            (format!("/{slice}"), Some(slice))
+        } else {
+            (format!("/rt-peers-{}-{tag}", std::process::id()), None)
+        };
         Scene {
             wrapper,
             argv_log,
-            cgroup: format!("/rt-peers-{}-{tag}", std::process::id()),
+            cgroup,
+            slice,
             caller_cgroups,
             runtime_roots: vec![],
             shim_owners: vec![],
@@ -173,6 +203,31 @@ impl Scene {
 
     pub(crate) fn path(&self, rel: &str) -> PathBuf {
         self.dir.path().join(rel)
+    }
+
+    /// Where the caller must have put a container it calls `name` (below /sys/fs/cgroup):
+    /// `<cgroup>/<name>`, or under the systemd driver the scope `<name>.scope` in the slice.
+    pub(crate) fn container_cgroup(&self, name: &str) -> String {
+        match &self.slice {
+            Some(_) => format!("{}/{name}.scope", self.cgroup),
+            None => format!("{}/{name}", self.cgroup),
+        }
+    }
+
+    /// Asserts that `pid` is in the cgroup `container_cgroup` names, and under the systemd
+    /// driver that its scope is an active unit (so systemd, not the runtime, owns it).
+    #[track_caller]
+    pub(crate) fn assert_container_cgroup(&self, pid: i64, name: &str) {
+        let want = self.container_cgroup(name);
+        assert_in_cgroup_everywhere(pid, &want, name);
+        if self.slice.is_some() {
+            let unit = want.rsplit('/').next().unwrap();
+            assert!(
+                unit_exists(unit),
+                "no systemd unit {unit}: {}",
+                self.story()
+            );
+        }
     }
 
     /// Start the daemon (output to `daemon.log`) and wait until `ready` says it serves.
@@ -283,6 +338,23 @@ impl Scene {
             .collect()
     }
 
+    /// The systemd units the runtime made for this test's containers and systemd still has:
+    /// every caller names a container's scope `<prefix>-<id>.scope`, and systemd keeps a
+    /// transient unit's file while the unit is loaded (a failed one until it is reset).
+    fn container_units(&self) -> Vec<String> {
+        if self.slice.is_none() {
+            return vec![];
+        }
+        let ids = self.created_ids();
+        fs::read_dir("/run/systemd/transient")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| e.file_name().into_string().ok())
+            .filter(|n| ids.iter().any(|id| n.ends_with(&format!("-{id}.scope"))))
+            .collect()
+    }
+
     /// This test's cgroup dirs in every hierarchy, deepest first.
     fn cgroup_tree(&self) -> Vec<PathBuf> {
         let mut all = vec![];
@@ -383,6 +455,11 @@ impl Scene {
                 .into_iter()
                 .map(|p| format!("shim socket {}", p.display())),
         );
+        left.extend(
+            self.container_units()
+                .into_iter()
+                .map(|u| format!("systemd unit {u}")),
+        );
         for root in &self.runtime_roots {
             // containerd's shim roots are per namespace: <root>/<ns>/<id>
             let mut dirs = vec![];
@@ -448,6 +525,14 @@ impl Scene {
         }
         for mp in self.mounts().iter().rev() {
             let _ = nix::mount::umount2(mp.as_str(), nix::mount::MntFlags::MNT_DETACH);
+        }
+        if let Some(slice) = &self.slice {
+            // the slice and everything in it; failed units stay loaded until reset
+            let units = self.container_units();
+            systemctl(&["stop", slice]);
+            for u in units.iter().chain([slice]) {
+                systemctl(&["reset-failed", u]);
+            }
         }
         for _ in 0..50 {
             let tree = self.cgroup_tree();
@@ -557,14 +642,6 @@ pub(crate) fn walk_dirs(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// A one-layer busybox OCI image layout at `dir` (tag "latest").
-pub(crate) fn busybox_layout(dir: &Path) {
-    let mut c = Command::new("bash");
-    c.arg(fixtures().join("mk-busybox-image.sh")).arg(dir);
-    let out = run(c);
-    assert!(out.status.success(), "mk-busybox-image.sh: {out:#?}");
-}
-
 /// `cmd` run by `script -qec` (util-linux), which gives it a terminal: `ctr run -t` and
 /// `podman run -it` want one of their own. The line is quoted for script's `sh -c`.
 fn under_script(cmd: &mut Command) -> Command {
@@ -592,4 +669,7 @@ pub(crate) fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
 mod containerd;
 mod docker;
 mod features;
+pub(crate) mod images;
 mod podman;
+
+pub(crate) use images::busybox_layout;

@@ -15,17 +15,24 @@ install -m 755 $S/bin/integration /usr/local/bin/rt-integration
 # The tests read bundles/ from the share; their busybox rootfs, made on the host, goes where
 # they look for it (mkrootfs.sh finds it complete), on the guest's disk.
 export RT_TEST_REPO=$S/repo CARGO_TARGET_DIR=/var/tmp/rt-test RUST_BACKTRACE=0
+# the callers' images, made on the host (peers::images)
+export RT_TEST_IMAGES=$S/images
 mkdir -p $CARGO_TARGET_DIR
 tar -C $CARGO_TARGET_DIR -xf $S/rt-test-rootfs.tar
 echo "guest: $(uname -r), $(systemctl --version | head -1), cgroup $(stat -fc %T /sys/fs/cgroup), up $(cut -d' ' -f1 /proc/uptime) s"
 
 # Everything a round may have left in the guest, whatever the runtime: cgroups and units of
 # the tests' names, processes other than this job's own in its cgroup, tests' temp dirs.
+# The callers' (integration/peers.rs, cri.rs): their test cgroups and slices, the scopes
+# each caller names its containers (and podman its conmons) by, their temp dirs.
 leftovers() {
-  find /sys/fs/cgroup -type d \( -name 'rt-it-*' -o -name 'rt-test-*' -o -name 'it-*' \) 2>/dev/null
-  systemctl list-units --all --plain --no-legend 'rt-test-*' 'runc-*' 2>/dev/null
-  ls -d /run/systemd/transient/rt-test-* 2>/dev/null
-  ls -d /tmp/rt-it-* /tmp/rt-root-* 2>/dev/null
+  find /sys/fs/cgroup -type d \( -name 'rt-it-*' -o -name 'rt-test-*' -o -name 'it-*' \
+    -o -name 'rt-peers-*' -o -name 'rt_peers_*' -o -name 'kubepods*' \) 2>/dev/null
+  systemctl list-units --all --plain --no-legend 'rt-test-*' 'runc-*' 'rt_peers_*' \
+    'rt-peers-*' 'libpod-*' 'docker-*.scope' 'cri-containerd-*' 'kubepods*' 2>/dev/null
+  ls -d /run/systemd/transient/rt-test-* /run/systemd/transient/rt_peers_* \
+    /run/systemd/transient/libpod-* /run/systemd/transient/cri-containerd-* 2>/dev/null
+  ls -d /tmp/rt-it-* /tmp/rt-root-* /tmp/rt-peers-* 2>/dev/null
   local p cmd ppid
   for p in $(cat /sys/fs/cgroup/system.slice/rt-vm-job.service/cgroup.procs); do
     # this shell, the unit's sh -c above it, and this function's own command substitutions
@@ -52,7 +59,7 @@ for runtime in ${RT_VM_RUNTIMES:-rt runc}; do
     # one test process per round, one test at a time (the timing-sensitive ones stay calm),
     # with the output of passing tests too (that is where a test says "skip:"); libtest prints
     # a test's line when it ends, so stamping those lines as they come times each test
-    RT_BIN=$bin RT_TEST_CGROUP_DRIVER=$driver timeout -s KILL 900 \
+    RT_BIN=$bin RT_TEST_CGROUP_DRIVER=$driver timeout -s KILL 1500 \
       rt-integration --exact --test-threads=1 --show-output $tests 2>&1 |
       while IFS= read -r l; do
         case $l in
