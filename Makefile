@@ -11,7 +11,7 @@ HOST := $(shell rustc -vV 2>/dev/null | sed -n 's/^host: //p')
 RELEASE_RUSTFLAGS ?= -C target-feature=+crt-static -C relocation-model=static
 RT_RELEASE := target/$(HOST)/release/rt
 
-.PHONY: all build setup test test-runc test-v2 demo bench bench-cri bench-v2 hot-functions clean
+.PHONY: all build setup test test-runc test-v2 demo bench bench-cri bench-cri-v2 bench-v2 hot-functions clean
 
 all: build
 
@@ -57,6 +57,12 @@ bench: build
 # (integration/cri/latency.rs prints the medians and the ratio).
 bench-cri: setup build
 	RT_BIN=$(CURDIR)/$(RT_RELEASE) $(CARGO) test --test integration -- cri::latency --nocapture
+
+# The same in the v2 guest, with each cgroup driver (SystemdCgroup = true under systemd): the
+# cri-latency scenario of vm/scenarios.more, whose medians and ratios test-v2.sh prints.
+bench-cri-v2: setup build
+	RT_VM_MORE=1 RT_VM_RUNTIMES=rt RT_VM_TESTS=cri::latency::cri_pod_start_latency_rt_vs_runc \
+	  bash vm/test-v2.sh $(RT_RELEASE)
 
 # Re-lists the functions build.rs packs together at the start of the binary (bench/hotpath.py).
 hot-functions:

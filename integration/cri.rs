@@ -12,10 +12,18 @@
 //! test then proves nothing is left: no shim or container process, no mount (rootfs, shm,
 //! netns), no cgroup, no runtime state, no veth or CNI state, and containerd stopped.
 //!
+//! Under the systemd driver (`RT_TEST_CGROUP_DRIVER=systemd`, the v2 guest) both handlers get
+//! `SystemdCgroup = true`, and kubelet's part is its systemd driver's: each pod's cgroup
+//! parent is the slice kubelet names (`/kubepods.slice/kubepods-burstable.slice/
+//! kubepods-burstable-pod<uid>.slice`, made before RunPodSandbox and stopped after
+//! RemovePodSandbox), so a container's cgroupsPath is
+//! `kubepods-burstable-pod<uid>.slice:cri-containerd:<id>`. Those names are kubelet's own: a
+//! test refuses to run (skip) where a kubepods.slice already exists.
+//!
 //! Runtime-agnostic: `RT_BIN=/usr/sbin/runc` puts runc behind the same `rt` handler.
 
 use crate::common::*;
-use crate::peers::{clean_cmd, need, run, Scene};
+use crate::peers::{clean_cmd, need, run, unit_exists, Scene};
 use k8s_cri::v1 as cri;
 use k8s_cri::v1::image_service_client::ImageServiceClient;
 use k8s_cri::v1::runtime_service_client::RuntimeServiceClient;
@@ -31,6 +39,8 @@ use tonic::transport::Channel;
 pub const BUSYBOX: &str = "localhost/rt-busybox:latest";
 pub const PAUSE: &str = "localhost/rt-busybox:pause";
 const NS: &str = "k8s.io";
+/// kubelet's top slice under its systemd cgroup driver.
+const KUBEPODS: &str = "kubepods.slice";
 /// The pods' subnet. The bridge has no address on the host, so nothing outside the pods'
 /// own network namespaces is ever routed to it.
 pub const SUBNET: &str = "10.254.77";
@@ -113,7 +123,25 @@ impl Kube {
         let mut s = Scene::new(&format!("cri-{tag}"), &[]);
         let d = s.dir.path().to_str().unwrap().to_string();
         let rt = bin.unwrap_or(&s.wrapper).to_str().unwrap().to_string();
-        let cfg = readme_config().replace("$D", &d).replace("$RT", &rt);
+        let mut cfg = readme_config().replace("$D", &d).replace("$RT", &rt);
+        if s.slice.is_some() {
+            if unit_exists(KUBEPODS) {
+                return Err(format!(
+                    "{KUBEPODS} exists: a kubelet runs here, whose pods these tests must not touch"
+                ));
+            }
+            // Every pod slice goes under kubepods.slice: the test's cgroup, stopped at its end.
+            s.cgroup = format!("/{KUBEPODS}");
+            s.slice = Some(KUBEPODS.into());
+            // the QoS class's slice, the pods' parent, is kubelet's as well
+            s.caller_cgroups = &["kubepods-burstable.slice"];
+            let n = cfg.matches("SystemdCgroup = false").count();
+            assert_eq!(
+                n, 2,
+                "the README's config has SystemdCgroup for both handlers"
+            );
+            cfg = cfg.replace("SystemdCgroup = false", "SystemdCgroup = true");
+        }
         let cfg_path = s.path("config.toml");
         fs::write(&cfg_path, cfg).unwrap();
         s.runtime_roots.push(s.path("rt-root"));
@@ -309,10 +337,13 @@ impl Drop for Kube {
         for f in self.cni_cache() {
             let _ = fs::remove_file(f);
         }
-        // The test's cgroup parents of pods that did not get removed (a failed test).
-        for parent in self.pod_cgroups.borrow().iter() {
-            for d in cgroup_dirs(parent) {
-                let _ = fs::remove_dir(d);
+        // The test's cgroup parents of pods that did not get removed (a failed test); under
+        // systemd the Scene stops kubepods.slice with all in it.
+        if self.scene().slice.is_none() {
+            for parent in self.pod_cgroups.borrow().iter() {
+                for d in cgroup_dirs(parent) {
+                    let _ = fs::remove_dir(d);
+                }
             }
         }
         let mut c = Command::new("ip");

@@ -133,7 +133,8 @@ fn cri_kubelet_path() {
     }
 
     // UpdateContainerResources lands in the cgroup (runtime `update`).
-    let cg = k.cgroup(&id);
+    let cg = k.cgroup_of(&pod, &id, k.pid(&id));
+    k.cgroup_of(&pod, &pod.id, sandbox_pid(&k, &pod));
     let r = k.update_container_resources(cri::UpdateContainerResourcesRequest {
         container_id: id.clone(),
         linux: Some(cri::LinuxContainerResources {
@@ -146,12 +147,7 @@ fn cri_kubelet_path() {
         ..Default::default()
     });
     k.ok("UpdateContainerResources", r);
-    assert_eq!(
-        v1_file("memory", &cg, "memory.limit_in_bytes"),
-        (96u64 << 20).to_string()
-    );
-    assert_eq!(v1_file("cpu", &cg, "cpu.cfs_quota_us"), "30000");
-    assert_eq!(v1_file("cpu", &cg, "cpu.shares"), "256");
+    cg.assert_limits(96 << 20, 30_000, 100_000, 256);
     let argv = k.scene().argv();
     assert!(
         argv.lines()

@@ -1,7 +1,8 @@
 //! Pod start latency through the CRI, the runtime under test (handler `rt`, no argv wrapper)
 //! against runc (handler `runc`) in the same containerd, interleaved: RunPodSandbox →
 //! CreateContainer → StartContainer → ContainerStatus says running. A benchmark: printed,
-//! never asserted. `RT_BIN=target/<triple>/release/rt` times the release build.
+//! never asserted. `RT_BIN=target/<triple>/release/rt` times the release build; under
+//! `RT_TEST_CGROUP_DRIVER=systemd` both handlers have `SystemdCgroup = true` (`make bench-cri-v2`).
 
 use super::*;
 
@@ -18,6 +19,10 @@ fn ms(d: Duration) -> f64 {
 
 #[test]
 fn cri_pod_start_latency_rt_vs_runc() {
+    if is_runc() {
+        eprintln!("skip: the runtime under test is runc: nothing to compare runc with");
+        return;
+    }
     let k = kube_or_skip!("latency", &rt_bin());
     let handlers = ["rt", "runc"];
     // Per handler: (sandbox ready, container running), both from the RunPodSandbox call.

@@ -30,12 +30,21 @@ fn ns_options(network: cri::NamespaceMode) -> cri::NamespaceOption {
 
 impl Kube {
     /// The config kubelet sends for pod `name`: its log directory (made, as kubelet makes it)
-    /// and a cgroup parent below the test's cgroup.
+    /// and a cgroup parent below the test's cgroup, or under the systemd driver the pod's slice
+    /// as kubelet names it (dashes of the uid escaped), which kubelet starts first.
     pub fn pod_config(&self, name: &str, host_network: bool) -> cri::PodSandboxConfig {
         let uid = format!("{name}-{}", POD_SEQ.fetch_add(1, Ordering::Relaxed));
         let log_dir = self.path(&format!("pods/default_{name}_{uid}"));
         fs::create_dir_all(&log_dir).unwrap();
-        let cgroup_parent = format!("{}/pod{uid}", self.scene().cgroup);
+        let cgroup_parent = if self.scene().slice.is_some() {
+            let slice = format!("kubepods-burstable-pod{}.slice", uid.replace('-', "_"));
+            let mut c = clean_cmd("systemctl");
+            c.args(["start", &slice]);
+            self.scene().ok(c);
+            format!("/kubepods.slice/kubepods-burstable.slice/{slice}")
+        } else {
+            format!("{}/pod{uid}", self.scene().cgroup)
+        };
         self.pod_cgroups.borrow_mut().push(cgroup_parent.clone());
         let network = if host_network {
             cri::NamespaceMode::Node
@@ -187,13 +196,47 @@ impl Kube {
         info["pid"].as_i64().expect("verbose status has a pid") as i32
     }
 
-    /// The container's cgroup path (cgroupfs: `<pod cgroup parent>/<id>`).
-    pub fn cgroup(&self, id: &str) -> String {
-        let (_, info) = self.ctr_status(id);
+    /// The cgroupsPath the CRI plugin gave container `id`, or the sandbox of `pod`.
+    pub fn cgroups_path(&self, pod: &Pod, id: &str) -> String {
+        let info = if id == pod.id {
+            let r = self.pod_sandbox_status(cri::PodSandboxStatusRequest {
+                pod_sandbox_id: pod.id.clone(),
+                verbose: true,
+            });
+            serde_json::from_str(&self.ok("PodSandboxStatus", r).info["info"]).unwrap()
+        } else {
+            self.ctr_status(id).1
+        };
         info["runtimeSpec"]["linux"]["cgroupsPath"]
             .as_str()
             .expect("runtime spec has a cgroupsPath")
             .to_string()
+    }
+
+    /// The cgroup of container `id` (or of a pod's sandbox) of `pod`, checked to be where the
+    /// CRI plugin asked for it: cgroupsPath `<pod cgroup parent>/<id>` (cgroupfs), or
+    /// `<pod slice>:cri-containerd:<id>` and the scope `cri-containerd-<id>.scope` in the pod's
+    /// slice (systemd); the init `pid` is in it.
+    #[track_caller]
+    pub fn cgroup_of(&self, pod: &Pod, id: &str, pid: i32) -> Cgroup {
+        let parent = &pod.config.linux.as_ref().unwrap().cgroup_parent;
+        let path = self.cgroups_path(pod, id);
+        let dir = if self.scene().slice.is_some() {
+            let slice = parent.rsplit('/').next().unwrap();
+            assert_eq!(path, format!("{slice}:cri-containerd:{id}"));
+            let unit = format!("cri-containerd-{id}.scope");
+            assert!(
+                unit_exists(&unit),
+                "no unit {unit}: {}",
+                self.scene().story()
+            );
+            format!("{parent}/{unit}")
+        } else {
+            assert_eq!(path, format!("{parent}/{id}"));
+            path
+        };
+        assert_in_cgroup_everywhere(pid as i64, &dir, id);
+        Cgroup { dir }
     }
 
     /// ExecSync: (exit code, stdout, stderr).
@@ -254,7 +297,19 @@ impl Kube {
                 .map(|e| e.path())
                 .collect();
             assert!(kids.is_empty(), "pod cgroup {d} still has {kids:?}");
-            fs::remove_dir(&d).unwrap_or_else(|e| panic!("rmdir {d}: {e}"));
+            if self.scene().slice.is_none() {
+                fs::remove_dir(&d).unwrap_or_else(|e| panic!("rmdir {d}: {e}"));
+            }
+        }
+        if self.scene().slice.is_some() {
+            let slice = parent.rsplit('/').next().unwrap();
+            let mut c = clean_cmd("systemctl");
+            c.args(["stop", slice]);
+            self.scene().ok(c);
+            assert!(
+                cgroup_dirs(parent).is_empty(),
+                "{slice} stopped, its cgroup stays"
+            );
         }
     }
 
@@ -287,16 +342,53 @@ pub fn cri_log(path: &Path) -> Vec<(String, String, String)> {
         .collect()
 }
 
-/// A cgroup v1 file of a container (`controller/<cgroup>/file`), trimmed.
-pub fn v1_file(controller: &str, cgroup: &str, file: &str) -> String {
-    let p = format!(
-        "/sys/fs/cgroup/{controller}/{}/{file}",
-        cgroup.trim_start_matches('/')
-    );
-    fs::read_to_string(&p)
-        .unwrap_or_else(|e| panic!("read {p}: {e}"))
-        .trim()
-        .to_string()
+/// A container's cgroup, below /sys/fs/cgroup (in each v1 hierarchy, or the v2 tree).
+pub struct Cgroup {
+    pub dir: String,
+}
+
+/// What a pure cgroup v2 host is: one tree at /sys/fs/cgroup.
+pub fn cgroup_v2() -> bool {
+    Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
+}
+
+impl Cgroup {
+    /// A file of the cgroup, trimmed: `controller/<cgroup>/v1` on a v1 host, `<cgroup>/v2` on a
+    /// pure v2 host.
+    #[track_caller]
+    pub fn read(&self, controller: &str, v1: &str, v2: &str) -> String {
+        let rel = self.dir.trim_start_matches('/');
+        let p = if cgroup_v2() {
+            format!("/sys/fs/cgroup/{rel}/{v2}")
+        } else {
+            format!("/sys/fs/cgroup/{controller}/{rel}/{v1}")
+        };
+        fs::read_to_string(&p)
+            .unwrap_or_else(|e| panic!("read {p}: {e}"))
+            .trim()
+            .to_string()
+    }
+
+    /// Asserts the memory and CPU limits a container got, in v1's files or their v2
+    /// equivalents (runc's conversions: `cpu.max` "quota period", shares to `cpu.weight`).
+    #[track_caller]
+    pub fn assert_limits(&self, memory: u64, quota: i64, period: u64, shares: u64) {
+        if cgroup_v2() {
+            assert_eq!(self.read("", "", "memory.max"), memory.to_string());
+            assert_eq!(self.read("", "", "cpu.max"), format!("{quota} {period}"));
+            let weight = 1 + ((shares - 2) * 9999) / 262142;
+            assert_eq!(self.read("", "", "cpu.weight"), weight.to_string());
+        } else {
+            let mem = self.read("memory", "memory.limit_in_bytes", "");
+            assert_eq!(mem, memory.to_string());
+            assert_eq!(self.read("cpu", "cpu.cfs_quota_us", ""), quota.to_string());
+            assert_eq!(
+                self.read("cpu", "cpu.cfs_period_us", ""),
+                period.to_string()
+            );
+            assert_eq!(self.read("cpu", "cpu.shares", ""), shares.to_string());
+        }
+    }
 }
 
 /// A line of /proc/PID/status (`Uid`, `Seccomp`, ...), value part.
