@@ -12,6 +12,7 @@ mod rootfs;
 mod spec;
 #[cfg(not(test))]
 mod startup;
+mod userns;
 
 use clap::{Parser, Subcommand};
 use commands::GlobalOpts;
@@ -102,7 +103,7 @@ enum Command {
 #[cfg_attr(test, allow(dead_code))]
 fn global_opts(cli: &Cli) -> anyhow::Result<GlobalOpts> {
     use libcontainer::rootless;
-    let rootless = rootless::detect(rootless::parse_flag(&cli.rootless)?);
+    let rootless = rootless::detect(rootless::parse_flag(&cli.rootless)?, cli.systemd_cgroup);
     let root = match &cli.root {
         Some(r) => r.clone(),
         None => rootless::default_state_root()?,

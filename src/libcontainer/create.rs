@@ -115,7 +115,8 @@ pub fn create(root: &Path, opts: CreateOpts) -> Result<Container> {
         .map(|p| p.to_string_lossy().into_owned());
     let cgroup = if opts.systemd_cgroup {
         let annotations = spec.annotations().iter().flatten();
-        CgroupManager::systemd(cgroups_path.as_deref(), opts.id, annotations)?
+        let user = opts.rootless.cgroups;
+        CgroupManager::systemd(cgroups_path.as_deref(), opts.id, annotations, user)?
     } else {
         CgroupManager::new(cgroups_path.as_deref(), opts.id)?
     };

@@ -25,7 +25,10 @@ leftovers() {
   find /sys/fs/cgroup -type d \( -name 'rt-it-*' -o -name 'rt-test-*' -o -name 'it-*' \) 2>/dev/null
   systemctl list-units --all --plain --no-legend 'rt-test-*' 'runc-*' 2>/dev/null
   ls -d /run/systemd/transient/rt-test-* 2>/dev/null
-  ls -d /tmp/rt-it-* /tmp/rt-root-* 2>/dev/null
+  ls -d /tmp/rt-it-* /tmp/rt-root-* /tmp/rt-rl-* 2>/dev/null
+  # the rootless tests' users, their systemd and runtime dirs
+  getent passwd | grep '^rtrl' | cut -d: -f1 | sed 's/^/user /'
+  ls -d /run/user/* /var/lib/systemd/linger/rtrl* 2>/dev/null
   local p cmd ppid
   for p in $(cat /sys/fs/cgroup/system.slice/rt-vm-job.service/cgroup.procs); do
     # this shell, the unit's sh -c above it, and this function's own command substitutions
