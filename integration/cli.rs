@@ -316,9 +316,14 @@ fn help_and_version_as_runc() {
                 "{out:#?}"
             );
         }
-        let out = run(&["foo", "-h"]);
-        assert_ne!(out.code(), 0, "{out:#?}");
-        assert!(out.stderr.contains("No help topic for 'foo'"), "{out:#?}");
+        for args in [
+            &["foo", "-h"][..],
+            &["--root", "/nonexistent", "foo", "--help"],
+        ] {
+            let out = run(args);
+            assert_ne!(out.code(), 0, "{out:#?}");
+            assert!(out.stderr.contains("No help topic for 'foo'"), "{out:#?}");
+        }
     }
 }
 

@@ -162,7 +162,7 @@ fn parse() -> Result<Cli, clap::Error> {
 
 #[cfg_attr(test, allow(dead_code))]
 fn asks_for_help() -> bool {
-    std::env::args().skip(2).any(|a| a == "-h" || a == "--help")
+    std::env::args().any(|a| a == "-h" || a == "--help")
 }
 
 #[cfg_attr(test, allow(dead_code))]
@@ -172,7 +172,10 @@ fn run() {
     let mut cli = parse().unwrap_or_else(|e| {
         if e.kind() == clap::error::ErrorKind::InvalidSubcommand && asks_for_help() {
             // runc's words for help on a command it does not have
-            let topic = std::env::args().nth(1).unwrap_or_default();
+            let topic = match e.get(clap::error::ContextKind::InvalidSubcommand) {
+                Some(clap::error::ContextValue::String(s)) => s.clone(),
+                _ => String::new(),
+            };
             logging::fatal(&anyhow::anyhow!("No help topic for '{topic}'"));
             std::process::exit(3)
         }
