@@ -268,6 +268,11 @@ fn rootless_podman_with_the_systemd_cgroup_manager() {
         eprintln!("skip: podman or newuidmap (uidmap) is not installed");
         return;
     }
+    // before the user: it goes after the user's processes (podman's pause process, conmon)
+    let dir = tempfile::Builder::new()
+        .prefix("rt-rl-podman-")
+        .tempdir()
+        .unwrap();
     let Some(u) = User::with_systemd() else {
         return;
     };
@@ -275,10 +280,6 @@ fn rootless_podman_with_the_systemd_cgroup_manager() {
         eprintln!("skip: useradd gave {} no subordinate ids", u.name);
         return;
     }
-    let dir = tempfile::Builder::new()
-        .prefix("rt-rl-podman-")
-        .tempdir()
-        .unwrap();
     let d = dir.path();
     // the image: the tests' busybox rootfs as a tarball podman imports (no registry needed)
     let tar = d.join("busybox.tar");
