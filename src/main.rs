@@ -45,6 +45,9 @@ struct Cli {
     /// user namespace)
     #[arg(long, default_value = "auto")]
     rootless: String,
+    /// The criu binary for checkpoint and restore
+    #[arg(long, default_value = "criu")]
+    criu: PathBuf,
     /// Print the version
     #[arg(short = 'v', long)]
     version: bool,
@@ -80,6 +83,10 @@ enum Command {
     Events(commands::events::Args),
     /// Print the runtime-spec features document: what rt implements
     Features(commands::features::Args),
+    /// Checkpoint a running container with criu
+    Checkpoint(commands::checkpoint::Args),
+    /// Restore a container from a checkpoint
+    Restore(commands::restore::Args),
     /// Write a default config.json
     Spec(commands::spec::Args),
     /// List containers
@@ -111,6 +118,7 @@ fn global_opts(cli: &Cli) -> anyhow::Result<GlobalOpts> {
         root,
         systemd_cgroup: cli.systemd_cgroup,
         rootless,
+        criu: cli.criu.clone(),
     })
 }
 
@@ -129,11 +137,26 @@ pub extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) ->
     std::process::exit(0)
 }
 
+/// go-runc sends `restore ... -no-subreaper` with one dash (Go's flag parsing takes both).
+#[cfg_attr(test, allow(dead_code))]
+fn go_style_args(args: impl Iterator<Item = std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    let mut out: Vec<std::ffi::OsString> = Vec::new();
+    for a in args {
+        let restoring = out.iter().any(|x| x == "restore") && !out.iter().any(|x| x == "exec");
+        if restoring && a == "-no-subreaper" {
+            out.push("--no-subreaper".into());
+        } else {
+            out.push(a);
+        }
+    }
+    out
+}
+
 #[cfg_attr(test, allow(dead_code))]
 fn run() {
     // runc (urfave/cli) exits 1 on a usage error and 3 on an unknown command; clap's default
     // is 2 for both.
-    let mut cli = Cli::try_parse().unwrap_or_else(|e| {
+    let mut cli = Cli::try_parse_from(go_style_args(std::env::args_os())).unwrap_or_else(|e| {
         let _ = e.print();
         let code = match e.kind() {
             _ if !e.use_stderr() => 0,
@@ -186,6 +209,8 @@ fn run() {
         Command::Update(a) => commands::update::run(&g, a),
         Command::Events(a) => commands::events::run(&g, a),
         Command::Features(a) => commands::features::run(&g, a),
+        Command::Checkpoint(a) => commands::checkpoint::run(&g, a),
+        Command::Restore(a) => commands::restore::run(&g, a),
         Command::Spec(a) => commands::spec::run(&g, a),
         Command::List(a) => commands::list::run(&g, a),
         Command::Pull(a) => commands::pull::run(&g, a),
