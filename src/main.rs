@@ -20,7 +20,7 @@ use std::path::PathBuf;
 #[derive(Parser)]
 #[command(
     name = "rt",
-    about = "A small, fast OCI container runtime",
+    about = "Open Container Initiative runtime (small and fast)",
     disable_version_flag = true
 )]
 struct Cli {
@@ -152,11 +152,56 @@ fn go_style_args(args: impl Iterator<Item = std::ffi::OsString>) -> Vec<std::ffi
     out
 }
 
+/// Help laid out as runc's (urfave/cli): NAME, USAGE, then the options, under the name rt was
+/// invoked by, so scripts that read `runc -h` or `runc delete -h` find the lines they expect
+/// from rt installed as runc. (clap's `{bin}` would hyphenate "runc-delete".)
+#[cfg_attr(test, allow(dead_code))]
+fn help_template(prog: &str, command: Option<&str>) -> String {
+    let name = match command {
+        Some(c) => format!("{prog} {c}"),
+        None => prog.to_string(),
+    };
+    format!("NAME:\n   {name} - {{about}}\n\nUSAGE:\n   {{usage}}\n\n{{all-args}}")
+}
+
+#[cfg_attr(test, allow(dead_code))]
+fn command_tree() -> clap::Command {
+    use clap::CommandFactory;
+    let prog = commands::program_name();
+    Cli::command()
+        .bin_name(&prog)
+        .help_template(help_template(&prog, None))
+        .mut_subcommands(|c| {
+            let t = help_template(&prog, Some(c.get_name()));
+            c.help_template(t)
+        })
+}
+
+#[cfg_attr(test, allow(dead_code))]
+fn parse() -> Result<Cli, clap::Error> {
+    use clap::FromArgMatches;
+    Cli::from_arg_matches(&command_tree().try_get_matches_from(go_style_args(std::env::args_os()))?)
+}
+
+#[cfg_attr(test, allow(dead_code))]
+fn asks_for_help() -> bool {
+    std::env::args().any(|a| a == "-h" || a == "--help")
+}
+
 #[cfg_attr(test, allow(dead_code))]
 fn run() {
     // runc (urfave/cli) exits 1 on a usage error and 3 on an unknown command; clap's default
     // is 2 for both.
-    let mut cli = Cli::try_parse_from(go_style_args(std::env::args_os())).unwrap_or_else(|e| {
+    let mut cli = parse().unwrap_or_else(|e| {
+        if e.kind() == clap::error::ErrorKind::InvalidSubcommand && asks_for_help() {
+            // runc's words for help on a command it does not have
+            let topic = match e.get(clap::error::ContextKind::InvalidSubcommand) {
+                Some(clap::error::ContextValue::String(s)) => s.clone(),
+                _ => String::new(),
+            };
+            logging::fatal(&anyhow::anyhow!("No help topic for '{topic}'"));
+            std::process::exit(3)
+        }
         let _ = e.print();
         let code = match e.kind() {
             _ if !e.use_stderr() => 0,
@@ -171,8 +216,7 @@ fn run() {
     }
     let Some(command) = cli.command.take() else {
         // As runc: no command shows the help.
-        use clap::CommandFactory;
-        let _ = Cli::command().print_help();
+        let _ = command_tree().print_help();
         return;
     };
     if let Command::Init = command {

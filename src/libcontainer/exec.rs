@@ -111,7 +111,12 @@ pub fn exec(c: &Container, opts: ExecOpts) -> Result<i32> {
         cgroup: unified.as_ref().map(|fd| fd.as_raw_fd()),
     })?;
     let child = spawned.pid;
-    crate::debug!("exec {}: init cloned (pid {child})", c.id());
+    // The stages carry runc's names (nsexec, init(), setns_init): people and scripts reading
+    // a runc --debug log look for them.
+    crate::debug!(
+        "exec {}: nsexec container setup: rt init cloned (pid {child})",
+        c.id()
+    );
     drop((child_sock, exe, unified));
     let mut chan = Channel(parent_sock);
     // The process that will exec: the child, or the one it forks into a joined pid namespace.
@@ -135,6 +140,10 @@ pub fn exec(c: &Container, opts: ExecOpts) -> Result<i32> {
             preserve_fds: opts.preserve_fds,
             console_fd: console.as_ref().map(|c| c.as_raw_fd()),
         })))?;
+        crate::debug!(
+            "exec {}: child process in init() (pid {child}): config sent",
+            c.id()
+        );
         drop(console);
         loop {
             match chan.recv::<FromInit>() {
@@ -169,7 +178,7 @@ pub fn exec(c: &Container, opts: ExecOpts) -> Result<i32> {
         }
         return Err(e);
     }
-    crate::debug!("exec {}: process {pid} about to exec", c.id());
+    crate::debug!("exec {}: setns_init: about to exec (pid {pid})", c.id());
     if let Some(p) = opts.pid_file {
         write_atomic(p, pid.to_string().as_bytes())
             .with_context(|| format!("--pid-file {}", p.display()))?;
