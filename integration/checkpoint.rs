@@ -80,6 +80,22 @@ fn counts_past(p: &Path, n: u64) -> u64 {
     })
 }
 
+/// `run -d` with every stdio the null device: criu dumps what the container holds open, and
+/// the harness's usual capture files live outside its mounts (criu: "Can't lookup mount").
+fn run_detached(c: &Ctr) {
+    let mut cmd = c.cmd(&["run", "-d", "--bundle", c.bundle_str(), &c.id]);
+    if crate::common::systemd_driver() {
+        cmd = with_systemd(cmd);
+    }
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut child = cmd.spawn().unwrap();
+    let st = wait_timeout(&mut child, "run -d");
+    assert!(st.success(), "run -d {}: {st:?}", c.id);
+    c.track_pid();
+}
+
 fn pid_of(c: &Ctr) -> i32 {
     c.state()["pid"].as_i64().unwrap() as i32
 }
@@ -204,8 +220,7 @@ fn assert_checkpointed(c: &Ctr, pid: i32) {
 fn counting_container_checkpointed_and_restored() {
     require_criu!();
     let c = Ctr::new("cr", counter("/tmp/count", None));
-    c.rt(&["run", "-d", "--bundle", c.bundle_str(), &c.id]).ok();
-    c.track_pid();
+    run_detached(&c);
     let count = c.bundle.path().join("rootfs/tmp/count");
     counts_past(&count, 3);
     let pid = pid_of(&c);
@@ -242,8 +257,7 @@ fn counting_container_checkpointed_and_restored() {
 fn leave_running_then_restore_under_a_new_id() {
     require_criu!();
     let a = Ctr::new("cr-live", counter("/tmp/count", None));
-    a.rt(&["run", "-d", "--bundle", a.bundle_str(), &a.id]).ok();
-    a.track_pid();
+    run_detached(&a);
     let count = a.bundle.path().join("rootfs/tmp/count");
     counts_past(&count, 3);
     let pid = pid_of(&a);
@@ -331,8 +345,7 @@ fn bind_mount_and_terminal() {
 fn pre_dump_then_dump() {
     require_criu!();
     let c = Ctr::new("cr-pre", counter("/tmp/count", None));
-    c.rt(&["run", "-d", "--bundle", c.bundle_str(), &c.id]).ok();
-    c.track_pid();
+    run_detached(&c);
     let count = c.bundle.path().join("rootfs/tmp/count");
     counts_past(&count, 3);
     let pid = pid_of(&c);
@@ -360,8 +373,7 @@ fn pre_dump_then_dump() {
 fn foreground_restore_returns_the_exit_status() {
     require_criu!();
     let c = Ctr::new("cr-fg", counter("/tmp/count", Some((25, "exit 7"))));
-    c.rt(&["run", "-d", "--bundle", c.bundle_str(), &c.id]).ok();
-    c.track_pid();
+    run_detached(&c);
     let count = c.bundle.path().join("rootfs/tmp/count");
     counts_past(&count, 2);
     let pid = pid_of(&c);

@@ -151,11 +151,20 @@ impl Swrk {
             let resp = Resp::decode(&buf[..len])?;
             if !resp.success {
                 let errno = resp.cr_errno.unwrap_or(0);
-                let mut msg = format!("criu failed: type {} errno {errno}", req.typ.name());
-                if let Some(m) = resp.cr_errmsg.as_deref().filter(|m| !m.is_empty()) {
-                    msg.push_str(&format!(": {m}"));
+                let msg = format!("criu failed: type {} errno {errno}", req.typ.name());
+                // criu's own message when it gives one, else the log's last error lines
+                match resp
+                    .cr_errmsg
+                    .as_deref()
+                    .map(str::trim)
+                    .filter(|m| !m.is_empty())
+                {
+                    Some(m) => {
+                        let log = self.log.as_ref().map(|l| l.display().to_string());
+                        bail!("{msg}: {m} (log file: {})", log.unwrap_or_default())
+                    }
+                    None => bail!("{msg}{}", self.log_hint()),
                 }
-                bail!("{msg}{}", self.log_hint());
             }
             match resp.typ {
                 Some(ReqType::Notify) => {
