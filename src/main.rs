@@ -46,6 +46,9 @@ struct Cli {
     /// user namespace)
     #[arg(long, default_value = "auto")]
     rootless: String,
+    /// The criu binary for checkpoint and restore
+    #[arg(long, default_value = "criu")]
+    criu: PathBuf,
     /// Print the version
     #[arg(short = 'v', long)]
     version: bool,
@@ -81,6 +84,10 @@ enum Command {
     Events(commands::events::Args),
     /// Print the runtime-spec features document: what rt implements
     Features(commands::features::Args),
+    /// Checkpoint a running container with criu
+    Checkpoint(commands::checkpoint::Args),
+    /// Restore a container from a checkpoint
+    Restore(commands::restore::Args),
     /// Write a default config.json
     Spec(commands::spec::Args),
     /// List containers
@@ -112,6 +119,7 @@ fn global_opts(cli: &Cli) -> anyhow::Result<GlobalOpts> {
         root,
         systemd_cgroup: cli.systemd_cgroup,
         rootless,
+        criu: cli.criu.clone(),
     })
 }
 
@@ -128,6 +136,21 @@ pub extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) ->
     run();
     // Not a plain return: std's exit flushes stdout, libc's would not know about its buffer.
     std::process::exit(0)
+}
+
+/// go-runc sends `restore ... -no-subreaper` with one dash (Go's flag parsing takes both).
+#[cfg_attr(test, allow(dead_code))]
+fn go_style_args(args: impl Iterator<Item = std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    let mut out: Vec<std::ffi::OsString> = Vec::new();
+    for a in args {
+        let restoring = out.iter().any(|x| x == "restore") && !out.iter().any(|x| x == "exec");
+        if restoring && a == "-no-subreaper" {
+            out.push("--no-subreaper".into());
+        } else {
+            out.push(a);
+        }
+    }
+    out
 }
 
 /// Help laid out as runc's (urfave/cli): NAME, USAGE, then the options, under the name rt was
@@ -158,7 +181,7 @@ fn command_tree() -> clap::Command {
 #[cfg_attr(test, allow(dead_code))]
 fn parse() -> Result<Cli, clap::Error> {
     use clap::FromArgMatches;
-    Cli::from_arg_matches(&command_tree().try_get_matches()?)
+    Cli::from_arg_matches(&command_tree().try_get_matches_from(go_style_args(std::env::args_os()))?)
 }
 
 #[cfg_attr(test, allow(dead_code))]
@@ -231,6 +254,8 @@ fn run() {
         Command::Update(a) => commands::update::run(&g, a),
         Command::Events(a) => commands::events::run(&g, a),
         Command::Features(a) => commands::features::run(&g, a),
+        Command::Checkpoint(a) => commands::checkpoint::run(&g, a),
+        Command::Restore(a) => commands::restore::run(&g, a),
         Command::Spec(a) => commands::spec::run(&g, a),
         Command::List(a) => commands::list::run(&g, a),
         Command::Pull(a) => commands::pull::run(&g, a),

@@ -566,6 +566,14 @@ impl CgroupManager {
         }
     }
 
+    /// The directory whose freezer holds the container (v1's freezer hierarchy, or cgroup2's
+    /// own): what criu freezes the tree with.
+    pub fn freezer_dir(&self) -> Option<&Path> {
+        match self.freezer().ok()? {
+            Freezer::V1(d) | Freezer::V2(d) => Some(d),
+        }
+    }
+
     pub fn freeze(&self) -> Result<()> {
         match self.freezer()? {
             Freezer::V1(d) => v1::freeze(d),

@@ -1,5 +1,6 @@
 //! One file per subcommand: arguments in, one call into libcontainer or image, output out.
 pub mod bundle;
+pub mod checkpoint;
 pub mod create;
 pub mod delete;
 pub mod events;
@@ -11,6 +12,7 @@ pub mod list;
 pub mod pause;
 pub mod ps;
 pub mod pull;
+pub mod restore;
 pub mod resume;
 pub mod rmi;
 pub mod run;
@@ -27,6 +29,8 @@ pub struct GlobalOpts {
     pub root: PathBuf,
     pub systemd_cgroup: bool,
     pub rootless: crate::libcontainer::rootless::Rootless,
+    /// The criu binary `checkpoint` and `restore` drive.
+    pub criu: PathBuf,
 }
 
 /// What a command returns on success: the process exit code.
