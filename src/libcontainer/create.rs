@@ -1,5 +1,5 @@
 //! The factory: DESIGN.md §2 steps 1–4 and 8. Everything made here is undone if a later step fails.
-use super::config::{load_bundle, validate_id};
+use super::config::{load_bundle, validate_id, Bundle};
 use super::container::{lock_dir, Container};
 use super::fdpass::PidfdSocket;
 use super::namespaces;
@@ -99,7 +99,7 @@ pub fn create(root: &Path, mut opts: CreateOpts) -> Result<Container> {
     // After the id is claimed: a second create of the same id is told so, not about its cgroup.
     check_cgroup_unused(&plan.cgroup)?;
     let console = super::console::connect(opts.console_socket, opts.console_fd.take())?;
-    let mut state = first_state(&plan, opts.id);
+    let mut state = first_state(&plan.bundle, &plan.cgroup, opts.id);
     state.write(&claim.dir)?;
     let cgroup = decide_cgroup(&plan, &opts, &mut claim, &mut state)?;
     let init = spawn(&plan, &claim, &cgroup, console.as_ref())?;
@@ -120,7 +120,7 @@ pub fn create(root: &Path, mut opts: CreateOpts) -> Result<Container> {
 
 /// Step 1: the config and the flags checked, the cgroup manager chosen; nothing is made yet.
 struct Plan {
-    bundle: super::config::Bundle,
+    bundle: Bundle,
     cgroups_path: Option<String>,
     cgroup: CgroupManager,
     pidfd_socket: Option<PidfdSocket>,
@@ -145,20 +145,8 @@ fn load(opts: &CreateOpts) -> Result<Plan> {
         bail!("--console-socket is only for containers with process.terminal set");
     }
     let linux = spec.linux().as_ref().context("linux must be set")?;
-    let cgroups_path = linux
-        .cgroups_path()
-        .as_ref()
-        .map(|p| p.to_string_lossy().into_owned());
-    let cgroup = if opts.systemd_cgroup {
-        let annotations = spec.annotations().iter().flatten();
-        let user = opts.rootless.cgroups;
-        CgroupManager::systemd(cgroups_path.as_deref(), opts.id, annotations, user)?
-    } else {
-        CgroupManager::new(cgroups_path.as_deref(), opts.id)?
-    };
-    if let Some(r) = linux.resources() {
-        cgroup.check(r).context("linux.resources")?;
-    }
+    let (cgroups_path, cgroup) =
+        cgroup_for(spec, opts.id, opts.systemd_cgroup, opts.rootless.cgroups)?;
     // (the agent is looked up again where it is used: it borrows from the spec)
     linux
         .seccomp()
@@ -174,6 +162,31 @@ fn load(opts: &CreateOpts) -> Result<Plan> {
         pidfd_socket,
         tight_memory,
     })
+}
+
+/// The container's `linux.cgroupsPath` and the manager of its cgroup with the driver asked for
+/// (`user`: a rootless caller's systemd), its limits checked against the host; nothing is made.
+pub(super) fn cgroup_for(
+    spec: &oci_spec::runtime::Spec,
+    id: &str,
+    systemd: bool,
+    user: bool,
+) -> Result<(Option<String>, CgroupManager)> {
+    let linux = spec.linux().as_ref().context("linux must be set")?;
+    let cgroups_path = linux
+        .cgroups_path()
+        .as_ref()
+        .map(|p| p.to_string_lossy().into_owned());
+    let cgroup = if systemd {
+        let annotations = spec.annotations().iter().flatten();
+        CgroupManager::systemd(cgroups_path.as_deref(), id, annotations, user)?
+    } else {
+        CgroupManager::new(cgroups_path.as_deref(), id)?
+    };
+    if let Some(r) = linux.resources() {
+        cgroup.check(r).context("linux.resources")?;
+    }
+    Ok((cgroups_path, cgroup))
 }
 
 /// Step 2: `<root>/<id>` made exclusively and locked, with its exec.fifo; from here on the
@@ -225,16 +238,16 @@ fn claim_id(root: &Path, id: &str) -> Result<Claim> {
 
 /// The state recorded before the cgroup exists, so `delete --force` can clean up after a
 /// create that was killed at any later point (the pid follows once init exists).
-fn first_state(plan: &Plan, id: &str) -> State {
-    let spec = &plan.bundle.spec;
+pub(super) fn first_state(bundle: &Bundle, cgroup: &CgroupManager, id: &str) -> State {
+    let spec = &bundle.spec;
     State {
         oci_version: OCI_VERSION.to_string(),
         id: id.to_string(),
         status: Status::Creating,
         pid: 0,
         init_start_time: 0,
-        bundle: plan.bundle.path.clone(),
-        rootfs: plan.bundle.rootfs.clone(),
+        bundle: bundle.path.clone(),
+        rootfs: bundle.rootfs.clone(),
         created: time::now_rfc3339(),
         annotations: spec
             .annotations()
@@ -242,9 +255,9 @@ fn first_state(plan: &Plan, id: &str) -> State {
             .unwrap_or_default()
             .into_iter()
             .collect(),
-        cgroup_path: plan.cgroup.path().to_string(),
-        cgroup_dirs: Some(plan.cgroup.resolved()),
-        cgroup_driver: plan.cgroup.driver_kind(),
+        cgroup_path: cgroup.path().to_string(),
+        cgroup_dirs: Some(cgroup.resolved()),
+        cgroup_driver: cgroup.driver_kind(),
         no_cgroup: false,
         config: spec.clone(),
     }

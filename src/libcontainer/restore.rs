@@ -12,7 +12,7 @@ use super::criu::mounts::{self, For};
 use super::criu::proto::{CgMode, Opts, Req, ReqType};
 use super::criu::{self, Notified, Swrk};
 use super::state::{write_atomic, State, Status};
-use super::{hooks, namespaces, procfs, time, OCI_VERSION};
+use super::{hooks, namespaces, procfs};
 use crate::cgroups::CgroupManager;
 use anyhow::{bail, Context, Result};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
@@ -114,19 +114,8 @@ pub fn restore(root: &Path, o: RestoreOpts) -> Result<Restored> {
         .work_path
         .map(|p| open_dir(p, "--work-path"))
         .transpose()?;
-    let cgroups_path = linux
-        .cgroups_path()
-        .as_ref()
-        .map(|p| p.to_string_lossy().into_owned());
-    let cgroup = if o.systemd_cgroup {
-        let annotations = spec.annotations().iter().flatten();
-        CgroupManager::systemd(cgroups_path.as_deref(), o.id, annotations)?
-    } else {
-        CgroupManager::new(cgroups_path.as_deref(), o.id)?
-    };
-    if let Some(r) = linux.resources() {
-        cgroup.check(r).context("linux.resources")?;
-    }
+    // (rootless restore is not supported: the system's systemd, never a user's)
+    let (_, cgroup) = super::create::cgroup_for(spec, o.id, o.systemd_cgroup, false)?;
     let console = o
         .console_socket
         .map(|p| {
@@ -156,27 +145,7 @@ pub fn restore(root: &Path, o: RestoreOpts) -> Result<Restored> {
         criu_root: None,
     };
     let lock = lock_dir(&dir)?;
-    let mut state = State {
-        oci_version: OCI_VERSION.to_string(),
-        id: o.id.to_string(),
-        status: Status::Creating,
-        pid: 0,
-        init_start_time: 0,
-        bundle: bundle.path.clone(),
-        rootfs: bundle.rootfs.clone(),
-        created: time::now_rfc3339(),
-        annotations: spec
-            .annotations()
-            .clone()
-            .unwrap_or_default()
-            .into_iter()
-            .collect(),
-        cgroup_path: cgroup.path().to_string(),
-        cgroup_dirs: Some(cgroup.resolved()),
-        cgroup_driver: cgroup.driver_kind(),
-        no_cgroup: false,
-        config: spec.clone(),
-    };
+    let mut state = super::create::first_state(&bundle, &cgroup, o.id);
     state.write(&dir)?;
 
     // criu wants its root to be a mount point whose parent is not over-mounted.
