@@ -36,11 +36,32 @@ fn debug_lines_for_run_and_exec() {
     let out = r.rt(&["--debug", "run", "--bundle", r.bundle_str(), &r.id]);
     out.ok();
     assert_has_debug(&log_lines(&out.stderr), "run --debug");
+    // the stages under runc's names, which runc's own tests and people's scripts look for
+    for stage in [
+        "nsexec container setup",
+        "child process in init()",
+        "init: closing the pipe to signal completion",
+    ] {
+        assert!(
+            out.stderr.contains(stage),
+            "run --debug: no {stage:?}: {out:#?}"
+        );
+    }
 
     let c = Ctr::started("dbgexec", example("sleep"));
     let out = c.rt(&["--debug", "exec", &c.id, "true"]);
     out.ok();
     assert_has_debug(&log_lines(&out.stderr), "exec --debug");
+    for stage in [
+        "nsexec container setup",
+        "child process in init()",
+        "setns_init: about to exec",
+    ] {
+        assert!(
+            out.stderr.contains(stage),
+            "exec --debug: no {stage:?}: {out:#?}"
+        );
+    }
     // the same lines as json, to the --log file and not to stderr
     let log = c.bundle.path().join("debug.json");
     let l = log.to_str().unwrap();
@@ -244,6 +265,66 @@ fn unknown_command_exits_3_and_no_command_shows_help() {
     let out = rt(&[]);
     out.ok();
     assert!(out.stdout.contains("create"), "{out:#?}");
+}
+
+/// `-v` and `-h` as runc's (urfave/cli) lay them out, under the name the runtime is invoked
+/// by: installed as `runc` (a symlink here), rt answers to runc's own help and version tests.
+#[test]
+fn help_and_version_as_runc() {
+    let dir = tempfile::tempdir().unwrap();
+    let runc = dir.path().join("runc");
+    std::os::unix::fs::symlink(rt_bin(), &runc).unwrap();
+    let name = rt_bin().file_name().unwrap().to_string_lossy().into_owned();
+    for (prog, name) in [(rt_bin(), name.as_str()), (runc, "runc")] {
+        let run = |args: &[&str]| {
+            let mut c = std::process::Command::new(&prog);
+            c.args(args).current_dir(dir.path());
+            run_cmd(c, Stdio::null())
+        };
+        let out = run(&["-v"]);
+        out.ok();
+        let lines: Vec<_> = out.stdout.lines().collect();
+        let version = lines[0]
+            .strip_prefix(&format!("{name} version "))
+            .unwrap_or("");
+        assert!(
+            version
+                .split('.')
+                .take(3)
+                .all(|n| n.chars().next().is_some_and(|c| c.is_ascii_digit())),
+            "{out:#?}"
+        );
+        assert!(lines[1].starts_with("commit:"), "{out:#?}");
+        assert!(lines[2].starts_with("spec: 1."), "{out:#?}");
+        for help in ["-h", "--help"] {
+            let out = run(&[help]);
+            out.ok();
+            let lines: Vec<_> = out.stdout.lines().collect();
+            assert_eq!(lines[0], "NAME:", "{out:#?}");
+            let about = format!("   {name} - Open Container Initiative runtime");
+            assert!(lines[1].starts_with(&about), "{out:#?}");
+        }
+        for cmd in [
+            "delete", "exec", "kill", "list", "run", "spec", "state", "update",
+        ] {
+            let out = run(&[cmd, "-h"]);
+            out.ok();
+            let lines: Vec<_> = out.stdout.lines().collect();
+            assert_eq!(lines[0], "NAME:", "{out:#?}");
+            assert!(
+                lines[1].starts_with(&format!("   {name} {cmd} - ")),
+                "{out:#?}"
+            );
+        }
+        for args in [
+            &["foo", "-h"][..],
+            &["--root", "/nonexistent", "foo", "--help"],
+        ] {
+            let out = run(args);
+            assert_ne!(out.code(), 0, "{out:#?}");
+            assert!(out.stderr.contains("No help topic for 'foo'"), "{out:#?}");
+        }
+    }
 }
 
 /// Annotations written in no particular order, with characters Go escapes.

@@ -11,7 +11,7 @@ use std::sync::mpsc;
 use std::time::Instant;
 
 /// Read the pty on a thread; return once `want` appears in the output.
-fn read_until(rx: &mpsc::Receiver<Vec<u8>>, seen: &mut String, want: &str) {
+pub(crate) fn read_until(rx: &mpsc::Receiver<Vec<u8>>, seen: &mut String, want: &str) {
     let deadline = Instant::now() + TIMEOUT;
     while !seen.contains(want) {
         let left = deadline.saturating_duration_since(Instant::now());
@@ -24,7 +24,7 @@ fn read_until(rx: &mpsc::Receiver<Vec<u8>>, seen: &mut String, want: &str) {
 
 /// The pty master to write to, and what it reads, chunk by chunk, from a thread (which ends
 /// with EIO once the slave side is closed).
-fn pty_reader(master: std::os::fd::OwnedFd) -> (File, mpsc::Receiver<Vec<u8>>) {
+pub(crate) fn pty_reader(master: std::os::fd::OwnedFd) -> (File, mpsc::Receiver<Vec<u8>>) {
     let w = File::from(master);
     let mut r = w.try_clone().unwrap();
     let (tx, rx) = mpsc::channel();

@@ -4,6 +4,7 @@
 //! `RT_BIN=$(which runc) cargo test --test integration` proves the tests against runc.
 
 mod cgroups;
+mod checkpoint;
 mod cleanup;
 mod cli;
 mod common;

@@ -55,3 +55,39 @@ fn create_passes_stdio_pipes() {
     );
     c.wait_status("stopped");
 }
+
+/// Without a terminal, the stdio the runtime was given becomes owned by the container's user
+/// (its group unchanged), so a non-root process can reopen /proc/self/fd/N (runc's
+/// fixStdioPermissions); /dev/null stays root's. The same for `exec --user`.
+#[test]
+fn stdio_is_given_to_the_process_user() {
+    require_root!();
+    // /proc/1 is sh itself: its fds are the ones the runtime set up
+    let mut cfg = config_with_args(&[
+        "sh",
+        "-c",
+        "for n in 0 1 2; do echo \"$(readlink /proc/1/fd/$n) $(stat -L -c %u:%g /proc/1/fd/$n)\"; done",
+    ]);
+    cfg["process"]["user"] = serde_json::json!({"uid": 1000, "gid": 100});
+    let r = Ctr::new("stdioown", cfg);
+    // Ctr::rt gives the runtime /dev/null as stdin and files it made as stdout and stderr
+    // (root's). rt passes them on; runc's foreground run puts pipes of its own in between.
+    let out = r.rt(&["run", "--bundle", r.bundle_str(), &r.id]);
+    out.ok();
+    let lines: Vec<_> = out.stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{out:#?}");
+    for (n, line) in lines.iter().enumerate() {
+        let (what, owner) = line.rsplit_once(' ').unwrap();
+        let want = if what == "/dev/null" { "0:0" } else { "1000:0" };
+        assert_eq!(owner, want, "fd {n}: {out:#?}");
+        assert!(n == 0 || what != "/dev/null", "{out:#?}");
+    }
+
+    let c = Ctr::started("stdioownx", example("sleep"));
+    let out = c.exec(
+        &["--user", "1001:101"],
+        &["sh", "-c", "stat -L -c %u /proc/$$/fd/1"],
+    );
+    out.ok();
+    assert_eq!(out.stdout, "1001\n", "{out:#?}");
+}

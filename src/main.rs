@@ -12,6 +12,7 @@ mod rootfs;
 mod spec;
 #[cfg(not(test))]
 mod startup;
+mod userns;
 
 use clap::{Parser, Subcommand};
 use commands::GlobalOpts;
@@ -20,7 +21,7 @@ use std::path::PathBuf;
 #[derive(Parser)]
 #[command(
     name = "rt",
-    about = "A small, fast OCI container runtime",
+    about = "Open Container Initiative runtime (small and fast)",
     disable_version_flag = true
 )]
 struct Cli {
@@ -45,6 +46,9 @@ struct Cli {
     /// user namespace)
     #[arg(long, default_value = "auto")]
     rootless: String,
+    /// The criu binary for checkpoint and restore
+    #[arg(long, default_value = "criu")]
+    criu: PathBuf,
     /// Print the version
     #[arg(short = 'v', long)]
     version: bool,
@@ -80,6 +84,10 @@ enum Command {
     Events(commands::events::Args),
     /// Print the runtime-spec features document: what rt implements
     Features(commands::features::Args),
+    /// Checkpoint a running container with criu
+    Checkpoint(commands::checkpoint::Args),
+    /// Restore a container from a checkpoint
+    Restore(commands::restore::Args),
     /// Write a default config.json
     Spec(commands::spec::Args),
     /// List containers
@@ -102,7 +110,7 @@ enum Command {
 #[cfg_attr(test, allow(dead_code))]
 fn global_opts(cli: &Cli) -> anyhow::Result<GlobalOpts> {
     use libcontainer::rootless;
-    let rootless = rootless::detect(rootless::parse_flag(&cli.rootless)?);
+    let rootless = rootless::detect(rootless::parse_flag(&cli.rootless)?, cli.systemd_cgroup);
     let root = match &cli.root {
         Some(r) => r.clone(),
         None => rootless::default_state_root()?,
@@ -111,6 +119,7 @@ fn global_opts(cli: &Cli) -> anyhow::Result<GlobalOpts> {
         root,
         systemd_cgroup: cli.systemd_cgroup,
         rootless,
+        criu: cli.criu.clone(),
     })
 }
 
@@ -129,11 +138,71 @@ pub extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) ->
     std::process::exit(0)
 }
 
+/// go-runc sends `restore ... -no-subreaper` with one dash (Go's flag parsing takes both).
+#[cfg_attr(test, allow(dead_code))]
+fn go_style_args(args: impl Iterator<Item = std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    let mut out: Vec<std::ffi::OsString> = Vec::new();
+    for a in args {
+        let restoring = out.iter().any(|x| x == "restore") && !out.iter().any(|x| x == "exec");
+        if restoring && a == "-no-subreaper" {
+            out.push("--no-subreaper".into());
+        } else {
+            out.push(a);
+        }
+    }
+    out
+}
+
+/// Help laid out as runc's (urfave/cli): NAME, USAGE, then the options, under the name rt was
+/// invoked by, so scripts that read `runc -h` or `runc delete -h` find the lines they expect
+/// from rt installed as runc. (clap's `{bin}` would hyphenate "runc-delete".)
+#[cfg_attr(test, allow(dead_code))]
+fn help_template(prog: &str, command: Option<&str>) -> String {
+    let name = match command {
+        Some(c) => format!("{prog} {c}"),
+        None => prog.to_string(),
+    };
+    format!("NAME:\n   {name} - {{about}}\n\nUSAGE:\n   {{usage}}\n\n{{all-args}}")
+}
+
+#[cfg_attr(test, allow(dead_code))]
+fn command_tree() -> clap::Command {
+    use clap::CommandFactory;
+    let prog = commands::program_name();
+    Cli::command()
+        .bin_name(&prog)
+        .help_template(help_template(&prog, None))
+        .mut_subcommands(|c| {
+            let t = help_template(&prog, Some(c.get_name()));
+            c.help_template(t)
+        })
+}
+
+#[cfg_attr(test, allow(dead_code))]
+fn parse() -> Result<Cli, clap::Error> {
+    use clap::FromArgMatches;
+    Cli::from_arg_matches(&command_tree().try_get_matches_from(go_style_args(std::env::args_os()))?)
+}
+
+#[cfg_attr(test, allow(dead_code))]
+fn asks_for_help() -> bool {
+    std::env::args().any(|a| a == "-h" || a == "--help")
+}
+
 #[cfg_attr(test, allow(dead_code))]
 fn run() {
     // runc (urfave/cli) exits 1 on a usage error and 3 on an unknown command; clap's default
     // is 2 for both.
-    let mut cli = Cli::try_parse().unwrap_or_else(|e| {
+    let mut cli = parse().unwrap_or_else(|e| {
+        if e.kind() == clap::error::ErrorKind::InvalidSubcommand && asks_for_help() {
+            // runc's words for help on a command it does not have
+            let topic = match e.get(clap::error::ContextKind::InvalidSubcommand) {
+                Some(clap::error::ContextValue::String(s)) => s.clone(),
+                _ => String::new(),
+            };
+            logging::fatal(&anyhow::anyhow!("No help topic for '{topic}'"));
+            std::process::exit(3)
+        }
         let _ = e.print();
         let code = match e.kind() {
             _ if !e.use_stderr() => 0,
@@ -148,8 +217,7 @@ fn run() {
     }
     let Some(command) = cli.command.take() else {
         // As runc: no command shows the help.
-        use clap::CommandFactory;
-        let _ = Cli::command().print_help();
+        let _ = command_tree().print_help();
         return;
     };
     if let Command::Init = command {
@@ -186,6 +254,8 @@ fn run() {
         Command::Update(a) => commands::update::run(&g, a),
         Command::Events(a) => commands::events::run(&g, a),
         Command::Features(a) => commands::features::run(&g, a),
+        Command::Checkpoint(a) => commands::checkpoint::run(&g, a),
+        Command::Restore(a) => commands::restore::run(&g, a),
         Command::Spec(a) => commands::spec::run(&g, a),
         Command::List(a) => commands::list::run(&g, a),
         Command::Pull(a) => commands::pull::run(&g, a),

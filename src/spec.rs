@@ -35,13 +35,14 @@ pub fn spec(rootless: bool) -> Value {
                         "/proc/scsi"],
         "readonlyPaths": ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"],
     });
+    // rootless keeps it too, as runc's ToRootless does
+    if crate::cgroups::Layout::host().is_ok_and(|l| l.mode == crate::cgroups::Mode::V2) {
+        namespaces.push(json!({"type": "cgroup"}));
+    }
     if rootless {
         to_rootless(&mut namespaces, &mut mounts, &mut linux);
     } else {
         namespaces.insert(1, json!({"type": "network"}));
-        if crate::cgroups::Layout::host().is_ok_and(|l| l.mode == crate::cgroups::Mode::V2) {
-            namespaces.push(json!({"type": "cgroup"}));
-        }
     }
     linux["namespaces"] = Value::Array(namespaces);
     json!({
@@ -116,6 +117,9 @@ mod tests {
             !ns.contains(&"network") && ns.last() == Some(&"user"),
             "{ns:?}"
         );
+        // runc's example has a cgroup namespace on a pure v2 host, and ToRootless keeps it
+        let v2 = crate::cgroups::Layout::host().is_ok_and(|l| l.mode == crate::cgroups::Mode::V2);
+        assert_eq!(ns.contains(&"cgroup"), v2, "{ns:?}");
         let uid = nix::unistd::geteuid().as_raw();
         assert_eq!(spec["linux"]["uidMappings"][0]["hostID"], uid);
         assert!(spec["linux"].get("resources").is_none());

@@ -76,7 +76,8 @@ for rnd in rounds:
     text = log.read_text()
     res = parse(text)
     if "\ntest result: " not in text:
-        rc = (results / f"{rnd}.rc").read_text().strip()
+        rcf = results / f"{rnd}.rc"
+        rc = rcf.read_text().strip() if rcf.exists() else "none: the guest stopped"
         failed.add(rnd)
         details.append(f"{rnd}: the test process did not finish (exit {rc}): see its log")
     took[rnd] = sum(ms for _, _, ms in res.values())
@@ -102,7 +103,8 @@ for rnd in rounds:
             cell = "pass"
         details += [f"{rnd} {name}: {t}: skip: {n}" for t, n in skips]
         table[name, rnd] = f"{cell} {secs:.0f}s"
-    left = [l for l in (results / f"{rnd}.left").read_text().split("\n") if l]
+    leftf = results / f"{rnd}.left"
+    left = [l for l in leftf.read_text().split("\n") if l] if leftf.exists() else []
     table["leftovers", rnd] = f"FAIL ({len(left)})" if left else "none"
     if left:
         failed.add(rnd)

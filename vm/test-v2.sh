@@ -58,6 +58,8 @@ done > "$SHARE/env"
 
 t=$SECONDS
 st=0
+# the rounds take 5-9 min under emulation on a loaded 2-core host, the callers' scenarios
+# add ~10 min, vm/scenarios.more's ~35 min (README)
 RT_VM_TIMEOUT=${RT_VM_TIMEOUT:-2400} bash vm/boot.sh "$SHARE" || st=$?
 echo "test-v2: guest ran in $((SECONDS - t)) s (boot to job: $(sed -n 's/.* up \([0-9.]*\) s$/\1/p' "$SHARE/job.log") s)"
 # enforced: the rounds of ENFORCE that were asked for

@@ -22,8 +22,11 @@ pub struct User {
     pub name: String,
     pub uid: u32,
     pub gid: u32,
-    /// The user's `$XDG_RUNTIME_DIR`, made by the test (0700, the user's).
+    /// The user's `$XDG_RUNTIME_DIR`, made by the test (0700, the user's), or logind's
+    /// /run/user/UID for a user with a systemd of its own.
     pub xdg: PathBuf,
+    /// Lingering: logind runs a systemd (user@UID.service) and session bus for it.
+    pub systemd: bool,
 }
 
 /// Runs `f` until it succeeds or 10 s have passed (the shadow tools' lock may be held by a
@@ -76,7 +79,57 @@ impl User {
             uid,
             gid,
             xdg,
+            systemd: false,
         })
+    }
+
+    /// A fresh user with a systemd of its own (`loginctl enable-linger`: logind starts its
+    /// user@UID.service, with the session bus at /run/user/UID/bus), or `None` with `skip:`
+    /// where the host has no systemd as PID 1 or no logind, or the user's bus does not come up.
+    pub fn with_systemd() -> Option<User> {
+        if !Path::new("/run/systemd/system").is_dir() {
+            if is_root() {
+                eprintln!("skip: systemd is not PID 1 on this host (no user systemd)");
+            }
+            return None;
+        }
+        if !Path::new("/usr/bin/loginctl").exists() {
+            eprintln!("skip: no loginctl (logind: Debian's libpam-systemd)");
+            return None;
+        }
+        let mut u = User::new()?;
+        let out = {
+            let mut c = Command::new("loginctl");
+            c.args(["enable-linger", &u.name]);
+            run_cmd(c, Stdio::null())
+        };
+        assert!(out.status.success(), "enable-linger {}: {out:#?}", u.name);
+        u.systemd = true;
+        let _ = fs::remove_dir_all(&u.xdg);
+        u.xdg = PathBuf::from(format!("/run/user/{}", u.uid));
+        // under emulation the user's systemd and its bus take seconds to come up
+        let deadline = Instant::now() + Duration::from_secs(90);
+        while !u.xdg.join("bus").exists() {
+            if Instant::now() > deadline {
+                eprintln!(
+                    "skip: {}'s session bus did not come up (dbus-user-session?)",
+                    u.name
+                );
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Some(u)
+    }
+
+    /// `systemctl --user ARGS` against the user's own systemd, as the user.
+    pub fn systemctl(&self, args: &[&str]) -> Out {
+        let mut a = vec!["--user", "--no-pager"];
+        a.extend_from_slice(args);
+        run_cmd(
+            self.command(Path::new("/usr/bin/systemctl"), &a, Path::new("/"), &[]),
+            Stdio::null(),
+        )
     }
 
     /// The user's first subordinate uid and gid ranges (start, count), when it has them.
@@ -182,11 +235,15 @@ impl User {
         out
     }
 
-    /// What the user left in its runtime dir: anything but an empty state root.
+    /// What the user left in its runtime dir: anything but an empty state root (and, for a
+    /// user with a systemd, what logind and that systemd keep there).
     pub fn runtime_dir_leftovers(&self) -> Vec<String> {
         let mut found = vec![];
-        for e in fs::read_dir(&self.xdg).unwrap().flatten() {
+        for e in fs::read_dir(&self.xdg).into_iter().flatten().flatten() {
             let p = e.path();
+            if self.systemd && p != self.state_root() {
+                continue;
+            }
             if p == self.state_root() {
                 found.extend(
                     fs::read_dir(&p)
@@ -204,6 +261,18 @@ impl User {
 
 impl Drop for User {
     fn drop(&mut self) {
+        let leftovers = self.runtime_dir_leftovers();
+        if self.systemd {
+            // its systemd and bus go with the linger (logind then removes /run/user/UID)
+            for args in [
+                ["loginctl", "disable-linger", &self.name],
+                ["systemctl", "stop", &format!("user@{}.service", self.uid)],
+            ] {
+                let mut c = Command::new(args[0]);
+                c.args(&args[1..]);
+                run_cmd(c, Stdio::null());
+            }
+        }
         // Anything the user still runs was started by this test: end it, one pid at a time.
         let deadline = Instant::now() + Duration::from_secs(5);
         let mut left = self.processes();
@@ -217,8 +286,9 @@ impl Drop for User {
             std::thread::sleep(Duration::from_millis(20));
             left = self.processes();
         }
-        let leftovers = self.runtime_dir_leftovers();
-        let _ = fs::remove_dir_all(&self.xdg);
+        if !self.systemd {
+            let _ = fs::remove_dir_all(&self.xdg);
+        }
         {
             let _g = ACCOUNTS.lock().unwrap_or_else(|e| e.into_inner());
             let name = self.name.clone();
@@ -252,6 +322,8 @@ pub struct RlCtr<'u> {
     pids: std::cell::RefCell<Vec<(i32, u64)>>,
     /// cgroup.procs files every runtime call joins first (see `User::command`).
     pub join: Vec<PathBuf>,
+    /// Global flags every runtime call gets first (`--systemd-cgroup`, as podman passes it).
+    pub flags: Vec<&'static str>,
 }
 
 impl<'u> RlCtr<'u> {
@@ -279,6 +351,7 @@ impl<'u> RlCtr<'u> {
             bundle,
             pids: Default::default(),
             join: vec![],
+            flags: vec![],
         };
         c.rt(&["spec", "--rootless"]).ok();
         c
@@ -305,8 +378,14 @@ impl<'u> RlCtr<'u> {
     }
 
     pub fn cmd(&self, args: &[&str]) -> Command {
+        let all: Vec<&str> = self
+            .flags
+            .iter()
+            .copied()
+            .chain(args.iter().copied())
+            .collect();
         self.user
-            .command(&rt_bin(), args, self.bundle.path(), &self.join)
+            .command(&rt_bin(), &all, self.bundle.path(), &self.join)
     }
 
     pub fn rt(&self, args: &[&str]) -> Out {
@@ -385,8 +464,10 @@ impl Drop for RlCtr<'_> {
 
 /// A cgroup root makes for the user in every hierarchy (each v1 one and cgroup2), owned by it,
 /// as a systemd delegation hands one out. Only usable from inside (cgroup2 moves need write
-/// access to the common ancestor), so runtime calls join it first (`RlCtr::join`). Removed on
-/// drop, with anything the container left below it.
+/// access to the common ancestor), so runtime calls join it first (`RlCtr::join`): its leaf
+/// `caller`, as a user's session is a leaf of its delegated tree (on cgroup2 a cgroup with
+/// processes in it cannot hand controllers down). Removed on drop, with anything the
+/// container left below it.
 pub struct Delegated {
     pub path: String,
     dirs: Vec<PathBuf>,
@@ -411,9 +492,13 @@ impl Delegated {
         for m in mounts {
             let d = m.join(path.trim_start_matches('/'));
             fs::create_dir(&d).unwrap();
+            fs::create_dir(d.join("caller")).unwrap();
+            // v1's cpuset starts empty (cgroup2's inherits, and its root has no such file)
             for f in ["cpuset.cpus", "cpuset.mems"] {
-                if d.join(f).exists() {
-                    fs::write(d.join(f), fs::read_to_string(m.join(f)).unwrap()).unwrap();
+                if m.join(f).exists() {
+                    let v = fs::read_to_string(m.join(f)).unwrap();
+                    fs::write(d.join(f), &v).unwrap();
+                    fs::write(d.join("caller").join(f), &v).unwrap();
                 }
             }
             let st = Command::new("chown")
@@ -429,7 +514,10 @@ impl Delegated {
     }
 
     pub fn procs(&self) -> Vec<PathBuf> {
-        self.dirs.iter().map(|d| d.join("cgroup.procs")).collect()
+        self.dirs
+            .iter()
+            .map(|d| d.join("caller/cgroup.procs"))
+            .collect()
     }
 }
 

@@ -29,6 +29,9 @@ pub enum DriverKind {
     #[default]
     Cgroupfs,
     Systemd,
+    /// A unit of the user's own systemd (a rootless caller's `--systemd-cgroup`).
+    #[serde(rename = "systemd-user")]
+    SystemdUser,
 }
 
 /// rt makes and removes the directories itself; nothing else is told.

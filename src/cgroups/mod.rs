@@ -107,23 +107,30 @@ impl CgroupManager {
 
     /// A manager whose cgroup is a systemd unit: `cgroups_path` is `slice:prefix:name` (None or
     /// empty: runc's default, with rt's name as the prefix). `annotations` may carry
-    /// `org.systemd.property.*` values for the unit.
+    /// `org.systemd.property.*` values for the unit. `user`: the user's own systemd makes it
+    /// (a rootless caller), in its part of the tree, as runc has it.
     pub fn systemd<'a>(
         cgroups_path: Option<&str>,
         id: &str,
         annotations: impl Iterator<Item = (&'a String, &'a String)>,
+        user: bool,
     ) -> Result<Self> {
         let layout = Layout::host()?;
         let raw = cgroups_path.unwrap_or("");
-        let unit = systemd::unit::parse(raw, id)?;
-        let r = path::resolve(layout, &unit.cgroup_path()?, None)?;
+        let unit = systemd::unit::parse(raw, id, user)?;
+        let below = unit.cgroup_path()?;
+        let driver = systemd::Systemd::new(unit, layout.mode, annotations, user)?;
+        let r = path::resolve(
+            layout,
+            &format!("{}{below}", driver.manager_cgroup()?),
+            None,
+        )?;
         // Kept in state.json; the same text parses to the same unit later.
         let path = if raw.is_empty() {
             format!(":rt:{id}")
         } else {
             raw.to_string()
         };
-        let driver = systemd::Systemd::new(unit, layout.mode, annotations)?;
         Ok(Self {
             path,
             layout: Cow::Borrowed(layout),
@@ -142,12 +149,14 @@ impl CgroupManager {
         }
         let driver: Arc<dyn Driver> = match kind {
             DriverKind::Cgroupfs => Arc::new(Cgroupfs),
-            DriverKind::Systemd => {
-                let unit = systemd::unit::parse(cgroups_path, "")?;
+            DriverKind::Systemd | DriverKind::SystemdUser => {
+                let user = kind == DriverKind::SystemdUser;
+                let unit = systemd::unit::parse(cgroups_path, "", user)?;
                 Arc::new(systemd::Systemd::new(
                     unit,
                     layout.mode,
                     std::iter::empty(),
+                    user,
                 )?)
             }
         };
@@ -554,6 +563,14 @@ impl CgroupManager {
         match (self.layout.mode, &self.unified) {
             (Mode::V2 | Mode::Hybrid, Some(dir)) => Ok(Freezer::V2(dir)),
             _ => bail!("no freezer: the cgroup v1 freezer hierarchy is not mounted"),
+        }
+    }
+
+    /// The directory whose freezer holds the container (v1's freezer hierarchy, or cgroup2's
+    /// own): what criu freezes the tree with.
+    pub fn freezer_dir(&self) -> Option<&Path> {
+        match self.freezer().ok()? {
+            Freezer::V1(d) | Freezer::V2(d) => Some(d),
         }
     }
 

@@ -101,6 +101,7 @@ pub fn run(g: &GlobalOpts, a: Args) -> Exit {
             ignore_paused: a.ignore_paused,
             sub_cgroups: &a.cgroups,
             pidfd_socket: a.pidfd_socket.as_deref(),
+            rootless_cgroups: g.rootless.cgroups,
         },
     )?;
     let Some(signals) = signals else { return Ok(0) };

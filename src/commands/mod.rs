@@ -1,5 +1,6 @@
 //! One file per subcommand: arguments in, one call into libcontainer or image, output out.
 pub mod bundle;
+pub mod checkpoint;
 pub mod create;
 pub mod delete;
 pub mod events;
@@ -11,6 +12,7 @@ pub mod list;
 pub mod pause;
 pub mod ps;
 pub mod pull;
+pub mod restore;
 pub mod resume;
 pub mod rmi;
 pub mod run;
@@ -27,6 +29,8 @@ pub struct GlobalOpts {
     pub root: PathBuf,
     pub systemd_cgroup: bool,
     pub rootless: crate::libcontainer::rootless::Rootless,
+    /// The criu binary `checkpoint` and `restore` drive.
+    pub criu: PathBuf,
 }
 
 /// What a command returns on success: the process exit code.
@@ -41,4 +45,17 @@ macro_rules! out {
         use std::io::Write as _;
         let _ = writeln!(std::io::stdout(), $($arg)*);
     }};
+}
+
+/// The name rt was invoked by (rt, or runc where it is installed under runc's name), as
+/// urfave/cli names a program in its help and version lines.
+pub fn program_name() -> String {
+    std::env::args_os()
+        .next()
+        .as_deref()
+        .map(std::path::Path::new)
+        .and_then(std::path::Path::file_name)
+        .map(|n| n.to_string_lossy().into_owned())
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| "rt".to_string())
 }

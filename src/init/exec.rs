@@ -71,6 +71,9 @@ pub fn prepare(
             install(&f, chan)?;
         }
     }
+    if !process.terminal().unwrap_or(false) {
+        user::give_stdio_to_user(process)?;
+    }
     user::switch_user(process)?;
     if !entered {
         enter_cwd(process.cwd(), false)?;

@@ -4,6 +4,7 @@ mod console;
 mod exec;
 mod join;
 mod namespaces;
+mod stdio;
 mod user;
 
 use crate::libcontainer::hooks;
@@ -190,6 +191,9 @@ fn setup_container(
     namespaces::write_sysctls(spec)?;
     crate::rootfs::enter(tree, &cfg.rootfs, cfg.no_pivot, setup.mount_ns)?;
     crate::rootfs::finalize(&setup)?;
+    if setup.mount_ns {
+        stdio::use_container_null()?;
+    }
     if let Some(h) = spec.hostname() {
         nix::unistd::sethostname(h).with_context(|| format!("setting hostname {h:?}"))?;
     }

@@ -2,6 +2,7 @@
 use crate::libcontainer::procfs::{self, ProcfsBase};
 use anyhow::{Context, Result};
 use caps::{CapSet, Capability, CapsHashSet};
+use nix::errno::Errno;
 use nix::unistd::{setgroups, setresgid, setresuid, Gid, Uid};
 use oci_spec::runtime::{Capabilities, PosixRlimitType, Process};
 
@@ -70,6 +71,31 @@ fn to_caps(set: Option<&Capabilities>) -> CapsHashSet {
 
 /// Switches to the process user and sets its capabilities. The bounding set is trimmed while we
 /// still hold CAP_SETPCAP; KEEPCAPS carries the permitted set across setuid.
+/// Without a terminal the container's stdio is whatever the caller gave the runtime; it becomes
+/// owned by the process user so that a non-root process may reopen /proc/self/fd/N (runc's
+/// fixStdioPermissions). Left alone: /dev/null, fds already the user's, and what this namespace
+/// may not chown (an owner or group it does not map, a read-only /dev).
+pub fn give_stdio_to_user(process: &Process) -> Result<()> {
+    use nix::sys::stat::{fstat, stat};
+    let uid = process.user().uid();
+    let null = stat("/dev/null").ok().map(|s| s.st_rdev);
+    use std::os::fd::AsFd;
+    let (i, o, e) = (std::io::stdin(), std::io::stdout(), std::io::stderr());
+    for fd in [i.as_fd(), o.as_fd(), e.as_fd()] {
+        let Ok(st) = fstat(fd) else { continue };
+        if st.st_uid == uid || Some(st.st_rdev) == null {
+            continue;
+        }
+        // the group stays: runc changes only the owner
+        match nix::unistd::fchown(fd, Some(Uid::from_raw(uid)), None) {
+            Ok(()) => {}
+            Err(Errno::EINVAL | Errno::EPERM | Errno::EROFS) => {}
+            Err(e) => return Err(e).context("giving the container's stdio to its user"),
+        }
+    }
+    Ok(())
+}
+
 pub fn switch_user(process: &Process) -> Result<()> {
     let user = process.user();
     let wanted = process.capabilities().as_ref();

@@ -43,7 +43,7 @@ pub fn make_rootless(
 
 /// EACCES, EPERM or EROFS under `e`: what runc takes for "no permission" (EROFS is what an
 /// unprivileged user meets on a read-only cgroup mount).
-fn permission_errno(e: &anyhow::Error) -> Option<i32> {
+pub(crate) fn permission_errno(e: &anyhow::Error) -> Option<i32> {
     e.chain()
         .filter_map(|c| c.downcast_ref::<std::io::Error>())
         .filter_map(|e| e.raw_os_error())

@@ -1,5 +1,5 @@
 //! The factory: DESIGN.md §2 steps 1–4 and 8. Everything made here is undone if a later step fails.
-use super::config::{load_bundle, validate_id};
+use super::config::{load_bundle, validate_id, Bundle};
 use super::container::{lock_dir, Container};
 use super::fdpass::PidfdSocket;
 use super::namespaces;
@@ -91,7 +91,43 @@ impl Drop for Undo {
     }
 }
 
-pub fn create(root: &Path, opts: CreateOpts) -> Result<Container> {
+/// `rt create`: DESIGN.md §2's steps in order, each one function; the claim's undo guard removes
+/// whatever the earlier steps made when a later one fails.
+pub fn create(root: &Path, mut opts: CreateOpts) -> Result<Container> {
+    let mut plan = load(&opts)?;
+    let mut claim = claim_id(root, opts.id)?;
+    // After the id is claimed: a second create of the same id is told so, not about its cgroup.
+    check_cgroup_unused(&plan.cgroup)?;
+    let console = super::console::connect(opts.console_socket, opts.console_fd.take())?;
+    let mut state = first_state(&plan.bundle, &plan.cgroup, opts.id);
+    state.write(&claim.dir)?;
+    let cgroup = decide_cgroup(&plan, &opts, &mut claim, &mut state)?;
+    let init = spawn(&plan, &claim, &cgroup, console.as_ref())?;
+    claim.undo.pid = Some(init.spawned.pid);
+    // The stages carry runc's names (nsexec, init()): people and scripts reading a runc
+    // --debug log look for them.
+    let pid = init.spawned.pid;
+    crate::debug!(
+        "create {}: nsexec container setup: rt init cloned (pid {pid})",
+        opts.id
+    );
+    configure(&plan, &opts, &mut claim, &mut state, &cgroup, init, console)?;
+    if let Some(s) = plan.pidfd_socket.take() {
+        s.send(state.pid, "standard")?;
+    }
+    persist(claim, state, opts.pid_file)
+}
+
+/// Step 1: the config and the flags checked, the cgroup manager chosen; nothing is made yet.
+struct Plan {
+    bundle: Bundle,
+    cgroups_path: Option<String>,
+    cgroup: CgroupManager,
+    pidfd_socket: Option<PidfdSocket>,
+    tight_memory: bool,
+}
+
+fn load(opts: &CreateOpts) -> Result<Plan> {
     validate_id(opts.id)?;
     let bundle = load_bundle(opts.bundle)?;
     if opts.rootless.euid {
@@ -109,49 +145,79 @@ pub fn create(root: &Path, opts: CreateOpts) -> Result<Container> {
         bail!("--console-socket is only for containers with process.terminal set");
     }
     let linux = spec.linux().as_ref().context("linux must be set")?;
+    let (cgroups_path, cgroup) =
+        cgroup_for(spec, opts.id, opts.systemd_cgroup, opts.rootless.cgroups)?;
+    // (the agent is looked up again where it is used: it borrows from the spec)
+    linux
+        .seccomp()
+        .as_ref()
+        .map(seccomp_notify::agent)
+        .transpose()?;
+    let pidfd_socket = opts.pidfd_socket.map(PidfdSocket::connect).transpose()?;
+    let tight_memory = has_tight_memory_limit(spec);
+    Ok(Plan {
+        bundle,
+        cgroups_path,
+        cgroup,
+        pidfd_socket,
+        tight_memory,
+    })
+}
+
+/// The container's `linux.cgroupsPath` and the manager of its cgroup with the driver asked for
+/// (`user`: a rootless caller's systemd), its limits checked against the host; nothing is made.
+pub(super) fn cgroup_for(
+    spec: &oci_spec::runtime::Spec,
+    id: &str,
+    systemd: bool,
+    user: bool,
+) -> Result<(Option<String>, CgroupManager)> {
+    let linux = spec.linux().as_ref().context("linux must be set")?;
     let cgroups_path = linux
         .cgroups_path()
         .as_ref()
         .map(|p| p.to_string_lossy().into_owned());
-    let cgroup = if opts.systemd_cgroup {
+    let cgroup = if systemd {
         let annotations = spec.annotations().iter().flatten();
-        CgroupManager::systemd(cgroups_path.as_deref(), opts.id, annotations)?
+        CgroupManager::systemd(cgroups_path.as_deref(), id, annotations, user)?
     } else {
-        CgroupManager::new(cgroups_path.as_deref(), opts.id)?
+        CgroupManager::new(cgroups_path.as_deref(), id)?
     };
     if let Some(r) = linux.resources() {
         cgroup.check(r).context("linux.resources")?;
     }
-    let agent = linux
-        .seccomp()
-        .as_ref()
-        .map(seccomp_notify::agent)
-        .transpose()?
-        .flatten();
-    let pidfd_socket = opts.pidfd_socket.map(PidfdSocket::connect).transpose()?;
+    Ok((cgroups_path, cgroup))
+}
 
+/// Step 2: `<root>/<id>` made exclusively and locked, with its exec.fifo; from here on the
+/// undo guard owns what is made.
+struct Claim {
+    dir: PathBuf,
+    lock: nix::fcntl::Flock<std::fs::File>,
+    fifo_fd: OwnedFd,
+    undo: Undo,
+}
+
+fn claim_id(root: &Path, id: &str) -> Result<Claim> {
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
         .create(root)
         .with_context(|| format!("creating state root {}", root.display()))?;
-    let dir = root.join(opts.id);
+    let dir = root.join(id);
     match std::fs::DirBuilder::new().mode(0o711).create(&dir) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            bail!("container with id exists: {}", opts.id)
+            bail!("container with id exists: {id}")
         }
         Err(e) => return Err(e).with_context(|| format!("creating {}", dir.display())),
     }
-    let mut undo = Undo {
+    let undo = Undo {
         dir: Some(dir.clone()),
         pid: None,
         cgroup: None,
     };
     let lock = lock_dir(&dir)?;
-    // After the id is claimed: a second create of the same id is told so, not about its cgroup.
-    check_cgroup_unused(&cgroup)?;
-
     // The fifo is how `start` releases init; 0622 so a non-root container user can still open it.
     let fifo = dir.join(EXEC_FIFO);
     nix::unistd::mkfifo(&fifo, Mode::from_bits_truncate(0o622)).context("creating exec.fifo")?;
@@ -162,18 +228,21 @@ pub fn create(root: &Path, opts: CreateOpts) -> Result<Container> {
         Mode::empty(),
     )
     .context("opening exec.fifo")?;
+    Ok(Claim {
+        dir,
+        lock,
+        fifo_fd,
+        undo,
+    })
+}
 
-    let console = super::console::connect(opts.console_socket, opts.console_fd)?;
-
-    let (parent_sock, child_sock) = UnixStream::pair().context("creating the sync socketpair")?;
-    let tight = has_tight_memory_limit(spec);
-    let exe = sealed_self(tight)?;
-
-    // Recorded before the cgroup exists, so `delete --force` can clean up after a create that
-    // was killed at any later point (the pid follows once init exists).
-    let mut state = State {
+/// The state recorded before the cgroup exists, so `delete --force` can clean up after a
+/// create that was killed at any later point (the pid follows once init exists).
+pub(super) fn first_state(bundle: &Bundle, cgroup: &CgroupManager, id: &str) -> State {
+    let spec = &bundle.spec;
+    State {
         oci_version: OCI_VERSION.to_string(),
-        id: opts.id.to_string(),
+        id: id.to_string(),
         status: Status::Creating,
         pid: 0,
         init_start_time: 0,
@@ -191,59 +260,113 @@ pub fn create(root: &Path, opts: CreateOpts) -> Result<Container> {
         cgroup_driver: cgroup.driver_kind(),
         no_cgroup: false,
         config: spec.clone(),
-    };
-    state.write(&dir)?;
+    }
+}
 
-    // The cgroup2 directory comes first so that init can be born in it; the rest is made while
-    // init starts. A rootless caller on the cgroupfs driver makes them all now: whether it may
-    // decides whether the container gets a cgroup at all.
-    undo.cgroup = Some(cgroup.clone());
-    let rootless_dirs = opts.rootless.cgroups && cgroup.driver_kind() == DriverKind::Cgroupfs;
-    let has_cgroup = if rootless_dirs {
-        let explicit = cgroups_path.as_deref().is_some_and(|p| !p.is_empty());
+/// Whether the container gets a cgroup, and the cgroup2 directory init is born in. The
+/// cgroup2 directory comes first; the rest is made while init starts. A rootless caller on the
+/// cgroupfs driver makes them all now: whether it may decides whether there is a cgroup at all.
+struct CgroupPlan {
+    exists: bool,
+    made_up_front: bool,
+    birthplace: Option<OwnedFd>,
+}
+
+fn decide_cgroup(
+    plan: &Plan,
+    opts: &CreateOpts,
+    claim: &mut Claim,
+    state: &mut State,
+) -> Result<CgroupPlan> {
+    let cgroup = &plan.cgroup;
+    claim.undo.cgroup = Some(cgroup.clone());
+    let made_up_front = opts.rootless.cgroups && cgroup.driver_kind() == DriverKind::Cgroupfs;
+    let exists = if made_up_front {
+        let explicit = plan.cgroups_path.as_deref().is_some_and(|p| !p.is_empty());
         let mode = crate::cgroups::Layout::host()?.mode;
-        cgroup_policy::make_rootless(&cgroup, mode, explicit, linux.resources().as_ref())?
+        let resources = plan
+            .bundle
+            .spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.resources().as_ref());
+        cgroup_policy::make_rootless(cgroup, mode, explicit, resources)?
     } else {
         true
     };
-    if !has_cgroup {
-        undo.cgroup = None;
+    if !exists {
+        claim.undo.cgroup = None;
         state.no_cgroup = true;
         state.cgroup_dirs = None;
-        state.write(&dir)?;
+        state.write(&claim.dir)?;
     }
-    let unified = if !has_cgroup {
-        None
-    } else if rootless_dirs || cgroup.create_unified()? {
-        cgroup2_birthplace(&cgroup, tight)?
+    let birthplace = if exists && (made_up_front || cgroup.create_unified()?) {
+        cgroup2_birthplace(cgroup, plan.tight_memory)?
     } else {
         None
     };
+    Ok(CgroupPlan {
+        exists,
+        made_up_front,
+        birthplace,
+    })
+}
 
-    let new_userns = namespaces::is_new(spec, LinuxNamespaceType::User);
-    let mut keep = vec![child_sock.as_raw_fd(), fifo_fd.as_raw_fd()];
-    keep.extend(console.as_ref().map(|c| c.as_raw_fd()));
+/// Step 3: the sync socketpair and `rt init` cloned into its namespaces from a sealed copy of
+/// ourselves.
+struct Init {
+    spawned: super::process::Spawned,
+    chan: Channel,
+}
+
+fn spawn(
+    plan: &Plan,
+    claim: &Claim,
+    cgroup: &CgroupPlan,
+    console: Option<&OwnedFd>,
+) -> Result<Init> {
+    let spec = &plan.bundle.spec;
+    let (parent_sock, child_sock) = UnixStream::pair().context("creating the sync socketpair")?;
+    let exe = sealed_self(plan.tight_memory)?;
+    let mut keep = vec![child_sock.as_raw_fd(), claim.fifo_fd.as_raw_fd()];
+    keep.extend(console.map(|c| c.as_raw_fd()));
     let spawned = spawn_init(&InitSpawn {
         exe: &exe,
         flags: namespaces::clone_flags(spec),
         keep_fds: &keep,
         sync_fd: child_sock.as_raw_fd(),
-        wait_for_maps: new_userns,
-        cgroup: unified.as_ref().map(|fd| fd.as_raw_fd()),
+        wait_for_maps: namespaces::is_new(spec, LinuxNamespaceType::User),
+        cgroup: cgroup.birthplace.as_ref().map(|fd| fd.as_raw_fd()),
     })?;
-    let pid = spawned.pid;
-    undo.pid = Some(pid);
-    crate::debug!("create {}: init cloned", opts.id);
-    drop((child_sock, exe, unified));
-    let mut chan = Channel(parent_sock);
+    Ok(Init {
+        spawned,
+        chan: Channel(parent_sock),
+    })
+}
 
+/// Step 4: the id maps, the cgroup, the init config, and the hooks and seccomp agent init asks
+/// for, until init says it is ready.
+fn configure(
+    plan: &Plan,
+    opts: &CreateOpts,
+    claim: &mut Claim,
+    state: &mut State,
+    cgroup: &CgroupPlan,
+    init: Init,
+    console: Option<OwnedFd>,
+) -> Result<()> {
+    let spec = &plan.bundle.spec;
+    let linux = spec.linux().as_ref().context("linux must be set")?;
+    let Init { spawned, mut chan } = init;
+    let pid = spawned.pid;
     state.pid = pid.as_raw();
     state.init_start_time = procfs::start_time(pid.as_raw()).unwrap_or(0);
-    state.write(&dir)?;
+    state.write(&claim.dir)?;
 
     // Before init may enter its user namespace (it waits for the maps): what only we may open.
+    let new_userns = namespaces::is_new(spec, LinuxNamespaceType::User);
     let sources = match new_userns && namespaces::is_new(spec, LinuxNamespaceType::Mount) {
-        true => super::bind_sources::open(pid.as_raw(), spec, &bundle.path),
+        true => super::bind_sources::open(pid.as_raw(), spec, &plan.bundle.path),
         false => Vec::new(),
     };
     if new_userns {
@@ -253,12 +376,12 @@ pub fn create(root: &Path, opts: CreateOpts) -> Result<Container> {
             .context("releasing init after the id maps")?;
     }
 
-    let cgroup_tasks = if has_cgroup {
+    let cgroup_tasks = if cgroup.exists {
         place_in_cgroup(
-            &cgroup,
+            &plan.cgroup,
             linux,
             opts.rootless.cgroups,
-            rootless_dirs,
+            cgroup.made_up_front,
             pid,
             &spawned,
             new_userns,
@@ -275,17 +398,17 @@ pub fn create(root: &Path, opts: CreateOpts) -> Result<Container> {
         } else {
             spec.clone()
         },
-        bundle: bundle.path.clone(),
-        rootfs: bundle.rootfs.clone(),
-        cgroup_mounts: match has_cgroup {
-            true => cgroup_mounts(spec, &cgroup)?,
+        bundle: plan.bundle.path.clone(),
+        rootfs: plan.bundle.rootfs.clone(),
+        cgroup_mounts: match cgroup.exists {
+            true => cgroup_mounts(spec, &plan.cgroup)?,
             // what the container shows is where it runs: the cgroup rt runs in
             false => cgroup_mounts(spec, &CgroupManager::of_self()?)?,
         },
         no_pivot: opts.no_pivot,
         no_new_keyring: opts.no_new_keyring,
         preserve_fds: opts.listen_fds + opts.preserve_fds,
-        fifo_fd: fifo_fd.as_raw_fd(),
+        fifo_fd: claim.fifo_fd.as_raw_fd(),
         console_fd: console.as_ref().map(|c| c.as_raw_fd()),
         cgroup_tasks,
         opened_sources: sources.iter().map(Option::is_some).collect(),
@@ -294,9 +417,25 @@ pub fn create(root: &Path, opts: CreateOpts) -> Result<Container> {
     if !fds.is_empty() {
         chan.send_fds(&fds)?;
     }
+    crate::debug!(
+        "create {}: child process in init() (pid {pid}): config sent",
+        opts.id
+    );
     drop(sources);
     drop(console);
+    until_ready(plan, claim, state, &mut chan)
+}
 
+/// What init asks of the parent while it sets itself up, until it is ready.
+fn until_ready(
+    plan: &Plan,
+    claim: &mut Claim,
+    state: &mut State,
+    chan: &mut Channel,
+) -> Result<()> {
+    let spec = &plan.bundle.spec;
+    let seccomp = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
+    let agent = seccomp.map(seccomp_notify::agent).transpose()?.flatten();
     loop {
         let msg: FromInit = match chan.recv() {
             Ok(m) => m,
@@ -305,12 +444,14 @@ pub fn create(root: &Path, opts: CreateOpts) -> Result<Container> {
         match msg {
             FromInit::Pid(p) => {
                 // Init forked into a joined pid namespace; the first child is done.
-                let _ = waitpid(pid, None);
+                if let Some(first) = claim.undo.pid {
+                    let _ = waitpid(first, None);
+                }
                 // Undo kills the forked one now (it is not our child: its wait is a no-op).
-                undo.pid = Some(Pid::from_raw(p));
+                claim.undo.pid = Some(Pid::from_raw(p));
                 state.pid = p;
                 state.init_start_time = procfs::start_time(p).unwrap_or(0);
-                state.write(&dir)?;
+                state.write(&claim.dir)?;
             }
             FromInit::Hooks => {
                 let json = serde_json::to_vec(&state.public(Status::Creating))?;
@@ -324,31 +465,34 @@ pub fn create(root: &Path, opts: CreateOpts) -> Result<Container> {
                 chan.send(&ToInit::Continue(String::from_utf8(json)?))?;
             }
             FromInit::SeccompListener(fd) => seccomp_notify::hand_over(
-                &mut chan,
+                chan,
                 agent.as_ref(),
                 state.pid,
                 fd,
-                OciState::of(&state, Status::Creating),
+                OciState::of(state, Status::Creating),
             )?,
-            FromInit::Ready => break,
+            FromInit::Ready => {
+                let id = &state.id;
+                crate::debug!("create {id}: init: closing the pipe to signal completion (ready)");
+                return Ok(());
+            }
             FromInit::Error(msg) => bail!("{msg}"),
         }
     }
-    if let Some(s) = pidfd_socket {
-        s.send(state.pid, "standard")?;
-    }
+}
 
+/// Step 8: state.json says created, the --pid-file is written, and the undo guard lets go.
+fn persist(mut claim: Claim, mut state: State, pid_file: Option<&Path>) -> Result<Container> {
     state.status = Status::Created;
-    crate::debug!("create {}: init ready", opts.id);
-    state.write(&dir)?;
-    if let Some(p) = opts.pid_file {
+    state.write(&claim.dir)?;
+    if let Some(p) = pid_file {
         write_atomic(p, state.pid.to_string().as_bytes())
             .with_context(|| format!("--pid-file {}", p.display()))?;
     }
-    undo.dir = None;
-    undo.pid = None;
-    undo.cgroup = None;
-    Ok(Container::new_locked(dir, state, lock))
+    claim.undo.dir = None;
+    claim.undo.pid = None;
+    claim.undo.cgroup = None;
+    Ok(Container::new_locked(claim.dir.clone(), state, claim.lock))
 }
 
 /// Makes the rest of the cgroup, applies linux.resources and moves init in; returns the v1

@@ -26,6 +26,10 @@ pub struct ExecOpts<'a> {
     pub sub_cgroups: &'a [String],
     /// `--pidfd-socket`: a pidfd of the process goes there once it is ready.
     pub pidfd_socket: Option<&'a Path>,
+    /// Rootless: a cgroup the caller may not move processes into is lived with, as runc does
+    /// (the process stays in the caller's; a user's systemd scope joined from outside the
+    /// user's own tree is one).
+    pub rootless_cgroups: bool,
 }
 
 /// Starts the process and returns its pid once it is about to exec.
@@ -86,7 +90,7 @@ pub fn exec(c: &Container, opts: ExecOpts) -> Result<i32> {
     let tight = super::create::has_tight_memory_limit(&c.state.config);
     let exe = sealed_self(tight)?;
     // A container made without a cgroup (rootless) runs its processes where rt runs.
-    let cgroup = if c.state.no_cgroup {
+    let mut cgroup = if c.state.no_cgroup {
         if !opts.sub_cgroups.is_empty() {
             bail!("--cgroup: the container has no cgroup (it was created rootless without permission for one)");
         }
@@ -102,16 +106,31 @@ pub fn exec(c: &Container, opts: ExecOpts) -> Result<i32> {
     };
     let mut keep = vec![child_sock.as_raw_fd()];
     keep.extend(console.as_ref().map(|c| c.as_raw_fd()));
-    let spawned = spawn_init(&InitSpawn {
-        exe: &exe,
-        flags: CloneFlags::empty(),
-        keep_fds: &keep,
-        sync_fd: child_sock.as_raw_fd(),
-        wait_for_maps: false,
-        cgroup: unified.as_ref().map(|fd| fd.as_raw_fd()),
-    })?;
+    let spawn = |cgroup: Option<&OwnedFd>| {
+        spawn_init(&InitSpawn {
+            exe: &exe,
+            flags: CloneFlags::empty(),
+            keep_fds: &keep,
+            sync_fd: child_sock.as_raw_fd(),
+            wait_for_maps: false,
+            cgroup: cgroup.map(|fd| fd.as_raw_fd()),
+        })
+    };
+    let spawned = match spawn(unified.as_ref()) {
+        Err(e) if opts.rootless_cgroups && refused(&e) => {
+            crate::debug!("rootless: exec stays out of the container's cgroup: {e:#}");
+            cgroup = None;
+            spawn(None)?
+        }
+        r => r?,
+    };
     let child = spawned.pid;
-    crate::debug!("exec {}: init cloned (pid {child})", c.id());
+    // The stages carry runc's names (nsexec, init(), setns_init): people and scripts reading
+    // a runc --debug log look for them.
+    crate::debug!(
+        "exec {}: nsexec container setup: rt init cloned (pid {child})",
+        c.id()
+    );
     drop((child_sock, exe, unified));
     let mut chan = Channel(parent_sock);
     // The process that will exec: the child, or the one it forks into a joined pid namespace.
@@ -120,8 +139,12 @@ pub fn exec(c: &Container, opts: ExecOpts) -> Result<i32> {
         // Born in the cgroup2 directory, it moves itself into the v1 ones (the reason is at
         // CgroupManager::v1_task_files); it is still in our user namespace, so it may.
         if let (Some(cg), false) = (&cgroup, spawned.in_cgroup) {
-            cg.add_pid_unified(child.as_raw())
-                .context("joining the container's cgroup")?;
+            match cg.add_pid_unified(child.as_raw()) {
+                Err(e) if opts.rootless_cgroups && refused(&e) => {
+                    crate::debug!("rootless: exec stays out of the container's cgroup: {e:#}")
+                }
+                r => r.context("joining the container's cgroup")?,
+            }
         }
         let cgroup_tasks = cgroup
             .as_ref()
@@ -135,6 +158,10 @@ pub fn exec(c: &Container, opts: ExecOpts) -> Result<i32> {
             preserve_fds: opts.preserve_fds,
             console_fd: console.as_ref().map(|c| c.as_raw_fd()),
         })))?;
+        crate::debug!(
+            "exec {}: child process in init() (pid {child}): config sent",
+            c.id()
+        );
         drop(console);
         loop {
             match chan.recv::<FromInit>() {
@@ -169,10 +196,15 @@ pub fn exec(c: &Container, opts: ExecOpts) -> Result<i32> {
         }
         return Err(e);
     }
-    crate::debug!("exec {}: process {pid} about to exec", c.id());
+    crate::debug!("exec {}: setns_init: about to exec (pid {pid})", c.id());
     if let Some(p) = opts.pid_file {
         write_atomic(p, pid.to_string().as_bytes())
             .with_context(|| format!("--pid-file {}", p.display()))?;
     }
     Ok(pid)
+}
+
+/// The kernel refused us the cgroup (not ours to move processes into).
+fn refused(e: &anyhow::Error) -> bool {
+    super::cgroup_policy::permission_errno(e).is_some()
 }

@@ -85,7 +85,10 @@ pub fn features() -> Value {
             // The features schema has no field for these: the agent's socket, and
             // `--pidfd-socket` on create, run and exec.
             "io.github.rt.seccomp.listenerPath": "true",
-            "io.github.rt.pidfdSocket": "true"
+            "io.github.rt.pidfdSocket": "true",
+            // checkpoint and restore through criu (its RPC, `criu swrk`), under runc's key,
+            // which callers read
+            "org.opencontainers.runc.checkpoint.enabled": "true"
         }
     })
 }

@@ -1,10 +1,12 @@
 //! The factory and the container lifecycle.
 pub mod bind_sources;
 pub mod cgroup_policy;
+pub mod checkpoint;
 pub mod config;
 pub mod console;
 pub mod container;
 pub mod create;
+pub mod criu;
 pub mod exec;
 pub mod fdpass;
 pub mod features;
@@ -15,6 +17,7 @@ pub mod lifecycle;
 pub mod namespaces;
 pub mod process;
 pub mod procfs;
+pub mod restore;
 pub mod rootless;
 pub mod runner;
 pub mod seccomp;

@@ -26,32 +26,30 @@ pub fn parse_flag(value: &str) -> Result<Option<bool>> {
     })
 }
 
-pub fn detect(flag: Option<bool>) -> Rootless {
+/// `systemd_cgroup`: the caller asked for `--systemd-cgroup`, where root in a user namespace is
+/// rootless only when the user's bus belongs to someone other than root (runc's test: a systemd
+/// of root's in the namespace makes it rootful; no bus to ask counts as root's, as in runc).
+pub fn detect(flag: Option<bool>, systemd_cgroup: bool) -> Rootless {
     let euid = !nix::unistd::geteuid().is_root();
+    let in_userns_rootless = || {
+        if !systemd_cgroup {
+            return true;
+        }
+        match crate::cgroups::systemd::user::bus_owner_uid() {
+            Ok(uid) => uid != 0,
+            Err(e) => {
+                crate::debug!("the user bus's owner is unknown, taken for root: {e:#}");
+                false
+            }
+        }
+    };
     Rootless {
         euid,
-        cgroups: flag.unwrap_or_else(|| euid || running_in_userns()),
+        cgroups: flag.unwrap_or_else(|| euid || (running_in_userns() && in_userns_rootless())),
     }
 }
 
-/// Whether this process is in a user namespace other than the initial one: the initial one maps
-/// every id to itself (`0 0 4294967295`), as runc tells them apart.
-pub fn running_in_userns() -> bool {
-    match std::fs::read_to_string("/proc/self/uid_map") {
-        Ok(map) => !is_initial_map(&map),
-        // no uid_map: a kernel without user namespaces
-        Err(_) => false,
-    }
-}
-
-pub fn is_initial_map(map: &str) -> bool {
-    let lines: Vec<Vec<&str>> = map
-        .lines()
-        .map(|l| l.split_whitespace().collect())
-        .filter(|f: &Vec<&str>| !f.is_empty())
-        .collect();
-    matches!(lines.as_slice(), [only] if only[..] == ["0", "0", "4294967295"])
-}
+pub use crate::userns::{is_initial_map, running_in_userns};
 
 /// The state root when no `--root` is given: `$XDG_RUNTIME_DIR/rt` for a rootless caller (made
 /// 0700 with the sticky bit, as runc makes its own, so the session's cleaner keeps it), else

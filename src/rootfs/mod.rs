@@ -22,7 +22,7 @@ use anyhow::{bail, Context, Result};
 use nix::mount::{mount, MsFlags};
 use oci_spec::runtime::{LinuxDevice, Mount};
 use serde::{Deserialize, Serialize};
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::path::Path;
 
 /// One cgroup hierarchy to show under the container's cgroup mount.
@@ -233,6 +233,53 @@ pub fn finalize(s: &Setup) -> Result<()> {
     if let Some(p) = root_propagation(s.propagation)? {
         mount(None::<&str>, "/", None::<&str>, p, None::<&str>)
             .context("unable to apply root propagation flags (linux.rootfsPropagation)")?;
+    }
+    Ok(())
+}
+
+/// Where `dest` lands inside `rootfs` once the image's symlinks on the way are followed
+/// in-root, as a path from the container's `/`; None when it does not resolve (missing).
+/// criu names mounts by where they really are.
+pub fn resolve_in_root(rootfs: &Path, dest: &Path) -> Option<std::path::PathBuf> {
+    let root = std::fs::File::open(rootfs).ok()?;
+    let fd = inroot::open(root.as_fd(), dest, libc::O_PATH).ok()?;
+    let real = std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd())).ok()?;
+    let rel = real.strip_prefix(rootfs).ok()?;
+    Some(Path::new("/").join(rel))
+}
+
+/// The mount points of `mounts` made in `rootfs` where missing, for a restore: criu mounts
+/// onto them but does not make them, and a restored container's rootfs may be a fresh one.
+/// Not those on a tmpfs of the list (criu brings back the tmpfs with its content), nor on
+/// proc or sysfs, nor cgroup mounts (the cgroup mount point comes with sysfs).
+pub fn make_mountpoints(rootfs: &Path, mounts: &[Mount]) -> Result<()> {
+    let tree = Tree::open(rootfs)?;
+    let tmpfs: Vec<&Path> = mounts
+        .iter()
+        .filter(|m| m.typ().as_deref() == Some("tmpfs"))
+        .map(|m| m.destination().as_path())
+        .collect();
+    for m in mounts {
+        let dest = m.destination();
+        let under = |p: &Path| dest != p && dest.starts_with(p);
+        let typ = m.typ().as_deref().unwrap_or("");
+        if tmpfs.iter().any(|t| under(t))
+            || under(Path::new("/proc"))
+            || under(Path::new("/sys"))
+            || typ == "cgroup"
+            || typ == "cgroup2"
+        {
+            continue;
+        }
+        let file_source = is_bind_mount(m)
+            && m.source()
+                .as_deref()
+                .is_some_and(|s| std::fs::metadata(s).is_ok_and(|md| !md.is_dir()));
+        if file_source {
+            tree.file(dest)?;
+        } else {
+            tree.dir(dest)?;
+        }
     }
     Ok(())
 }

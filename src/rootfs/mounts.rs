@@ -364,19 +364,34 @@ fn mount_one_cgroup(ctx: &MountCtx, cm: &CgroupMount, target: &Path, flags: MsFl
         let data = (!cm.data.is_empty()).then_some(cm.data.as_str());
         let t = ctx.tree.dir(target)?;
         check_target(ctx.tree, t.as_fd(), target, &cm.fstype)?;
-        mount(
+        match mount(
             Some("cgroup"),
             &proc_path(t.as_fd()),
             Some(cm.fstype.as_str()),
             flags,
             data,
-        )
-        .with_context(|| format!("mounting {} on {}", cm.fstype, target.display()))
-    } else {
-        let opts = MountOptions {
-            flags: flags | MsFlags::MS_BIND,
-            ..Default::default()
-        };
-        bind(ctx.tree, &cm.host_dir, None, target, &opts)
+        ) {
+            Ok(()) => return Ok(()),
+            // A user namespace may be refused a cgroup2 mount of its own (EPERM, or EBUSY:
+            // seen rootless on a systemd host with /sys a bind of the host's); as runc does, the
+            // container's cgroup bound there shows the same tree.
+            Err(e @ (nix::errno::Errno::EPERM | nix::errno::Errno::EBUSY))
+                if cm.fstype == "cgroup2" =>
+            {
+                crate::debug!(
+                    "mounting cgroup2 on {}: {e}; binding the container's cgroup instead",
+                    target.display()
+                );
+            }
+            Err(e) => {
+                return Err(e)
+                    .with_context(|| format!("mounting {} on {}", cm.fstype, target.display()))
+            }
+        }
     }
+    let opts = MountOptions {
+        flags: flags | MsFlags::MS_BIND,
+        ..Default::default()
+    };
+    bind(ctx.tree, &cm.host_dir, None, target, &opts)
 }

@@ -32,7 +32,10 @@ leftovers() {
     'rt-peers-*' 'libpod-*' 'docker-*.scope' 'cri-containerd-*' 'kubepods*' 2>/dev/null
   ls -d /run/systemd/transient/rt-test-* /run/systemd/transient/rt_peers_* \
     /run/systemd/transient/libpod-* /run/systemd/transient/cri-containerd-* 2>/dev/null
-  ls -d /tmp/rt-it-* /tmp/rt-root-* /tmp/rt-peers-* 2>/dev/null
+  ls -d /tmp/rt-it-* /tmp/rt-root-* /tmp/rt-rl-* /tmp/rt-peers-* 2>/dev/null
+  # the rootless tests' users, their systemd and runtime dirs
+  getent passwd | grep '^rtrl' | cut -d: -f1 | sed 's/^/user /'
+  ls -d /run/user/* /var/lib/systemd/linger/rtrl* 2>/dev/null
   local p cmd ppid
   for p in $(cat /sys/fs/cgroup/system.slice/rt-vm-job.service/cgroup.procs); do
     # this shell, the unit's sh -c above it, and this function's own command substitutions

@@ -356,7 +356,7 @@ fn decode(buf: &[u8]) -> Result<Message> {
     Ok(m)
 }
 
-/// A connection to the system bus or to systemd's private socket.
+/// A connection to the system bus, systemd's private socket or the user's session bus.
 pub struct Bus {
     sock: BufReader<UnixStream>,
     /// Through a bus daemon (which needs match rules for signals), not systemd directly.
@@ -396,10 +396,25 @@ impl Bus {
         }
     }
 
+    /// The user's session bus, where the user's own systemd is (see user.rs), authenticated
+    /// as the uid it knows us by.
+    pub fn user() -> Result<Bus> {
+        let addr = super::user::session_bus()?;
+        let s = addr.connect()?;
+        let uid = super::user::auth_uid(&s)?;
+        Bus::over(s, &addr.to_string(), true, uid)
+            .with_context(|| format!("the user's bus, as UID {uid}"))
+    }
+
     /// `bus`: a message bus (Hello, and a match rule for signals), not a direct peer.
     pub fn connect(path: &str, bus: bool) -> Result<Bus> {
         let s =
             UnixStream::connect(path).with_context(|| format!("connecting to D-Bus at {path}"))?;
+        Bus::over(s, path, bus, nix::unistd::geteuid().as_raw())
+    }
+
+    /// A connected socket, authenticated (EXTERNAL) as `uid`.
+    fn over(s: UnixStream, what: &str, bus: bool, uid: u32) -> Result<Bus> {
         s.set_read_timeout(Some(CALL_TIMEOUT))?;
         let mut b = Bus {
             sock: BufReader::new(s),
@@ -407,8 +422,8 @@ impl Bus {
             serial: 0,
             signals: Vec::new(),
         };
-        b.auth()
-            .with_context(|| format!("authenticating to D-Bus at {path}"))?;
+        b.auth(uid)
+            .with_context(|| format!("authenticating to D-Bus at {what}"))?;
         if bus {
             b.call(&Call {
                 dest: "org.freedesktop.DBus",
@@ -421,8 +436,8 @@ impl Bus {
         Ok(b)
     }
 
-    fn auth(&mut self) -> Result<()> {
-        let uid = nix::unistd::geteuid().as_raw().to_string();
+    fn auth(&mut self, uid: u32) -> Result<()> {
+        let uid = uid.to_string();
         let hex: String = uid.bytes().map(|b| format!("{b:02x}")).collect();
         let s = self.sock.get_mut();
         s.write_all(format!("\0AUTH EXTERNAL {hex}\r\n").as_bytes())?;

@@ -1,9 +1,11 @@
 //! The systemd driver: the container's cgroup is a transient unit systemd makes and removes
 //! (a scope with `Delegate=yes`, so what is below it stays rt's), asked for over D-Bus as
-//! runc asks. Limits are sent as unit properties and written to cgroupfs too.
+//! runc asks. Limits are sent as unit properties and written to cgroupfs too. A rootless
+//! caller's unit is made by the user's own systemd (user.rs), in its part of the tree.
 pub mod dbus;
 mod props;
 pub mod unit;
+pub mod user;
 
 use super::{Driver, DriverKind, Mode};
 use anyhow::{bail, Context, Result};
@@ -27,10 +29,15 @@ pub fn is_running() -> bool {
 /// The refusal runc gives on a host without systemd; callers match it.
 pub const NOT_RUNNING: &str =
     "systemd not running on this host, cannot use systemd cgroups manager";
+/// runc's refusal of a rootless caller's systemd driver where cgroup v1 is mounted: only a
+/// pure cgroup v2 tree is delegated to the user's systemd.
+pub const NO_ROOTLESS_V1: &str = "cannot use rootless systemd cgroups manager on cgroup v1";
 
 pub struct Systemd {
     pub unit: Unit,
     mode: Mode,
+    /// The user's own systemd (rootless), not the system's.
+    user: bool,
     /// `org.systemd.property.*` annotations, sent with the unit at its start.
     extra: Vec<props::Prop>,
     /// Connected at the first call: kill, ps, exec and pause never need the bus.
@@ -39,22 +46,31 @@ pub struct Systemd {
 
 impl std::fmt::Debug for Systemd {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Systemd").field("unit", &self.unit).finish()
+        f.debug_struct("Systemd")
+            .field("unit", &self.unit)
+            .field("user", &self.user)
+            .finish()
     }
 }
 
 impl Systemd {
+    /// `user`: the unit is the user's systemd's (a rootless caller, as runc decides it).
     pub fn new<'a>(
         unit: Unit,
         mode: Mode,
         annotations: impl Iterator<Item = (&'a String, &'a String)>,
+        user: bool,
     ) -> Result<Systemd> {
         if !is_running() {
             bail!(NOT_RUNNING);
         }
+        if user && mode != Mode::V2 {
+            bail!(NO_ROOTLESS_V1);
+        }
         Ok(Systemd {
             unit,
             mode,
+            user,
             extra: props::from_annotations(annotations)?,
             bus: Mutex::new(None),
         })
@@ -63,7 +79,10 @@ impl Systemd {
     fn with_bus<T>(&self, f: impl FnOnce(&mut Bus) -> Result<T>) -> Result<T> {
         let mut guard = self.bus.lock().unwrap_or_else(|e| e.into_inner());
         if guard.is_none() {
-            let mut bus = Bus::system().context("connecting to systemd")?;
+            let mut bus = match self.user {
+                true => Bus::user().context("connecting to the user's systemd")?,
+                false => Bus::system().context("connecting to systemd")?,
+            };
             // Only the bus daemon needs to be told; a direct connection gets every signal.
             if bus.via_daemon {
                 bus.add_match(&format!(
@@ -129,20 +148,41 @@ impl Systemd {
         }
     }
 
-    fn version(&self) -> Result<u32> {
+    /// A string property of the manager.
+    fn manager_property(&self, name: &str) -> Result<String> {
         let reply = self.with_bus(|b| {
             b.call(&Call {
                 dest: SYSTEMD,
                 path: MANAGER_PATH,
                 interface: "org.freedesktop.DBus.Properties",
                 member: "Get",
-                args: &[Value::str(MANAGER), Value::str("Version")],
+                args: &[Value::str(MANAGER), Value::str(name)],
             })
         })?;
-        let text = match reply.first() {
+        Ok(match reply.first() {
             Some(Value::Variant(v)) => v.as_str().unwrap_or("").to_string(),
             _ => String::new(),
-        };
+        })
+    }
+
+    /// Where the manager's own tree is below the cgroup root, which the unit's path is
+    /// relative to: "" for the system's, "/user.slice/user-UID.slice/user@UID.service" for a
+    /// user's (asked of it, as runc asks).
+    pub fn manager_cgroup(&self) -> Result<String> {
+        if !self.user {
+            return Ok(String::new());
+        }
+        let cg = self
+            .manager_property("ControlGroup")
+            .context("asking the user's systemd for its ControlGroup")?;
+        if !cg.starts_with('/') {
+            bail!("the user's systemd runs in no cgroup of its own ({cg:?})");
+        }
+        Ok(cg.trim_end_matches('/').to_string())
+    }
+
+    fn version(&self) -> Result<u32> {
+        let text = self.manager_property("Version")?;
         // "252.30-1~deb12u2", "v256", "245 (245.4-4ubuntu3)"
         let digits: String = text
             .trim_start_matches('v')
@@ -170,7 +210,10 @@ fn props_value(list: Vec<props::Prop>) -> Value {
 
 impl Driver for Systemd {
     fn kind(&self) -> DriverKind {
-        DriverKind::Systemd
+        match self.user {
+            true => DriverKind::SystemdUser,
+            false => DriverKind::Systemd,
+        }
     }
 
     fn makes_dirs(&self) -> bool {

@@ -10,14 +10,17 @@ pub struct Unit {
     pub name: String,
 }
 
-/// The slice a container goes in when the config names none (runc's, for a root caller).
+/// The slice a container goes in when the config names none (runc's): root's system.slice,
+/// or user.slice of the user's own systemd.
 const DEFAULT_SLICE: &str = "system.slice";
+const DEFAULT_USER_SLICE: &str = "user.slice";
 /// The scope prefix when `cgroupsPath` is empty; runc uses its own name there, so do we.
 const DEFAULT_PREFIX: &str = "rt";
 
 /// `slice:prefix:name` as runc takes it (exactly three fields, an empty slice meaning the
-/// default one); an empty path means `system.slice` and `rt-<id>.scope`.
-pub fn parse(cgroups_path: &str, id: &str) -> Result<Unit> {
+/// default one); an empty path means `rt-<id>.scope` in the default slice. `user`: the unit is
+/// the user's systemd's (rootless).
+pub fn parse(cgroups_path: &str, id: &str, user: bool) -> Result<Unit> {
     let (slice, prefix, name) = if cgroups_path.is_empty() {
         ("", DEFAULT_PREFIX, id)
     } else {
@@ -33,7 +36,9 @@ pub fn parse(cgroups_path: &str, id: &str) -> Result<Unit> {
     if name.is_empty() || name.contains('/') {
         bail!("cgroupsPath {cgroups_path:?}: {name:?} cannot name a systemd unit");
     }
-    let slice = if slice.is_empty() {
+    let slice = if slice.is_empty() && user {
+        DEFAULT_USER_SLICE
+    } else if slice.is_empty() {
         DEFAULT_SLICE
     } else {
         slice
@@ -114,24 +119,28 @@ mod tests {
 
     #[test]
     fn paths_parse() {
-        let u = parse("system.slice:docker:abc", "x").unwrap();
+        let u = parse("system.slice:docker:abc", "x", false).unwrap();
         assert_eq!(u.name, "docker-abc.scope");
         assert_eq!(u.cgroup_path().unwrap(), "/system.slice/docker-abc.scope");
-        let u = parse("", "c1").unwrap();
+        let u = parse("", "c1", false).unwrap();
         assert_eq!(u.cgroup_path().unwrap(), "/system.slice/rt-c1.scope");
-        let u = parse(":p:n", "c1").unwrap();
+        let u = parse("", "c1", true).unwrap();
+        assert_eq!(u.cgroup_path().unwrap(), "/user.slice/rt-c1.scope");
+        assert_eq!(parse(":p:n", "c1", true).unwrap().slice, "user.slice");
+        assert_eq!(parse("a.slice:p:n", "c1", true).unwrap().slice, "a.slice");
+        let u = parse(":p:n", "c1", false).unwrap();
         assert_eq!(u.slice, "system.slice");
-        let u = parse("kubepods-burstable.slice:cri-containerd:42", "c").unwrap();
+        let u = parse("kubepods-burstable.slice:cri-containerd:42", "c", false).unwrap();
         assert_eq!(
             u.cgroup_path().unwrap(),
             "/kubepods.slice/kubepods-burstable.slice/cri-containerd-42.scope"
         );
-        let u = parse("system.slice:x:my-pod.slice", "c").unwrap();
+        let u = parse("system.slice:x:my-pod.slice", "c", false).unwrap();
         assert!(u.is_slice());
         assert_eq!(u.cgroup_path().unwrap(), "/my.slice/my-pod.slice");
-        let e = parse("/a/b", "c").unwrap_err().to_string();
+        let e = parse("/a/b", "c", false).unwrap_err().to_string();
         assert!(e.contains("slice:prefix:name"), "{e}");
-        assert!(parse("a:b", "c").is_err());
-        assert!(parse("bad:p:n", "c").is_err());
+        assert!(parse("a:b", "c", false).is_err());
+        assert!(parse("bad:p:n", "c", false).is_err());
     }
 }
