@@ -492,7 +492,7 @@ impl CgroupManager {
     pub fn kill_all(&self, sig: Signal) -> Result<()> {
         if sig == Signal::SIGKILL && self.layout.mode == Mode::V2 {
             if let Some(dir) = &self.unified {
-                if dir.exists() && v2::kill(dir)? {
+                if v2::kill(dir)? {
                     return Ok(());
                 }
             }

@@ -109,18 +109,33 @@ pub fn is_frozen(dir: &Path) -> Result<bool> {
 }
 
 /// cgroup.kill (Linux 5.14+) SIGKILLs the whole subtree atomically, racing no forks.
-/// Ok(false) when the kernel lacks it.
+/// Ok(false) when the kernel lacks it. A cgroup that is gone, or goes while we write, has
+/// nothing left to kill: systemd removes an emptied scope's cgroup as its last process dies
+/// (the init `delete --force` has just killed), between any check of ours and the write.
 pub fn kill(dir: &Path) -> Result<bool> {
-    if !fs::exists(dir, "cgroup.kill") {
-        return Ok(false);
+    match fs::write(dir, "cgroup.kill", "1") {
+        Ok(()) => Ok(true),
+        Err(e) if matches!(fs::errno(&e), Some(libc::ENOENT | libc::ENODEV)) => {
+            // the cgroup went (nothing to kill), or it stays without cgroup.kill (an old kernel)
+            Ok(!dir.exists())
+        }
+        Err(e) => Err(e),
     }
-    fs::write(dir, "cgroup.kill", "1")?;
-    Ok(true)
 }
 
 #[cfg(test)]
 mod unit {
     use super::*;
+
+    #[test]
+    fn kill_of_a_cgroup_that_is_gone_is_done() {
+        // systemd removed the scope's cgroup as its last process died: nothing to kill
+        let gone = tempfile::tempdir().unwrap().path().join("rt-gone.scope");
+        assert!(kill(&gone).unwrap());
+        // a directory without cgroup.kill is a kernel without it: the caller signals each pid
+        let old = tempfile::tempdir().unwrap();
+        assert!(!kill(old.path()).unwrap());
+    }
 
     #[test]
     fn parses_events() {
